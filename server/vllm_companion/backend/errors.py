@@ -1,0 +1,85 @@
+"""One error taxonomy for everything that can go wrong talking to an engine.
+
+``classify`` maps any exception (openai's, httpx's, asyncio's, OS errors) to a ``BackendError``
+with a kind; request handlers turn it into an empty answer or a JSON-RPC error, background code
+into a ``vllmCompanion/status`` notification plus a throttled message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+
+import openai
+
+try:  # openai >= 3 ships its own httpx fork
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover
+    import httpx  # type: ignore[no-redef]
+
+
+class ErrorKind(enum.Enum):
+    UNAVAILABLE = "unavailable"  # nothing listening, connection refused or dropped
+    TIMEOUT = "timeout"  # connect, first token or total time exceeded
+    OVERLOADED = "overloaded"  # 429 / 503: try again later
+    BAD_REQUEST = "bad-request"  # 400 / 422: our request was refused
+    CONTEXT_LENGTH = "context-length"  # 400 because the prompt is too long
+    TEMPLATE = "template"  # chat template missing / rejected
+    AUTH = "auth"  # 401 / 403
+    NOT_FOUND = "not-found"  # 404: wrong endpoint or model
+    CANCELLED = "cancelled"
+    SERVER = "server"  # 5xx or a malformed stream
+    INTERNAL = "internal"  # a bug of ours
+
+    @property
+    def transient(self) -> bool:
+        return self in {ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT, ErrorKind.OVERLOADED, ErrorKind.SERVER}
+
+
+class BackendError(Exception):
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.message}"
+
+
+_LENGTH_HINTS = ("maximum context length", "context length", "too long", "max_model_len", "prompt is too long")
+_TEMPLATE_HINTS = ("chat template", "chat_template", "template not found", "no template")
+
+
+def _status_kind(status: int, text: str) -> ErrorKind:
+    lowered = text.lower()
+    if status in (400, 422) and any(h in lowered for h in _LENGTH_HINTS):
+        return ErrorKind.CONTEXT_LENGTH
+    if any(h in lowered for h in _TEMPLATE_HINTS):
+        return ErrorKind.TEMPLATE
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status in (429, 503):
+        return ErrorKind.OVERLOADED
+    if status in (400, 413, 422):
+        return ErrorKind.BAD_REQUEST
+    return ErrorKind.SERVER
+
+
+def classify(exc: BaseException) -> BackendError:
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, asyncio.CancelledError):
+        return BackendError(ErrorKind.CANCELLED, "cancelled")
+    if isinstance(exc, openai.APITimeoutError | asyncio.TimeoutError | TimeoutError):
+        return BackendError(ErrorKind.TIMEOUT, "the engine did not answer in time")
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.message or ""
+        return BackendError(_status_kind(exc.status_code, body), body[:500], exc.status_code)
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError | OSError):
+        return BackendError(ErrorKind.UNAVAILABLE, f"cannot reach the engine ({exc.__class__.__name__})")
+    if isinstance(exc, openai.APIError):
+        return BackendError(ErrorKind.SERVER, f"malformed answer from the engine: {exc}"[:500])
+    return BackendError(ErrorKind.INTERNAL, f"{exc.__class__.__name__}: {exc}"[:500])

@@ -1,0 +1,124 @@
+"""Command line: ``vllm-companion lsp`` (the language server) and ``vllm-companion complete``.
+
+``complete FILE:LINE:COL`` runs the very pipeline the editor gets (window, prompt, generation,
+post-processing) and prints the suggestion: the way to try the product from a terminal.
+LINE and COL are 1-based, as editors show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vllm-companion", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-file", help="log here instead of stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lsp = sub.add_parser("lsp", help="speak LSP over stdio (or TCP)")
+    lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    lsp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it")
+
+    comp = sub.add_parser("complete", help="print the completion offered at FILE:LINE:COL")
+    comp.add_argument("where", metavar="FILE:LINE:COL")
+    _backend_args(comp)
+
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_file)
+    if args.command == "lsp":
+        return run_lsp(args.tcp)
+    return asyncio.run(run_complete(args))
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", help="OpenAI-compatible base URL (default from settings/env)")
+    p.add_argument("--model", help="served model id (default: the endpoint's first)")
+    p.add_argument("--api-key")
+    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--family", help="prompt family override (see docs/prompts.md)")
+
+
+def run_lsp(tcp: str | None) -> int:
+    from .server import CompanionServer
+
+    server = CompanionServer()
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    backend = {k: v for k, v in {"endpoint": args.endpoint, "model": args.model, "apiKey": args.api_key}.items() if v}
+    completion: dict[str, Any] = {"debounceMs": 0}
+    if args.max_tokens:
+        completion["maxTokens"] = args.max_tokens
+    if args.family:
+        completion["family"] = args.family
+    return {"backend": backend, "completion": completion}
+
+
+async def run_complete(args: argparse.Namespace) -> int:
+    from lsprotocol import types
+
+    from .backend import Backend
+    from .completion.service import CompletionRequest, CompletionService
+    from .config import env_overrides, load_config
+    from .documents import DocumentStore
+    from .status import StatusReporter
+
+    path_s, line, col = _parse_where(args.where)
+    path = Path(path_s).resolve()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        print(f"vllm-companion: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    config, problems = load_config(env_overrides(), overrides_from(args))
+    for problem in problems:
+        print(f"vllm-companion: {problem}", file=sys.stderr)
+    docs = DocumentStore()
+    doc = docs.open(types.TextDocumentItem(uri=path.as_uri(), language_id=_language(path), version=0, text=text))
+    status = StatusReporter(lambda m, p: log.info("status %s", p), lambda t, e: print(t, file=sys.stderr))
+    backend = Backend(config.backend)
+    service = CompletionService(config, backend, docs, status)
+    row = max(0, line - 1)
+    col_index = min(max(0, col - 1), len(doc.line(row)))
+    try:
+        answer = await service.complete(CompletionRequest(doc.uri, row, col_index, automatic=False))
+    finally:
+        await backend.close()
+    if not answer:
+        print(f"vllm-companion: no completion ({status.current.state}: {status.current.message})", file=sys.stderr)
+        return 1
+    sys.stdout.write(answer + ("\n" if not answer.endswith("\n") else ""))
+    return 0
+
+
+def _parse_where(where: str) -> tuple[str, int, int]:
+    parts = where.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise SystemExit(f"vllm-companion: expected FILE:LINE:COL (1-based), got {where!r}")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+_LANGS = {".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go", ".c": "c",
+          ".cpp": "cpp", ".java": "java", ".rb": "ruby", ".lua": "lua", ".sh": "shellscript"}
+
+
+def _language(path: Path) -> str:
+    return _LANGS.get(path.suffix, path.suffix.lstrip(".") or "plaintext")

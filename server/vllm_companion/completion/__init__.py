@@ -1,0 +1,1 @@
+"""Inline completion: window, prompt, generation, post-processing, cache."""

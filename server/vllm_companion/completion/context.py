@@ -1,0 +1,107 @@
+"""Token-budgeted prefix/suffix windows around the cursor.
+
+Budget: the backend's ``max_model_len`` minus ``max_tokens`` (capped by ``max_prompt_tokens``).
+Windows are cut on line boundaries and their far edges snap to multiples of ``STEP`` lines, so
+consecutive requests while typing share the longest possible prompt prefix and vLLM's automatic
+prefix caching reuses the KV cache. Only the lines inside the window are read, so the cost does not
+grow with the file size.
+
+Token counts are estimated conservatively from UTF-8 bytes (code averages 3.5-4 characters per
+token; CJK about one token per character); a backend that still rejects the prompt for length is
+retried with half the budget (see completion/generation.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..documents import Document
+
+STEP = 16  # lines: the granularity of window edges
+MAX_LINE_CHARS = 2000  # longer lines (minified code, data) are clipped near the cursor
+TEMPLATE_OVERHEAD = 32  # tokens reserved for FIM tokens and file headers
+SUFFIX_SHARE = 0.25
+
+
+def estimate_tokens(text: str) -> int:
+    if text.isascii():
+        return len(text) // 3 + 1
+    return len(text.encode("utf-8", "surrogatepass")) // 3 + 1
+
+
+@dataclass(frozen=True)
+class Budget:
+    prompt_tokens: int  # what the prompt may hold in all
+
+    @classmethod
+    def for_model(cls, max_model_len: int, max_tokens: int, max_prompt_tokens: int) -> Budget:
+        room = max_model_len - max_tokens - TEMPLATE_OVERHEAD
+        return cls(max(16, min(room, max_prompt_tokens)))
+
+    def halved(self) -> Budget:
+        return Budget(max(16, self.prompt_tokens // 2))
+
+
+@dataclass(frozen=True)
+class Window:
+    prefix: str
+    suffix: str
+    line_prefix: str  # current line up to the cursor
+    line_suffix: str  # current line after the cursor
+    start_row: int
+    tokens: int
+
+
+def _clip_left(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[-max_chars:]
+
+
+def _clip_right(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[:max_chars]
+
+
+def build_window(
+    doc: Document, row: int, col: int, budget: Budget, insert: str = "", replace_from: int | None = None
+) -> Window:
+    """Prefix and suffix around (row, col); ``insert`` replaces ``line[replace_from:col]`` as if typed."""
+    line = doc.line(row)
+    line_prefix = line[: col if replace_from is None else replace_from] + insert
+    line_suffix = line[col:]
+    eol = doc.lines[row][len(line) :] if row < len(doc.lines) else ""
+    cur_prefix = _clip_left(line_prefix, MAX_LINE_CHARS)
+    cur_suffix = _clip_right(line_suffix, MAX_LINE_CHARS)
+    total = budget.prompt_tokens
+    used = estimate_tokens(cur_prefix) + estimate_tokens(cur_suffix)
+
+    suffix_rows, used = _take(doc, range(row + 1, len(doc.lines)), int(total * SUFFIX_SHARE), used)
+    end = row + 1 + suffix_rows
+    if end < len(doc.lines):
+        end = max(row + 1, end - end % STEP)  # snap the far edge down to a step
+    suffix_lines = [_clip_right(doc.lines[r], MAX_LINE_CHARS) for r in range(row + 1, end)]
+    used = estimate_tokens(cur_prefix) + estimate_tokens(cur_suffix) + sum(map(estimate_tokens, suffix_lines))
+
+    prefix_rows, used = _take(doc, range(row - 1, -1, -1), total, used)
+    start = row - prefix_rows
+    if start > 0:
+        start = min(row, start + (-start) % STEP)  # snap the far edge up to a step
+    prefix_lines = [_clip_left(doc.lines[r], MAX_LINE_CHARS) for r in range(start, row)]
+    if used > total:  # the current line alone is over budget: keep what fits nearest the cursor
+        keep = max(0, (total * 3) // 2)
+        cur_prefix, cur_suffix = cur_prefix[-keep:] if keep else "", cur_suffix[: keep // 4]
+        prefix_lines, suffix_lines = [], []
+    prefix = "".join(prefix_lines) + cur_prefix
+    suffix = cur_suffix + eol + "".join(suffix_lines)
+    tokens = estimate_tokens(prefix) + estimate_tokens(suffix)
+    return Window(prefix, suffix, line_prefix, line_suffix, start, tokens)
+
+
+def _take(doc: Document, rows: range, limit: int, used: int) -> tuple[int, int]:
+    """How many of ``rows`` (in order) fit under ``limit`` tokens, starting from ``used``."""
+    count = 0
+    for r in rows:
+        cost = estimate_tokens(_clip_left(doc.lines[r], MAX_LINE_CHARS))
+        if used + cost > limit:
+            break
+        used += cost
+        count += 1
+    return count, used

@@ -1,0 +1,84 @@
+"""One streamed generation, shared by every request that can use it.
+
+A generation runs as its own task; LSP requests subscribe to it. When the last subscriber leaves
+(superseded, ``$/cancelRequest``, timed out) the task is cancelled, which closes the HTTP stream
+so the engine stops generating. A newer request whose prefix extends this one's (the user typed
+what was being generated) subscribes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..backend import Backend
+from ..streaming import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class Generation:
+    def __init__(
+        self,
+        backend: Backend,
+        prompt: str,
+        params: dict[str, Any],
+        pipeline: Pipeline,
+        finish: Callable[[str], str],
+        prefix: str,
+        suffix: str,
+        request_id: str,
+    ) -> None:
+        self.prefix, self.suffix, self.request_id = prefix, suffix, request_id
+        self.pipeline = pipeline
+        self.refs = 0
+        self.started = time.perf_counter()
+        self.first_token_s: float | None = None
+        self.tokens = 0
+        self._finish = finish
+        self.task: asyncio.Task[str] = asyncio.create_task(self._run(backend, prompt, params))
+        self.task.add_done_callback(_consume)
+
+    @property
+    def text(self) -> str:
+        return self.pipeline.text
+
+    @property
+    def cut_reason(self) -> str | None:
+        return self.pipeline.cut.reason if self.pipeline.cut else None
+
+    async def _run(self, backend: Backend, prompt: str, params: dict[str, Any]) -> str:
+        async with contextlib.aclosing(backend.stream_completion(prompt, **params)) as stream:
+            async for chunk in stream:
+                if self.first_token_s is None:
+                    self.first_token_s = time.perf_counter() - self.started
+                self.tokens += 1
+                if self.pipeline.feed(chunk.text) is not None:
+                    log.debug("[%s] cut: %s", self.request_id, self.cut_reason)
+                    break  # leaving the block closes the stream: the engine stops now
+        self.pipeline.close()
+        return self._finish(self.pipeline.text)
+
+    def acquire(self) -> Generation:
+        self.refs += 1
+        return self
+
+    def release(self) -> None:
+        self.refs -= 1
+        if self.refs <= 0 and not self.task.done():
+            self.task.cancel()
+
+    def partial(self) -> str:
+        """Text so far, cut back to the last complete line (for the wall-clock cap)."""
+        text = self.pipeline.text
+        return self._finish(text[: text.rfind("\n")]) if "\n" in text else ""
+
+
+def _consume(task: asyncio.Task[str]) -> None:
+    """Mark a failed generation's exception as retrieved (its subscribers handle it)."""
+    if not task.cancelled():
+        task.exception()

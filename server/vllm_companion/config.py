@@ -1,0 +1,127 @@
+"""One fully defaulted configuration model, documented field by field in docs/configuration.md.
+
+Sources, later wins: defaults < environment variables < ``initializationOptions`` <
+``workspace/configuration`` (section ``vllmCompanion``) < ``workspace/didChangeConfiguration``.
+A bad value never fails ``initialize``: the offending field is dropped, its default used, and
+the problem reported once (``load_config`` returns the messages).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+ENV_VARS = {
+    "VLLM_COMPANION_ENDPOINT": ("backend", "endpoint"),
+    "VLLM_COMPANION_MODEL": ("backend", "model"),
+    "VLLM_COMPANION_API_KEY": ("backend", "apiKey"),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class BackendSettings(_Section):
+    endpoint: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL (with /v1).")
+    model: str | None = Field(None, description="Served model id; None = first model the endpoint lists.")
+    api_key: str | None = Field(None, description="Bearer token for the endpoint, if it needs one.")
+    launch: bool = Field(False, description="Start and supervise a local engine instead of attaching.")
+    context_length: int = Field(
+        2048, ge=256, description="Context window assumed when the endpoint does not report max_model_len."
+    )
+    connect_timeout_s: float = Field(3.0, gt=0, description="TCP connect timeout.")
+    first_token_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the first streamed token.")
+    total_timeout_s: float = Field(60.0, gt=0, description="Longest any backend request may take.")
+
+
+class CompletionSettings(_Section):
+    enabled: bool = Field(True, description="Offer inline completions at all.")
+    debounce_ms: int = Field(150, ge=0, le=5000, description="Wait after the last keystroke (automatic only).")
+    max_tokens: int = Field(128, ge=1, le=4096, description="Most tokens generated per completion.")
+    max_lines: int = Field(16, ge=1, le=500, description="Most lines in a multi-line completion.")
+    max_prompt_tokens: int = Field(2048, ge=64, description="Upper bound on prompt size, whatever the model allows.")
+    temperature: float = Field(0.1, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    family: str = Field("auto", description="Prompt family: auto or a family name (see docs/prompts.md).")
+    timeout_ms: int = Field(5000, ge=100, description="Wall-clock cap for one inline completion.")
+    cache_size: int = Field(256, ge=0, description="Entries in the completion cache (0 disables it).")
+    cache_ttl_s: float = Field(300, ge=0, description="Seconds a cached completion stays valid.")
+    disabled_languages: list[str] = Field(default_factory=list, description="languageIds with no completions.")
+    multi_file_context: bool = Field(True, description="Add other open files (families with repo tokens).")
+    completion_items: Literal["auto", "always", "never"] = Field(
+        "auto", description="Offer textDocument/completion items: auto = only to clients without inline completion."
+    )
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file: str | None = Field(None, description="Log file path; stderr when unset. Never stdout.")
+
+
+class Config(_Section):
+    backend: BackendSettings = Field(default_factory=BackendSettings)
+    completion: CompletionSettings = Field(default_factory=CompletionSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge nested dicts, values in ``override`` win; non-dict overrides replace."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for var, (section, key) in ENV_VARS.items():
+        if environ.get(var):
+            out.setdefault(section, {})[key] = environ[var]
+    return out
+
+
+def _drop(raw: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    """Remove the value at ``loc`` (a pydantic error location) from ``raw``; True if removed."""
+    node: Any = raw
+    for part in loc[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False
+    if isinstance(node, dict) and loc and loc[-1] in node:
+        del node[loc[-1]]
+        return True
+    if isinstance(node, list) and loc and isinstance(loc[-1], int) and loc[-1] < len(node):
+        del node[loc[-1]]
+        return True
+    return False
+
+
+def load_config(*sources: Mapping[str, Any] | None) -> tuple[Config, list[str]]:
+    """Validate merged sources; bad fields fall back to defaults and are described in the messages."""
+    raw: dict[str, Any] = {}
+    for src in sources:
+        if isinstance(src, Mapping):
+            raw = deep_merge(raw, src)
+    problems: list[str] = []
+    for _ in range(50):
+        try:
+            return Config.model_validate(raw), problems
+        except ValidationError as exc:
+            removed = False
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                problems.append(f"setting {'.'.join(map(str, loc))}: {err['msg']} (default used)")
+                removed |= _drop(raw, loc) or (len(loc) > 1 and _drop(raw, loc[:-1]))
+            if not removed:
+                break
+    return Config(), [*problems, "settings ignored: could not be repaired"]

@@ -1,0 +1,83 @@
+"""textDocument/inlineCompletion (LSP 3.18) and the textDocument/completion fallback.
+
+Spec: https://microsoft.github.io/language-server-protocol/specifications/lsp/3.18/specification/#textDocument_inlineCompletion
+Handlers are ``async def`` so pygls turns ``$/cancelRequest`` into ``CancelledError``.
+The completion fallback is advertised only to clients without inline completion (or when
+``completion.completionItems`` is ``always``), so VS Code does not show the answer twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..completion.service import CompletionRequest
+
+if TYPE_CHECKING:
+    from ..server import CompanionServer
+
+
+def register(server: CompanionServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CompanionServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return None
+        row, col = doc.to_index(params.position, ls.encoding)
+        selected = params.context.selected_completion_info
+        insert, start = "", col
+        if selected is not None:
+            s_row, s_col = doc.to_index(selected.range.start, ls.encoding)
+            if s_row == row and s_col <= col:
+                insert, start = selected.text, s_col
+        automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
+        text = await ls.completions.complete(CompletionRequest(doc.uri, row, col, automatic, insert, start))
+        if not text:
+            return None
+        begin = doc.to_position(row, start, ls.encoding)
+        item = types.InlineCompletionItem(
+            insert_text=insert + text, range=types.Range(start=begin, end=params.position)
+        )
+        return types.InlineCompletionList(items=[item])
+
+
+def register_completion_fallback(server: CompanionServer, caps: types.ClientCapabilities) -> None:
+    mode = server.config.completion.completion_items
+    has_inline = bool(caps.text_document and caps.text_document.inline_completion)
+    if mode == "never" or (mode == "auto" and has_inline):
+        return
+    options = types.CompletionOptions(trigger_characters=[".", "(", "[", "{", ",", " ", ":", "="])
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, options)
+    async def completion(ls: CompanionServer, params: types.CompletionParams) -> types.CompletionList:
+        empty = types.CompletionList(is_incomplete=True, items=[])
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return empty
+        row, col = doc.to_index(params.position, ls.encoding)
+        line = doc.line(row)
+        start = col
+        while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
+            start -= 1
+        text = await ls.completions.complete(CompletionRequest(doc.uri, row, col, True))
+        if not text:
+            return empty
+        word = line[start:col]
+        label = (word + text.split("\n", 1)[0]).strip()[:80] or text.strip()[:80]
+        edit = types.TextEdit(
+            range=types.Range(start=doc.to_position(row, start, ls.encoding), end=params.position),
+            new_text=word + text,
+        )
+        item = types.CompletionItem(
+            label=label,
+            kind=types.CompletionItemKind.Text,
+            detail="vLLM Companion",
+            filter_text=word + text,
+            sort_text="0",
+            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=edit,
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])

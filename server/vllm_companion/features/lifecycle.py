@@ -1,0 +1,70 @@
+"""initialize / initialized / configuration / shutdown.
+
+``initialize`` never fails: settings problems are reported to the user once and defaults used.
+Settings come from ``initializationOptions``, then ``workspace/configuration`` (section
+``vllmCompanion``) after ``initialized``, then ``workspace/didChangeConfiguration``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.capabilities import ServerCapabilitiesBuilder
+
+from ..status import State
+
+if TYPE_CHECKING:
+    from ..server import CompanionServer
+
+log = logging.getLogger(__name__)
+SECTION = "vllmCompanion"
+
+
+def register(server: CompanionServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CompanionServer, params: types.InitializeParams) -> None:
+        ls.encoding = str(ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities))
+        try:
+            ls.apply_settings(init_options=params.initialization_options)
+        except Exception:  # never let settings break initialize
+            log.exception("settings could not be applied; defaults used")
+        if ls.pending_problems:
+            ls.status.tell_user("vLLM Companion settings: " + "; ".join(ls.pending_problems), error=False)
+        from .inline import register_completion_fallback
+
+        register_completion_fallback(ls, params.capabilities)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: CompanionServer, params: types.InitializedParams) -> None:
+        ls.status.update(State.STARTING, message="contacting the engine")
+        await pull_configuration(ls)
+        ls.spawn(ls.probe_backend())
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: CompanionServer, params: types.DidChangeConfigurationParams) -> None:
+        settings: Any = params.settings
+        if isinstance(settings, dict) and isinstance(settings.get(SECTION), dict):
+            ls.apply_settings(client_settings=settings[SECTION])
+        else:
+            await pull_configuration(ls)
+        ls.spawn(ls.probe_backend())
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: CompanionServer, params: None) -> None:
+        await ls.backend.close()
+
+
+async def pull_configuration(ls: CompanionServer) -> None:
+    caps = ls.client_capabilities.workspace
+    if not (caps and caps.configuration):
+        return
+    try:
+        items = [types.ConfigurationItem(section=SECTION)]
+        result = await ls.workspace_configuration_async(types.ConfigurationParams(items=items))
+    except Exception as exc:  # a client that cannot answer keeps the settings we have
+        log.info("workspace/configuration failed: %s", exc)
+        return
+    if result and isinstance(result[0], dict):
+        ls.apply_settings(client_settings=result[0])

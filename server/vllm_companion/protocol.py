@@ -1,0 +1,62 @@
+"""pygls protocol with two fixes: every request gets an answer, and our own document store.
+
+1. pygls 2.1 drops a request whose params fail to parse (the client then waits forever) and
+   says nothing for a body that is not JSON. Here the first is answered with InvalidParams and the
+   second with a ParseError (id null, as JSON-RPC 2.0 section 5.1 says).
+2. Text synchronisation updates ``server.documents`` (incremental, line-based) instead of pygls's
+   workspace, which re-splits whole files on every keystroke.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+if TYPE_CHECKING:
+    from .server import CompanionServer
+
+log = logging.getLogger(__name__)
+
+
+class _Answered:
+    """Stands in for a request that was already answered with an error; pygls ignores it."""
+
+    jsonrpc = "answered"
+
+
+class CompanionProtocol(LanguageServerProtocol):
+    _server: CompanionServer
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                error = exc if isinstance(exc, JsonRpcInvalidParams) else JsonRpcInternalError()
+                response = error.to_response_error()
+                response.message = f"invalid params for {data.get('method')!r}"
+                self._send_response(data["id"], error=response)
+                return _Answered()
+            raise
+
+    def answer_parse_error(self, detail: str) -> None:
+        error = types.ResponseError(code=-32700, message=f"Parse error: {detail[:200]}")
+        self._send_response(None, error=error)  # type: ignore[arg-type]
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+        self._server.documents.open(params.text_document)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        self._server.documents.change(params, self._server.encoding)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        self._server.documents.close(params.text_document.uri)
+        self._server.completions.cache.forget(params.text_document.uri)

@@ -1,0 +1,116 @@
+"""The language server: the one place where the object graph is built.
+
+Dependencies are passed through constructors (config -> backend -> services); the server object is
+the only singleton. Handlers live in ``features/`` and stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from . import __version__
+from .backend import Backend
+from .completion.service import CompletionService
+from .config import Config, env_overrides, load_config
+from .documents import UTF16, DocumentStore
+from .protocol import CompanionProtocol
+from .status import State, StatusReporter
+
+log = logging.getLogger(__name__)
+
+
+class CompanionServer(LanguageServer):
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(
+            "vllm-companion",
+            __version__,
+            protocol_cls=CompanionProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.encoding = UTF16
+        self.documents = DocumentStore()
+        self._env = env_overrides(environ)
+        self._init_options: dict[str, Any] = {}
+        self._client_settings: dict[str, Any] = {}
+        self.config, problems = load_config(self._env)
+        self.status = StatusReporter(self._send_status, self._show_message)
+        self.backend = Backend(self.config.backend)
+        self.completions = CompletionService(self.config, self.backend, self.documents, self.status)
+        self.pending_problems = problems
+        self._tasks: set[asyncio.Task[Any]] = set()
+        from .features import register_all
+
+        register_all(self)
+
+    # -- configuration -------------------------------------------------------------------------
+    def apply_settings(self, init_options: Any = None, client_settings: Any = None) -> list[str]:
+        """Merge a new source of settings in; rebuild the backend if its settings changed."""
+        if isinstance(init_options, Mapping):
+            self._init_options = dict(init_options)
+        if isinstance(client_settings, Mapping):
+            self._client_settings = dict(client_settings)
+        config, problems = load_config(self._env, self._init_options, self._client_settings)
+        self._reconfigure(config)
+        for problem in problems:
+            log.warning("%s", problem)
+        if problems:
+            self.status.tell_user("vLLM Companion settings: " + "; ".join(problems), error=False)
+        return problems
+
+    def _reconfigure(self, config: Config) -> None:
+        old = self.backend
+        if config.backend != self.config.backend:
+            self.backend = Backend(config.backend)
+            self.spawn(old.close())
+        self.config = config
+        self.completions.reconfigure(config, self.backend)
+        if not config.completion.enabled:
+            self.status.update(State.DISABLED, message="completions are disabled")
+        _set_log_level(config.log.level)
+
+    # -- background work -----------------------------------------------------------------------
+    def spawn(self, coro: Any) -> None:
+        """Run a background coroutine; its failure is logged, never raised into a request."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background task failed: %s", task.exception())
+
+    async def probe_backend(self) -> None:
+        """Contact the engine once at start so the status bar shows its health straight away."""
+        from .backend import BackendError
+
+        try:
+            model = await self.backend.model_info(refresh=True)
+            await self.completions._family(model)  # noqa: SLF001 - resolves and checks FIM tokens
+        except BackendError as exc:
+            self.completions._backend_failed(exc)  # noqa: SLF001
+
+    # -- outgoing ------------------------------------------------------------------------------
+    def _send_status(self, method: str, params: dict[str, Any]) -> None:
+        self.protocol.notify(method, params)
+
+    def _show_message(self, text: str, error: bool) -> None:
+        kind = types.MessageType.Error if error else types.MessageType.Warning
+        self.window_show_message(types.ShowMessageParams(type=kind, message=text))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Out-of-band errors: a body that is not JSON gets a ParseError answer; all are logged."""
+        if isinstance(error, json.JSONDecodeError):
+            self.protocol.answer_parse_error(str(error))
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+
+
+def _set_log_level(level: str) -> None:
+    logging.getLogger("vllm_companion").setLevel(level.upper())

@@ -1,0 +1,227 @@
+"""A fake OpenAI-compatible engine on a real socket, for tests and benchmarks.
+
+It stands in for what we do not own (the engine) at its real boundary: HTTP on 127.0.0.1.
+Behaviour is scripted per request with ``Reply`` objects (text chunks, delays, HTTP errors,
+hangs, a connection dropped mid-stream, an endless loop); every request and whether the client
+closed the stream early is recorded, so tests can assert what the server sent and when it stopped.
+Endpoints: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions,
+POST /tokenize.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vllm_companion.prompts import FAMILIES
+
+
+@dataclass
+class Reply:
+    chunks: list[str] = field(default_factory=lambda: ["pass"])
+    delay_s: float = 0.0  # before each chunk
+    first_delay_s: float = 0.0  # before the first chunk (or the headers, with ``hang``)
+    status: int = 200
+    error_body: str = ""
+    hang: bool = False  # accept, then never answer
+    drop_after: int | None = None  # close the connection after this many chunks
+    loop: str | None = None  # after the chunks, repeat this forever (until the client leaves)
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Seen:
+    path: str
+    body: dict[str, Any]
+    started: float
+    ended: float | None = None
+    chunks_sent: int = 0
+    client_closed: bool = False  # the client hung up before the stream ended
+
+
+class FakeBackend:
+    def __init__(self, model: str = "qwen2.5-coder-1.5b", max_model_len: int | None = 4096) -> None:
+        self.model = model
+        self.max_model_len = max_model_len
+        # Strings /tokenize counts as one token: by default every family's FIM tokens, like a
+        # real coder model; a test empties it to play a model without them.
+        self.special_tokens: set[str] = {t for f in FAMILIES for t in f.fim_tokens}
+        self.tokenize_enabled = True
+        self.script: list[Reply] = []  # consumed one per generation request
+        self.default: Reply | Callable[[dict[str, Any]], Reply] = Reply()
+        self.chat_status: int = 200  # e.g. 400 to simulate a missing chat template
+        self.chat_error_body: str = ""
+        self.requests: list[Seen] = []
+        self._server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def generation_requests(self) -> list[Seen]:
+        return [r for r in self.requests if r.path.endswith("completions")]
+
+    async def start(self, port: int = 0) -> FakeBackend:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            if hasattr(self._server, "close_clients"):
+                self._server.close_clients()
+            self._server = None
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    return
+                keep = await self._route(*request, reader, writer)
+                if not keep:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    async def _route(self, method: str, path: str, body: dict[str, Any], reader: Any, writer: Any) -> bool:
+        if path == "/health":
+            return await _send_json(writer, 200, {})
+        if path == "/v1/models":
+            card: dict[str, Any] = {"id": self.model, "object": "model", "owned_by": "fake"}
+            if self.max_model_len is not None:
+                card["max_model_len"] = self.max_model_len
+            return await _send_json(writer, 200, {"object": "list", "data": [card]})
+        if path == "/tokenize":
+            if not self.tokenize_enabled:
+                return await _send_json(writer, 404, {"detail": "Not Found"})
+            prompt = body.get("prompt", "")
+            count = 1 if prompt in self.special_tokens else max(1, len(prompt) // 3)
+            return await _send_json(writer, 200, {"count": count, "tokens": list(range(count))})
+        if path in ("/v1/completions", "/v1/chat/completions"):
+            seen = Seen(path, body, time.monotonic())
+            self.requests.append(seen)
+            if path.endswith("chat/completions") and self.chat_status != 200:
+                seen.ended = time.monotonic()
+                return await _send_json(writer, self.chat_status, {"error": {"message": self.chat_error_body}})
+            return await self._generate(seen, reader, writer)
+        return await _send_json(writer, 404, {"error": {"message": f"no route {path}"}})
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        if self.script:
+            return self.script.pop(0)
+        return self.default(body) if callable(self.default) else self.default
+
+    async def _generate(self, seen: Seen, reader: Any, writer: Any) -> bool:
+        reply = self._next_reply(seen.body)
+        if reply.hang:
+            await asyncio.sleep(3600)
+        await asyncio.sleep(reply.first_delay_s)
+        if reply.status != 200:
+            seen.ended = time.monotonic()
+            return await _send_json(writer, reply.status, {"error": {"message": reply.error_body or "fake error"}})
+        chat = seen.path.endswith("chat/completions")
+        if not seen.body.get("stream"):
+            text = "".join(reply.chunks)
+            seen.ended = time.monotonic()
+            return await _send_json(writer, 200, _final(text, chat, reply.finish_reason))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+        gone = asyncio.ensure_future(reader.read(1))  # EOF here = the client hung up
+        try:
+            for i, piece in enumerate(_pieces(reply)):
+                if i and reply.delay_s:
+                    await asyncio.sleep(reply.delay_s)
+                if gone.done():
+                    seen.client_closed = True
+                    break
+                if reply.drop_after is not None and i >= reply.drop_after:
+                    break
+                writer.write(_sse(_delta(piece, chat)))
+                await writer.drain()
+                seen.chunks_sent += 1
+                if not reply.delay_s:
+                    await asyncio.sleep(0)
+            else:
+                writer.write(_sse(_delta("", chat, reply.finish_reason)) + b"data: [DONE]\n\n")
+                await writer.drain()
+        except ConnectionError:
+            seen.client_closed = True
+        finally:
+            gone.cancel()
+            seen.ended = time.monotonic()
+        return False
+
+
+def _pieces(reply: Reply) -> Any:
+    yield from reply.chunks
+    if reply.loop is not None:
+        for _ in range(100_000):
+            yield reply.loop
+
+
+def _delta(text: str, chat: bool, finish: str | None = None) -> dict[str, Any]:
+    if chat:
+        choice: dict[str, Any] = {"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}
+        return {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [choice]}
+    choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+    return {"id": "x", "object": "text_completion", "created": 0, "model": "m", "choices": [choice]}
+
+
+def _final(text: str, chat: bool, finish: str) -> dict[str, Any]:
+    if chat:
+        msg = {"role": "assistant", "content": text}
+        choice: dict[str, Any] = {"index": 0, "message": msg, "finish_reason": finish}
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+    return {"id": "x", "object": "text_completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, Any]] | None:
+    line = await reader.readline()
+    if not line:
+        return None
+    method, path, _ = line.decode("latin-1").split(" ", 2)
+    length = 0
+    while True:
+        header = await reader.readline()
+        if header in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = header.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    raw = await reader.readexactly(length) if length else b""
+    try:
+        body = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        body = {}
+    return method, path.split("?", 1)[0], body
+
+
+async def _send_json(writer: asyncio.StreamWriter, status: int, obj: Any) -> bool:
+    data = json.dumps(obj).encode()
+    head = f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n"
+    writer.write(head.encode() + data)
+    await writer.drain()
+    return True
+
+
+def dead_port() -> int:
+    """A port with nothing listening (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

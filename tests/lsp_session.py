@@ -1,0 +1,103 @@
+"""Drive the real ``vllm-companion lsp`` over stdio like an editor does (pytest-lsp's client).
+
+``session(...)`` starts the server process, initializes it with the given options and client
+capabilities, records ``vllmCompanion/status`` notifications, and shuts it down at the end.
+``open_doc(client, "text with █ cursor")`` opens a document and returns its URI and cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+CURSOR = "█"
+_docs = itertools.count(1)
+
+
+def server_command() -> list[str]:
+    return [sys.executable, "-m", "vllm_companion", "--log-level", "debug", "lsp"]
+
+
+def options(endpoint: str, **completion: Any) -> dict[str, Any]:
+    return {"backend": {"endpoint": endpoint}, "completion": {"debounceMs": 0, **completion}}
+
+
+@contextlib.asynccontextmanager
+async def session(
+    init_options: dict[str, Any] | None,
+    capabilities: str | types.ClientCapabilities = "visual-studio-code",
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[LanguageClient]:
+    config = ClientServerConfig(server_command=server_command(), server_env={**os.environ, **(env or {})})
+    client: LanguageClient = await config.start()  # type: ignore[assignment]
+    client.statuses = []  # type: ignore[attr-defined]
+
+    @client.feature("vllmCompanion/status")
+    def _status(params: Any) -> None:
+        client.statuses.append(params)  # type: ignore[attr-defined]
+
+    caps = client_capabilities_for(capabilities) if isinstance(capabilities, str) else capabilities
+    result = await client.initialize_session(
+        types.InitializeParams(capabilities=caps, initialization_options=init_options, process_id=os.getpid())
+    )
+    client.init_result = result  # type: ignore[attr-defined]
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.shutdown_session(), 10)
+        await client.stop()
+
+
+def client_capabilities_for(name: str) -> types.ClientCapabilities:
+    """pytest-lsp's recorded capabilities; "visual-studio-code" is VS Code 1.65's, so it gets the
+    inline-completion capability that vscode-languageclient 11 (VS Code >= 1.91) declares."""
+    caps = client_capabilities(name)
+    if name == "visual-studio-code" and caps.text_document is not None:
+        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+    return caps
+
+
+def split_cursor(marked: str) -> tuple[str, types.Position]:
+    """Text without the cursor mark, and the mark's position (UTF-16 columns)."""
+    before, _, after = marked.partition(CURSOR)
+    lines = before.split("\n")
+    col = len(lines[-1].encode("utf-16-le")) // 2
+    return before + after, types.Position(line=len(lines) - 1, character=col)
+
+
+def open_doc(client: LanguageClient, marked: str, language: str = "python", name: str = "") -> tuple[str, types.Position]:
+    text, pos = split_cursor(marked)
+    uri = f"file:///work/{name or f'doc{next(_docs)}.py'}"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text))
+    )
+    return uri, pos
+
+
+def inline_params(uri: str, pos: types.Position, automatic: bool = False) -> types.InlineCompletionParams:
+    kind = types.InlineCompletionTriggerKind.Automatic if automatic else types.InlineCompletionTriggerKind.Invoked
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=pos,
+        context=types.InlineCompletionContext(trigger_kind=kind),
+    )
+
+
+async def inline(client: LanguageClient, uri: str, pos: types.Position, automatic: bool = False) -> str | None:
+    result = await client.text_document_inline_completion_async(inline_params(uri, pos, automatic))
+    if result is None:
+        return None
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    if not items:
+        return None
+    text = items[0].insert_text
+    return text if isinstance(text, str) else text.value
