@@ -40,7 +40,7 @@ def render_fim(family: Family, ctx: FimContext) -> str:
     if family.repo_header and ctx.other_files:
         parts = [family.repo_header]
         for path, content in ctx.other_files:
-            parts.append(family.file_template.replace("{path}", path).replace("{content}", content))
+            parts.append(family.file_template.replace("{path}", path).replace("{content}", content.rstrip("\n")))
         parts.append(family.current_file.replace("{path}", ctx.path))
         files = "".join(parts)
     values = {"{files}": files, "{prefix}": ctx.prefix, "{suffix}": ctx.suffix}

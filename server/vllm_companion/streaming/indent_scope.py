@@ -1,8 +1,9 @@
 """Cut a multi-line answer at the end of the current indentation scope.
 
-If the cursor's line opens a block (ends with ``:``, ``{``, ``(``, ``[``, ``=>``, ``do``,
-``then``), the scope is the block: the first later line indented at or below the opener ends it.
-Otherwise the first line indented below the cursor line ends it; at the top level (indent 0) a
+If the user started the cursor's line and it opens a block (ends with ``:``, ``{``, ``(``, ``[``,
+``=>``, ``do``, ``then``), the scope is that block: the first later line indented at or below the
+opener ends it. Otherwise (a fresh line, or a line that opens nothing) the scope is the enclosing
+block: the first line indented below the cursor line ends it; at the top level (indent 0) a
 blank line followed by new top-level code ends it. A lone closing bracket (or ``end``) that closes
 the scope is kept, then the output stops.
 """
@@ -30,7 +31,7 @@ class IndentScope(LineStage):
         if index == 0:
             first = self.line_prefix + line
             self.base = len(first) - len(first.lstrip(" \t"))
-            self.opens = bool(_OPENERS.search(first.rstrip()))
+            self.opens = bool(self.line_prefix.strip()) and bool(_OPENERS.search(first.rstrip()))
             return None
         if not line.strip():
             self.blank_seen = True
