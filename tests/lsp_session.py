@@ -35,6 +35,7 @@ async def session(
     init_options: dict[str, Any] | None,
     capabilities: str | types.ClientCapabilities = "visual-studio-code",
     env: dict[str, str] | None = None,
+    configuration: dict[str, Any] | None = None,
 ) -> AsyncIterator[LanguageClient]:
     config = ClientServerConfig(server_command=server_command(), server_env={**os.environ, **(env or {})})
     client: LanguageClient = await config.start()  # type: ignore[assignment]
@@ -44,6 +45,8 @@ async def session(
     def _status(params: Any) -> None:
         client.statuses.append(params)  # type: ignore[attr-defined]
 
+    if configuration is not None:
+        client.set_configuration(configuration, section="vllmCompanion")
     caps = client_capabilities_for(capabilities) if isinstance(capabilities, str) else capabilities
     result = await client.initialize_session(
         types.InitializeParams(capabilities=caps, initialization_options=init_options, process_id=os.getpid())
@@ -93,11 +96,50 @@ def inline_params(uri: str, pos: types.Position, automatic: bool = False) -> typ
 
 
 async def inline(client: LanguageClient, uri: str, pos: types.Position, automatic: bool = False) -> str | None:
-    result = await client.text_document_inline_completion_async(inline_params(uri, pos, automatic))
-    if result is None:
+    return first_text(await client.text_document_inline_completion_async(inline_params(uri, pos, automatic)))
+
+
+def send_inline(client: LanguageClient, uri: str, pos: types.Position, automatic: bool = False) -> tuple[str, Any]:
+    """Send an inline-completion request without waiting: (message id, asyncio future)."""
+    msg_id = f"req-{next(_docs)}"
+    fut = client.protocol.send_request(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, pos, automatic), msg_id=msg_id
+    )
+    return msg_id, asyncio.wrap_future(fut)
+
+
+def cancel(client: LanguageClient, msg_id: str) -> None:
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+
+
+def first_text(result: Any) -> str | None:
+    if not result:
         return None
     items = result.items if isinstance(result, types.InlineCompletionList) else result
     if not items:
         return None
     text = items[0].insert_text
     return text if isinstance(text, str) else text.value
+
+
+def type_text(client: LanguageClient, uri: str, version: int, pos: types.Position, text: str) -> types.Position:
+    """Insert ``text`` (no newlines) at ``pos`` like an editor keystroke; returns the new cursor."""
+    rng = types.Range(start=pos, end=pos)
+    change = types.TextDocumentContentChangePartial(range=rng, text=text)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[change],
+        )
+    )
+    width = len(text.encode("utf-16-le")) // 2
+    return types.Position(line=pos.line, character=pos.character + width)
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

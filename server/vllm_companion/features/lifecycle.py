@@ -25,7 +25,8 @@ SECTION = "vllmCompanion"
 def register(server: CompanionServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CompanionServer, params: types.InitializeParams) -> None:
-        ls.encoding = str(ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities))
+        encoding = ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities)
+        ls.encoding = getattr(encoding, "value", encoding)  # the enum's str() is its name, not "utf-16"
         try:
             ls.apply_settings(init_options=params.initialization_options)
         except Exception:  # never let settings break initialize
