@@ -143,3 +143,18 @@ async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
         if loop.time() > end:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+async def raw_request(client: LanguageClient, method: str, params: Any, timeout: float = 5.0) -> Any:
+    """Write a request as raw JSON on the server's stdin (params unchecked) and await its answer."""
+    import json
+    from concurrent.futures import Future
+
+    msg_id = f"raw-{next(_docs)}"
+    fut: Future[Any] = Future()
+    client.protocol._request_futures[msg_id] = fut  # the client's reader resolves it
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode()
+    stdin = client._server.stdin  # type: ignore[union-attr]
+    stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    await stdin.drain()
+    return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)

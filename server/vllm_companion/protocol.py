@@ -45,8 +45,9 @@ class CompanionProtocol(LanguageServerProtocol):
             raise
 
     def answer_parse_error(self, detail: str) -> None:
-        error = types.ResponseError(code=-32700, message=f"Parse error: {detail[:200]}")
-        self._send_response(None, error=error)  # type: ignore[arg-type]
+        # A plain dict: pygls's converter would drop the ``"id": null`` that JSON-RPC requires.
+        error = {"code": -32700, "message": f"Parse error: {detail[:200]}"}
+        self._send_data({"jsonrpc": "2.0", "id": None, "error": error})
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:

@@ -82,6 +82,11 @@ class CompanionServer(LanguageServer):
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
+    async def stop_background(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

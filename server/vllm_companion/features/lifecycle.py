@@ -54,6 +54,7 @@ def register(server: CompanionServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CompanionServer, params: None) -> None:
+        await ls.stop_background()
         await ls.backend.close()
 
 
