@@ -88,7 +88,7 @@ class FakeBackend:
                 keep = await self._route(*request, reader, writer)
                 if not keep:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return
         finally:
             writer.close()
@@ -134,31 +134,35 @@ class FakeBackend:
             text = "".join(reply.chunks)
             seen.ended = time.monotonic()
             return await _send_json(writer, 200, _final(text, chat, reply.finish_reason))
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
-        gone = asyncio.ensure_future(reader.read(1))  # EOF here = the client hung up
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        finished = False
         try:
             for i, piece in enumerate(_pieces(reply)):
                 if i and reply.delay_s:
                     await asyncio.sleep(reply.delay_s)
-                if gone.done():
+                if reader.at_eof():  # the client hung up (EOF is fed without reading)
                     seen.client_closed = True
                     break
                 if reply.drop_after is not None and i >= reply.drop_after:
                     break
-                writer.write(_sse(_delta(piece, chat)))
+                writer.write(_chunk(_sse(_delta(piece, chat))))
                 await writer.drain()
                 seen.chunks_sent += 1
                 if not reply.delay_s:
                     await asyncio.sleep(0)
             else:
-                writer.write(_sse(_delta("", chat, reply.finish_reason)) + b"data: [DONE]\n\n")
+                writer.write(_chunk(_sse(_delta("", chat, reply.finish_reason)) + b"data: [DONE]\n\n") + b"0\r\n\r\n")
                 await writer.drain()
+                finished = True
         except ConnectionError:
             seen.client_closed = True
         finally:
-            gone.cancel()
             seen.ended = time.monotonic()
-        return False
+        return finished  # keep-alive after a complete stream, like vLLM
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def _pieces(reply: Reply) -> Any:
@@ -225,3 +229,16 @@ def dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def _serve_forever(port: int, text: str) -> None:
+    fake = await FakeBackend().start(port)
+    fake.default = Reply(chunks=[text])
+    print(fake.port, flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # a stand-alone instant engine for benchmarks: python -m tests.fake_backend
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1]) if len(sys.argv) > 1 else 0, "x"))

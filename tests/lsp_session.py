@@ -23,7 +23,8 @@ _docs = itertools.count(1)
 
 
 def server_command() -> list[str]:
-    return [sys.executable, "-m", "vllm_companion", "--log-level", "debug", "lsp"]
+    level = os.environ.get("VLLM_COMPANION_TEST_LOG", "debug")
+    return [sys.executable, "-m", "vllm_companion", "--log-level", level, "lsp"]
 
 
 def options(endpoint: str, **completion: Any) -> dict[str, Any]:
@@ -77,7 +78,9 @@ def split_cursor(marked: str) -> tuple[str, types.Position]:
     return before + after, types.Position(line=len(lines) - 1, character=col)
 
 
-def open_doc(client: LanguageClient, marked: str, language: str = "python", name: str = "") -> tuple[str, types.Position]:
+def open_doc(
+    client: LanguageClient, marked: str, language: str = "python", name: str = ""
+) -> tuple[str, types.Position]:
     text, pos = split_cursor(marked)
     uri = f"file:///work/{name or f'doc{next(_docs)}.py'}"
     client.text_document_did_open(

@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_file)
     if args.command == "lsp":
         return run_lsp(args.tcp)
+    path_s, line, col = _parse_where(args.where)
+    path = Path(path_s).resolve()
+    try:
+        args.loaded = (path, path.read_text(encoding="utf-8", errors="replace"), line, col)
+    except OSError as exc:
+        print(f"vllm-companion: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(run_complete(args))
 
 
@@ -81,13 +88,7 @@ async def run_complete(args: argparse.Namespace) -> int:
     from .documents import DocumentStore
     from .status import StatusReporter
 
-    path_s, line, col = _parse_where(args.where)
-    path = Path(path_s).resolve()
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        print(f"vllm-companion: cannot read {path}: {exc}", file=sys.stderr)
-        return 2
+    path, text, line, col = args.loaded
     config, problems = load_config(env_overrides(), overrides_from(args))
     for problem in problems:
         print(f"vllm-companion: {problem}", file=sys.stderr)

@@ -59,7 +59,9 @@ class CompletionSettings(_Section):
 
 
 class LogSettings(_Section):
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: Literal["debug", "info", "warning", "error"] | None = Field(
+        None, description="Log level; unset keeps the command line's --log-level (default info)."
+    )
     file: str | None = Field(None, description="Log file path; stderr when unset. Never stdout.")
 
 

@@ -73,7 +73,8 @@ class CompanionServer(LanguageServer):
         self.completions.reconfigure(config, self.backend)
         if not config.completion.enabled:
             self.status.update(State.DISABLED, message="completions are disabled")
-        _set_log_level(config.log.level)
+        if config.log.level:
+            _set_log_level(config.log.level)
 
     # -- background work -----------------------------------------------------------------------
     def spawn(self, coro: Any) -> None:
@@ -98,9 +99,9 @@ class CompanionServer(LanguageServer):
 
         try:
             model = await self.backend.model_info(refresh=True)
-            await self.completions._family(model)  # noqa: SLF001 - resolves and checks FIM tokens
+            await self.completions._family(model)
         except BackendError as exc:
-            self.completions._backend_failed(exc)  # noqa: SLF001
+            self.completions._backend_failed(exc)
 
     # -- outgoing ------------------------------------------------------------------------------
     def _send_status(self, method: str, params: dict[str, Any]) -> None:
@@ -113,7 +114,9 @@ class CompanionServer(LanguageServer):
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Out-of-band errors: a body that is not JSON gets a ParseError answer; all are logged."""
         if isinstance(error, json.JSONDecodeError):
-            self.protocol.answer_parse_error(str(error))
+            protocol = self.protocol
+            if isinstance(protocol, CompanionProtocol):
+                protocol.answer_parse_error(str(error))
         log.error("server error (%s): %s", getattr(source, "__name__", source), error)
 
 

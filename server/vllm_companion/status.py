@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ STATUS_METHOD = "vllmCompanion/status"
 THROTTLE_S = 60.0
 
 
-class State(str, Enum):
+class State(StrEnum):
     STARTING = "starting"  # not contacted yet / engine loading
     READY = "ready"
     UNAVAILABLE = "unavailable"  # engine unreachable or failing: retried on the next request

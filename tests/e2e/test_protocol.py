@@ -13,9 +13,9 @@ from tests.lsp_session import inline, open_doc, options, raw_request, session, w
 
 async def test_invalid_params_get_an_error_answer(backend: FakeBackend) -> None:
     async with session(options(backend.url)) as client:
-        with pytest.raises(Exception, match="nvalid params|-32602"):
+        with pytest.raises(Exception, match=r"nvalid params|-32602"):
             await raw_request(client, types.TEXT_DOCUMENT_INLINE_COMPLETION, {"bogus": 1})
-        with pytest.raises(Exception, match="nvalid params|-32602"):
+        with pytest.raises(Exception, match=r"nvalid params|-32602"):
             await raw_request(client, types.TEXT_DOCUMENT_INLINE_COMPLETION, {"textDocument": 7, "position": "x"})
         backend.script = [Reply(chunks=["1"])]
         uri, pos = open_doc(client, "x = █\n")
@@ -24,7 +24,7 @@ async def test_invalid_params_get_an_error_answer(backend: FakeBackend) -> None:
 
 async def test_unknown_method_gets_method_not_found(backend: FakeBackend) -> None:
     async with session(options(backend.url)) as client:
-        with pytest.raises(Exception, match="(?i)not found|-32601"):
+        with pytest.raises(Exception, match=r"(?i)not found|-32601"):
             await asyncio.wait_for(client.protocol.send_request_async("vllmCompanion/noSuchThing", {}), 5)
 
 

@@ -23,7 +23,7 @@ def test_window_fits_budget_on_line_boundaries() -> None:
     assert estimate_tokens(w.prefix) + estimate_tokens(w.suffix) <= 1000
     assert w.prefix.endswith(doc.lines[50_000][:5])
     head = w.prefix[: -5]
-    assert head == "" or head.endswith("\n") and doc.text.find(head) != -1
+    assert head == "" or (head.endswith("\n") and doc.text.find(head) != -1)
     assert w.suffix.startswith(doc.lines[50_000][5:])
 
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 
+import httpx2 as httpx  # openai >= 3's transport
 import openai
-
-try:  # openai >= 3 ships its own httpx fork
-    import httpx2 as httpx
-except ImportError:  # pragma: no cover
-    import httpx  # type: ignore[no-redef]
 
 
 class ErrorKind(enum.Enum):
@@ -66,6 +63,25 @@ def _status_kind(status: int, text: str) -> ErrorKind:
     if status in (400, 413, 422):
         return ErrorKind.BAD_REQUEST
     return ErrorKind.SERVER
+
+
+def status_error(status: int, body: str) -> BackendError:
+    """An HTTP error answer (any server's JSON shape: OpenAI, vLLM, TGI, Ollama) as a BackendError."""
+    message = body
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict):
+            err = data.get("error", data)
+            if isinstance(err, dict):
+                message = str(err.get("message") or err.get("detail") or err)
+            elif isinstance(err, str):
+                message = err
+            elif "detail" in data:
+                message = str(data["detail"])
+    except ValueError:
+        pass
+    message = message.strip()[:500] or f"HTTP {status}"
+    return BackendError(_status_kind(status, message), message, status)
 
 
 def classify(exc: BaseException) -> BackendError:

@@ -205,7 +205,7 @@ class CompletionService:
         state = State.UNAVAILABLE if exc.kind.transient else State.ERROR
         self.status.update(state, message=str(exc))
         if exc.kind is ErrorKind.UNAVAILABLE:
-            self.backend._model = None  # noqa: SLF001 - re-read the model when it comes back
+            self.backend._model = None
         if not exc.kind.transient:
             self.status.tell_user(f"vLLM Companion: {exc}")
 

@@ -34,12 +34,12 @@ class Ticket:
             return
         raise Superseded
 
-    async def wait(self, work: Awaitable[T], timeout: float) -> T:
-        """Await ``work`` unless superseded or ``timeout`` passes (``TimeoutError``)."""
+    async def wait(self, work: Awaitable[T], limit_s: float) -> T:
+        """Await ``work`` unless superseded or ``limit_s`` passes (``TimeoutError``)."""
         job = asyncio.ensure_future(work)
         stop = asyncio.ensure_future(self.superseded.wait())
         try:
-            done, _ = await asyncio.wait({job, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({job, stop}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
         if job in done:

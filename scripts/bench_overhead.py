@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Time the language server adds to an inline completion.
+
+A fake engine that answers instantly (real socket), the real server over stdio, 200 invoked
+requests at distinct positions of a 5,000-line file (no cache hits). Added time = LSP response time
+minus the engine's own time for that request (from its first byte received to its last sent).
+Prints p50/p99/max, the server's peak RSS (VmHWM), and the LSP transport floor (the round
+trip of a request the server answers without work). Targets (issue 2): p50 <= 1 ms,
+p99 <= 5 ms, RSS <= 150 MB.
+
+    python scripts/bench_overhead.py [--requests 200] [--lines 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lsprotocol import types
+
+from tests.fake_backend import FakeBackend, Reply
+from tests.lsp_session import inline_params, open_doc, options, session
+
+
+def make_file(lines: int) -> str:
+    out = []
+    for i in range(lines):
+        out.append(f"def handler_{i}(request, value={i}):\n" if i % 4 == 0 else f"    total_{i} = value * {i} + 1\n")
+    return "".join(out)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run(requests: int, lines: int) -> dict[str, float]:
+    backend = await FakeBackend().start()
+    backend.default = Reply(chunks=["x"])
+    added: list[float] = []
+    try:
+        async with session(options(backend.url, cacheSize=0)) as client:
+            floor = []
+            for _ in range(200):  # LSP transport alone: a request the server answers at once
+                t0 = time.perf_counter()
+                await client.text_document_inline_completion_async(
+                    inline_params("file:///not-open.py", types.Position(line=0, character=0))
+                )
+                floor.append((time.perf_counter() - t0) * 1000)
+            uri, _ = open_doc(client, make_file(lines) + "█")
+            # warm-up: model info, FIM check, connection pool
+            for i in range(10):
+                await client.text_document_inline_completion_async(
+                    inline_params(uri, types.Position(line=i, character=0))
+                )
+            for i in range(requests):
+                line = 10 + (i * 37) % (lines - 20)
+                pos = types.Position(line=line, character=4)
+                before = len(backend.requests)
+                t0 = time.perf_counter()
+                await client.text_document_inline_completion_async(inline_params(uri, pos))
+                total = time.perf_counter() - t0
+                seen = backend.requests[before:]
+                engine = sum((s.ended or s.started) - s.started for s in seen)
+                added.append((total - engine) * 1000)
+            rss = peak_rss_mb(client._server.pid)  # type: ignore[union-attr]
+    finally:
+        await backend.stop()
+    added.sort()
+    return {
+        "requests": len(added),
+        "p50_ms": statistics.median(added),
+        "p99_ms": added[int(len(added) * 0.99) - 1],
+        "max_ms": added[-1],
+        "rss_mb": rss,
+        "floor_ms": statistics.median(floor),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--lines", type=int, default=5000)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.requests, args.lines))
+    print(
+        f"overhead: {result['requests']} requests, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+        f"max {result['max_ms']:.2f} ms; server peak RSS {result['rss_mb']:.0f} MB"
+    )
+    print(f"of which LSP transport (no-op request round trip, p50): {result['floor_ms']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
