@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lsprotocol import types
+
 from vllm_companion.documents import UTF8, UTF16, UTF32, Document, column_to_index, index_to_column
 
 P = types.Position

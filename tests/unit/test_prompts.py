@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vllm_companion.prompts import FAMILIES, PLAIN, FimContext, render_fim, resolve_family
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden" / "prompts"

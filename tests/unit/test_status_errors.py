@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import openai
+
 from vllm_companion.backend.errors import ErrorKind, classify
 from vllm_companion.status import State, StatusReporter
 

@@ -9,6 +9,7 @@ from ..prompts import Family
 from ..streaming import Pipeline, Stage
 from ..streaming.finish import drop_suffix_overlap, tidy
 from ..streaming.indent_scope import IndentScope
+from ..streaming.loops import loop_detectors
 from ..streaming.max_lines import MaxLines
 from ..streaming.single_line import SingleLine
 from ..streaming.stop_sequences import StopSequences
@@ -24,6 +25,7 @@ def stages_for(family: Family, window: Window, max_lines: int) -> Pipeline:
         SuffixRetype(after_line, window.line_prefix),
         IndentScope(window.line_prefix),
         MaxLines(max_lines),
+        *loop_detectors(window.prefix),
     ]
     return Pipeline(stages)
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from ..backend import Backend, BackendError, ErrorKind, ModelInfo
 from ..config import Config
 from ..documents import DocumentStore
+from ..health import LoopHealth
 from ..prompts import PLAIN, Family, FimContext, render_fim, resolve_family
 from ..status import State, StatusReporter
+from ..streaming.loops import is_loop
 from .cache import CompletionCache, remainder, typed_since
 from .context import Budget, Window, build_window
 from .fim_check import unknown_fim_tokens
@@ -45,8 +47,16 @@ class CompletionRequest:
 
 
 class CompletionService:
-    def __init__(self, config: Config, backend: Backend, documents: DocumentStore, status: StatusReporter):
+    def __init__(
+        self,
+        config: Config,
+        backend: Backend,
+        documents: DocumentStore,
+        status: StatusReporter,
+        health: LoopHealth | None = None,
+    ):
         self.documents, self.status = documents, status
+        self.health = health or LoopHealth()
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
         self.families: dict[str, Family] = {}
         self.prompt_caps: dict[str, int] = {}  # per model, after a context-length rejection
@@ -107,11 +117,13 @@ class CompletionService:
                     held = None
                 if req.automatic:
                     await ticket.sleep(self.settings.debounce_ms / 1000)
-                gen = self._start(rid, family, prompt, window)
+                gen = self._start(rid, model, family, prompt, window)
                 slot.generation = held = gen.acquire()
             text = await self._await(ticket, gen, model, budget, rid)
             if text is None:
                 return None
+            if is_loop(gen.cut_reason):
+                self._loop_seen(model, gen)
             self.cache.put(key, req.uri, gen.prefix, gen.suffix, text)
             answer = remainder(text, typed) if typed else text
             self._log_done(rid, gen, t0, answer)
@@ -143,11 +155,12 @@ class CompletionService:
         self.status.update(State.READY, message="")
         return text
 
-    def _start(self, rid: str, family: Family, prompt: str, window: Window) -> Generation:
+    def _start(self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window) -> Generation:
         params: dict[str, object] = {
             "max_tokens": self.settings.max_tokens,
             "temperature": self.settings.temperature,
             "top_p": self.settings.top_p,
+            **self.health.penalties(model.id, family.repetition_penalty),
         }
         if family.stop:
             params["stop"] = list(family.stop)
@@ -199,6 +212,12 @@ class CompletionService:
                 out.append((_path(doc.uri), head))
                 room -= len(head)
         return tuple(out)
+
+    def _loop_seen(self, model: ModelInfo, gen: Generation) -> None:
+        recent = self.health.record(model.id)
+        log.warning("[%s] repetition loop cut (%s) after %d chunks; %d recent", gen.request_id,
+                    gen.cut_reason, gen.tokens, recent)
+        self.status.update(loop_events=self.health.total[model.id])
 
     def _backend_failed(self, exc: BackendError) -> None:
         log.warning("backend: %s", exc)

@@ -1,0 +1,27 @@
+"""The loop guard: every repetition detector, in one list, for completions and chat alike."""
+
+from __future__ import annotations
+
+from .blank_run import BlankRun
+from .loop_context import LoopContext
+from .pipeline import Stage
+from .repeat_block import RepeatedBlock
+from .repeat_inline import InlineRepeat
+from .repeat_line import RepeatedLine
+from .repeat_numbered import NumberedLines
+
+
+def loop_detectors(prefix: str = "", line_occurrences: int = 3) -> list[Stage]:
+    """Fresh detectors for one stream; ``prefix`` (text before the cursor) sets what is familiar."""
+    ctx = LoopContext.from_prefix(prefix)
+    return [
+        RepeatedLine(line_occurrences, ctx),
+        RepeatedBlock(ctx),
+        InlineRepeat(ctx),
+        NumberedLines(context=ctx),
+        BlankRun(),
+    ]
+
+
+def is_loop(reason: str | None) -> bool:
+    return bool(reason and reason.startswith("loop:"))
