@@ -161,3 +161,34 @@ async def raw_request(client: LanguageClient, method: str, params: Any, timeout:
     stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     await stdin.drain()
     return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
+
+
+def capture_partials(client: LanguageClient) -> dict[Any, list[str]]:
+    """Collect chat deltas sent as ``$/progress`` partial results, per token (pytest-lsp's own
+    progress handler only knows work-done progress)."""
+    partials: dict[Any, list[str]] = {}
+    original = client.protocol.fm.features[types.PROGRESS]
+
+    def on_progress(params: types.ProgressParams) -> None:
+        value = params.value
+        delta = value.get("delta") if isinstance(value, dict) else getattr(value, "delta", None)
+        if delta is not None:
+            partials.setdefault(params.token, []).append(delta)
+        else:
+            original(params)
+
+    client.protocol.fm.features[types.PROGRESS] = on_progress
+    return partials
+
+
+async def chat_request(client: LanguageClient, params: dict[str, Any], timeout: float = 10.0) -> Any:
+    return await asyncio.wait_for(client.protocol.send_request_async("vllmCompanion/chat", params), timeout)
+
+
+def as_dict(obj: Any) -> Any:
+    """Results of custom methods come back as namedtuples: plain data for assertions."""
+    if hasattr(obj, "_asdict"):
+        return {k: as_dict(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, list | tuple):
+        return [as_dict(v) for v in obj]
+    return obj

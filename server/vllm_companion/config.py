@@ -58,6 +58,18 @@ class CompletionSettings(_Section):
     )
 
 
+class ChatSettings(_Section):
+    max_tokens: int = Field(1024, ge=16, le=32768, description="Most tokens in one chat answer.")
+    temperature: float = Field(0.3, ge=0, le=2)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_concurrent: int = Field(1, ge=1, le=16, description="Chat answers streaming at once (keeps completion fast).")
+    template: str = Field("auto", description="Fallback chat template: auto, chatml, deepseek-coder, llama-inst, ...")
+    exclude_globs: list[str] = Field(
+        default_factory=list, description="Files never sent as context (on top of .env, keys, certificates)."
+    )
+    system_prompt: str | None = Field(None, description="Replaces the built-in system prompt.")
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] | None = Field(
         None, description="Log level; unset keeps the command line's --log-level (default info)."
@@ -68,6 +80,7 @@ class LogSettings(_Section):
 class Config(_Section):
     backend: BackendSettings = Field(default_factory=BackendSettings)
     completion: CompletionSettings = Field(default_factory=CompletionSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 

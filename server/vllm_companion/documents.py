@@ -76,6 +76,17 @@ class Document:
             return row, len(self.line(row))
         return row, column_to_index(self.line(row), pos.character, encoding)
 
+    def text_in(self, start: types.Position, end: types.Position, encoding: str) -> str:
+        """The text between two client positions."""
+        (r0, c0), (r1, c1) = self.to_index(start, encoding), self.to_index(end, encoding)
+        if (r1, c1) < (r0, c0):
+            (r0, c0), (r1, c1) = (r1, c1), (r0, c0)
+        if end.line >= len(self.lines):
+            r1, c1 = len(self.lines) - 1, len(self.lines[-1]) if self.lines else 0
+        if r0 == r1:
+            return self.lines[r0][c0:c1] if self.lines else ""
+        return self.lines[r0][c0:] + "".join(self.lines[r0 + 1 : r1]) + self.lines[r1][:c1]
+
     def to_position(self, row: int, col: int, encoding: str) -> types.Position:
         return types.Position(line=row, character=index_to_column(self.line(row), col, encoding))
 

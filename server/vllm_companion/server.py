@@ -17,9 +17,11 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .backend import Backend
+from .chat.service import ChatService
 from .completion.service import CompletionService
 from .config import Config, env_overrides, load_config
 from .documents import UTF16, DocumentStore
+from .health import LoopHealth
 from .protocol import CompanionProtocol
 from .status import State, StatusReporter
 
@@ -42,7 +44,9 @@ class CompanionServer(LanguageServer):
         self.config, problems = load_config(self._env)
         self.status = StatusReporter(self._send_status, self._show_message)
         self.backend = Backend(self.config.backend)
-        self.completions = CompletionService(self.config, self.backend, self.documents, self.status)
+        self.health = LoopHealth()
+        self.completions = CompletionService(self.config, self.backend, self.documents, self.status, self.health)
+        self.chat = ChatService(self.config, self.backend, self.status, self.health)
         self.pending_problems = problems
         self._tasks: set[asyncio.Task[Any]] = set()
         from .features import register_all
@@ -71,6 +75,7 @@ class CompanionServer(LanguageServer):
             self.spawn(old.close())
         self.config = config
         self.completions.reconfigure(config, self.backend)
+        self.chat.reconfigure(config, self.backend)
         if not config.completion.enabled:
             self.status.update(State.DISABLED, message="completions are disabled")
         if config.log.level:

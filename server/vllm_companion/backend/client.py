@@ -96,13 +96,13 @@ class Backend:
 
     async def stream_completion(self, prompt: str, **params: Any) -> AsyncGenerator[Chunk, None]:
         """Stream ``/v1/completions`` for a raw prompt (FIM rendered by us, never ``suffix``)."""
-        model = (await self.model_info()).id
+        model = params.pop("model", None) or (await self.model_info()).id
         body = {"model": model, "prompt": prompt, "stream": True, **params}
         async for chunk in self._stream("/completions", body, chat=False):
             yield chunk
 
     async def stream_chat(self, messages: list[dict[str, str]], **params: Any) -> AsyncGenerator[Chunk, None]:
-        model = (await self.model_info()).id
+        model = params.pop("model", None) or (await self.model_info()).id
         body = {"model": model, "messages": messages, "stream": True, **params}
         async for chunk in self._stream("/chat/completions", body, chat=True):
             yield chunk

@@ -9,7 +9,8 @@ if TYPE_CHECKING:
 
 
 def register_all(server: CompanionServer) -> None:
-    from . import inline, lifecycle
+    from . import chat, inline, lifecycle
 
     lifecycle.register(server)
     inline.register(server)
+    chat.register(server)

@@ -1,0 +1,101 @@
+"""Chat prompt assembly: system prompt, fenced context snippets, secrets kept out, budget.
+
+History is trimmed to the backend's ``max_model_len`` minus the answer's ``max_tokens``: oldest
+turns go first; the system prompt and the latest question always stay (the latest question is
+shortened from its middle as a last resort). Files that look like secrets (``.env``, keys,
+certificates, and the user's ``chat.excludeGlobs``) never reach the engine, not even as context.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+from ..completion.context import estimate_tokens
+
+SYSTEM_PROMPT = (
+    "You are vLLM Companion, a coding assistant inside the user's editor. Answer concisely and "
+    "precisely. Put code in fenced blocks with a language tag. When you change code, show the "
+    "changed code, not a description of it."
+)
+SECRET_GLOBS = (
+    ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*",
+    "id_ed25519*", "*.kdbx", ".netrc", ".pgpass", "credentials*", "*secret*", ".npmrc", ".pypirc",
+)
+FENCE_LANG = {"python": "python", "typescript": "ts", "javascript": "js", "rust": "rust", "go": "go"}
+
+
+@dataclass(frozen=True)
+class Snippet:
+    uri: str
+    text: str
+    language: str = ""
+    label: str = ""  # e.g. "selection, lines 3-9"
+
+
+def path_of(uri: str) -> str:
+    return unquote(urlparse(uri).path) if "://" in uri else uri
+
+
+def is_secret(uri: str, extra_globs: Iterable[str] = ()) -> bool:
+    path = path_of(uri)
+    name = path.rsplit("/", 1)[-1]
+    for pattern in (*SECRET_GLOBS, *extra_globs):
+        if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(path, pattern):
+            return True
+    return False
+
+
+def fence(snippet: Snippet) -> str:
+    lang = FENCE_LANG.get(snippet.language, snippet.language)
+    ticks = "````" if "```" in snippet.text else "```"
+    title = path_of(snippet.uri).rsplit("/", 1)[-1] + (f" ({snippet.label})" if snippet.label else "")
+    return f"{title}:\n{ticks}{lang}\n{snippet.text.rstrip()}\n{ticks}"
+
+
+def message_tokens(message: dict[str, str]) -> int:
+    return estimate_tokens(message["content"]) + 4
+
+
+def build_messages(
+    history: list[dict[str, str]],
+    snippets: list[Snippet],
+    budget_tokens: int,
+    system_prompt: str = SYSTEM_PROMPT,
+    exclude_globs: Iterable[str] = (),
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Messages to send, and the URIs left out as secrets."""
+    excluded = [s.uri for s in snippets if is_secret(s.uri, exclude_globs)]
+    kept = [s for s in snippets if s.uri not in excluded]
+    system = {"role": "system", "content": system_prompt}
+    turns = [m for m in history if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
+    if not turns or turns[-1]["role"] != "user":
+        turns.append({"role": "user", "content": ""})
+    latest = dict(turns[-1])
+    if kept:
+        context = "\n\n".join(fence(s) for s in kept)
+        latest["content"] = f"{context}\n\n{latest['content']}".strip()
+    room = budget_tokens - message_tokens(system)
+    latest = _shorten(latest, room)
+    room -= message_tokens(latest)
+    older: list[dict[str, str]] = []
+    for m in reversed(turns[:-1]):
+        cost = message_tokens(m)
+        if cost > room:
+            break
+        older.insert(0, m)
+        room -= cost
+    if older and older[0]["role"] == "assistant":
+        older = older[1:]  # a conversation starts with the user
+    return [system, *older, latest], excluded
+
+
+def _shorten(message: dict[str, str], room: int) -> dict[str, str]:
+    text = message["content"]
+    if estimate_tokens(text) + 4 <= room:
+        return message
+    keep = max(0, (room - 16) * 3 // 2)  # characters: estimate_tokens counts bytes / 3
+    head, tail = text[: keep // 2], text[len(text) - keep // 2 :]
+    return {**message, "content": f"{head}\n[... {len(text) - keep} characters left out ...]\n{tail}"}
