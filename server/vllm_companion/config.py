@@ -70,6 +70,30 @@ class ChatSettings(_Section):
     system_prompt: str | None = Field(None, description="Replaces the built-in system prompt.")
 
 
+class EngineSettings(_Section):
+    """Local engine (used when backend.launch is true). Unset fields come from the launch plan."""
+
+    kind: Literal["vllm", "llamacpp"] = Field("vllm", description="vllm (GPU or CPU build) or llamacpp.")
+    device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto: CUDA when NVML sees a GPU.")
+    model: str | None = Field(None, description="Hub id or local folder; default from the sizing guide.")
+    served_name: str | None = None
+    quantization: str | None = None
+    dtype: str | None = None
+    gpu_memory_utilization: float | None = Field(None, gt=0.1, le=0.99)
+    max_model_len: int | None = Field(None, ge=256)
+    max_num_seqs: int | None = Field(None, ge=1)
+    enforce_eager: bool | None = None
+    tensor_parallel: int | None = Field(None, ge=1)
+    python: str | None = Field(None, description="Interpreter that has the engine installed (default: this one).")
+    command: list[str] | None = Field(None, description="Replaces [python, -m, module] (a wrapper or test engine).")
+    keep_alive: bool = Field(False, description="Leave the engine running when the last editor closes.")
+    ready_timeout_s: float = Field(1800, gt=0, description="Longest wait for the engine to become ready.")
+    stall_timeout_s: float = Field(300, gt=0, description="Restart a start that shows no progress this long.")
+
+    def overrides(self) -> dict[str, object]:
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] | None = Field(
         None, description="Log level; unset keeps the command line's --log-level (default info)."
@@ -81,6 +105,7 @@ class Config(_Section):
     backend: BackendSettings = Field(default_factory=BackendSettings)
     completion: CompletionSettings = Field(default_factory=CompletionSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 

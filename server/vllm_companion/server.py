@@ -7,6 +7,7 @@ the only singleton. Handlers live in ``features/`` and stay thin.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 from collections.abc import Mapping
@@ -21,6 +22,9 @@ from .chat.service import ChatService
 from .completion.service import CompletionService
 from .config import Config, env_overrides, load_config
 from .documents import UTF16, DocumentStore
+from .engine.manager import EngineManager
+from .engine.progress import ENGINE_STATUS, EngineProgress
+from .engine.supervisor import EngineEvent, EngineState
 from .health import LoopHealth
 from .protocol import CompanionProtocol
 from .status import State, StatusReporter
@@ -49,6 +53,9 @@ class CompanionServer(LanguageServer):
         self.chat = ChatService(self.config, self.backend, self.status, self.health)
         self.pending_problems = problems
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.engine: EngineManager | None = None
+        self._engine_backend: dict[str, Any] = {}  # endpoint/model of the launched engine
+        self.completions.gate = self.engine_ready
         from .features import register_all
 
         register_all(self)
@@ -60,7 +67,9 @@ class CompanionServer(LanguageServer):
             self._init_options = dict(init_options)
         if isinstance(client_settings, Mapping):
             self._client_settings = dict(client_settings)
-        config, problems = load_config(self._env, self._init_options, self._client_settings)
+        config, problems = load_config(
+            self._env, self._init_options, self._client_settings, {"backend": self._engine_backend}
+        )
         self._reconfigure(config)
         for problem in problems:
             log.warning("%s", problem)
@@ -76,6 +85,8 @@ class CompanionServer(LanguageServer):
         self.config = config
         self.completions.reconfigure(config, self.backend)
         self.chat.reconfigure(config, self.backend)
+        if self.engine is not None:
+            self.engine.settings = config.engine
         if not config.completion.enabled:
             self.status.update(State.DISABLED, message="completions are disabled")
         if config.log.level:
@@ -97,6 +108,39 @@ class CompanionServer(LanguageServer):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("background task failed: %s", task.exception())
+
+    # -- local engine ---------------------------------------------------------------------------
+    def engine_ready(self) -> bool:
+        return not self.config.backend.launch or bool(self._engine_backend)
+
+    async def start_engine(self) -> None:
+        """backend.launch: attach to or start the local engine, reporting progress to the editor."""
+        self.engine = EngineManager(self.config.engine, self._engine_event, self._engine_endpoint)
+        atexit.register(self.engine.release_sync)
+        self._progress = EngineProgress(self)
+        await self._progress.begin()
+        await self.engine.acquire()
+
+    def _engine_event(self, event: EngineEvent) -> None:
+        state = ENGINE_STATUS[event.state]
+        self.status.update(state, message=event.message[:300], engine=event.state.value)
+        if getattr(self, "_progress", None) is not None:
+            self._progress.report(event)
+        if event.state is EngineState.FAILED:
+            self.status.tell_user(f"vLLM Companion engine: {event.message}")
+        elif event.state is EngineState.RESTARTING:
+            self.status.tell_user(f"vLLM Companion engine: {event.message}", error=False)
+
+    def _engine_endpoint(self, endpoint: str, model: str) -> None:
+        self._engine_backend = {"endpoint": endpoint, "model": model}
+        self.apply_settings()
+        self.spawn(self.probe_backend())
+
+    async def stop_engine(self) -> None:
+        if self.engine is not None:
+            await self.engine.release()
+            atexit.unregister(self.engine.release_sync)
+            self.engine = None
 
     async def probe_backend(self) -> None:
         """Contact the engine once at start so the status bar shows its health straight away."""

@@ -36,6 +36,7 @@ class Status:
     family: str | None = None
     latency_ms: float | None = None
     loop_events: int = 0
+    engine: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

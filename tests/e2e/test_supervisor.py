@@ -1,0 +1,164 @@
+"""Supervisor faults against a fake engine executable (tests/fake_engine.py) at the process
+boundary: states, restarts, back-off, step-downs, messages, and nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vllm_companion.engine.command import EngineCommand, build_command
+from vllm_companion.engine.hardware import Gpu
+from vllm_companion.engine.plan import plan_launch
+from vllm_companion.engine.supervisor import EngineEvent, EngineState, Policy, ProcessSupervisor
+
+FAKE = [sys.executable, str(Path(__file__).resolve().parent.parent / "fake_engine.py")]
+FAST = Policy(stall_timeout_s=1.5, poll_s=0.05, health_interval_s=0.2, health_failures=2,
+              backoff_s=(0.05, 0.1, 0.2, 0.4), crash_loop=(5, 60.0), stop_grace_s=3)
+GPU_PLAN = plan_launch([Gpu(0, "NVIDIA GeForce RTX 4060 Laptop GPU", 8192, 7900, (8, 9))])
+
+
+class Harness:
+    def __init__(self, tmp: Path, modes: list[str], plan=GPU_PLAN) -> None:  # type: ignore[no-untyped-def]
+        self.script, self.args = tmp / "script.json", tmp / "args.jsonl"
+        self.script.write_text(json.dumps(modes))
+        self.events: list[EngineEvent] = []
+        env = {"FAKE_ENGINE_SCRIPT": str(self.script), "FAKE_ENGINE_ARGS": str(self.args)}
+
+        def build(p, port: int) -> EngineCommand:  # type: ignore[no-untyped-def]
+            cmd = build_command(p, port, p.model, prefix=FAKE)
+            return EngineCommand(cmd.argv, {**cmd.env, **env})
+
+        self.sup = ProcessSupervisor(plan, build, tmp / "logs", self.events.append, FAST)
+
+    def states(self) -> list[str]:
+        return [e.state.value for e in self.events]
+
+    def starts(self) -> list[list[str]]:
+        return [json.loads(x) for x in self.args.read_text().splitlines()] if self.args.exists() else []
+
+    def messages(self) -> str:
+        return "\n".join(e.message for e in self.events)
+
+
+@pytest.fixture
+async def harnesses() -> AsyncIterator[list[Harness]]:
+    """Every harness made in a test is stopped at teardown, pass or fail: nothing left running."""
+    made: list[Harness] = []
+    yield made
+    for h in made:
+        await h.sup.stop()
+        assert gone(h.sup.pid)
+
+
+def arg(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def gone(pid: int | None) -> bool:
+    try:
+        os.killpg(pid or 0, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_slow_start_reports_progress_then_ready_and_stop_leaves_nothing(tmp_path: Path, harnesses: list[Harness]) -> None:
+    h = Harness(tmp_path, ["slow"])
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    percents = [e.percent for e in h.events if e.percent is not None]
+    assert percents and percents[-1] == 100 and percents == sorted(percents)
+    assert h.sup.endpoint and h.events[-1].state is EngineState.READY
+    argv = h.starts()[0]
+    assert arg(argv, "--host") == "127.0.0.1" and arg(argv, "--gpu-memory-utilization") == "0.85"
+    assert "--enable-prefix-caching" in argv
+    pid = h.sup.pid
+    await h.sup.stop()
+    assert gone(pid) and h.sup.state is EngineState.STOPPED
+
+
+async def test_crash_on_start_backs_off_then_stops_as_a_crash_loop(tmp_path: Path, harnesses: list[Harness]) -> None:
+    h = Harness(tmp_path, ["crash_start"])
+    harnesses.append(h)
+    await h.sup.start()
+    assert not await h.sup.wait_ready(30)
+    assert h.sup.state is EngineState.FAILED
+    assert h.states().count("restarting") == 4 and len(h.starts()) == 5
+    assert "crash loop" in h.events[-1].message and "Engine core initialization failed" in h.events[-1].message
+    assert "restarting in" in h.messages()
+    assert gone(h.sup.pid)
+
+
+async def test_crash_after_ready_restarts_and_is_ready_again(tmp_path: Path, harnesses: list[Harness]) -> None:
+    h = Harness(tmp_path, ["crash_after_ready", "ok"])
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    first = h.sup.endpoint
+    while h.states().count("ready") < 2:
+        assert h.sup.state is not EngineState.FAILED
+        await h.sup.wait_ready(20)
+        import asyncio
+
+        await asyncio.sleep(0.1)
+    assert "restarting" in h.states() and h.sup.restarts == 1
+    assert "EngineCore died" in h.sup.last_error or "exited" in h.sup.last_error
+    assert h.sup.endpoint != first or len(h.starts()) == 2
+    await h.sup.stop()
+
+
+@pytest.mark.parametrize(
+    ("mode", "flag", "before", "after"),
+    [
+        ("oom", "--max-model-len", "4096", "2048"),
+        ("kv", "--gpu-memory-utilization", "0.50", "0.90"),
+        ("kv_small", "--max-model-len", "4096", "1280"),
+    ],
+)
+async def test_memory_failures_step_down(
+    tmp_path: Path, harnesses: list[Harness], mode: str, flag: str, before: str, after: str
+) -> None:
+    h = Harness(tmp_path, [mode, "ok"], replace(GPU_PLAN, gpu_memory_utilization=0.5))
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    first, second = h.starts()
+    assert (arg(first, flag), arg(second, flag)) == (before, after)
+    assert "restarting" in h.states()
+    await h.sup.stop()
+
+
+async def test_port_taken_restarts_on_another_port(tmp_path: Path, harnesses: list[Harness]) -> None:
+    h = Harness(tmp_path, ["port_taken", "ok"])
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    first, second = h.starts()
+    assert arg(first, "--port") != arg(second, "--port")
+    assert "port was taken" in h.messages()
+    await h.sup.stop()
+
+
+async def test_hang_without_readiness_is_stopped_by_the_stall_timer(tmp_path: Path, harnesses: list[Harness]) -> None:
+    h = Harness(tmp_path, ["hang", "ok"])
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    assert "no progress" in h.messages() and len(h.starts()) == 2
+    await h.sup.stop()
+
+
+async def test_gated_model_fails_at_once_with_advice(tmp_path: Path, harnesses: list[Harness]) -> None:
+    h = Harness(tmp_path, ["gated"])
+    harnesses.append(h)
+    await h.sup.start()
+    assert not await h.sup.wait_ready(20)
+    assert len(h.starts()) == 1 and h.sup.state is EngineState.FAILED
+    assert "huggingface-cli login" in h.events[-1].message

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""A stand-in for the engine executable, at the process boundary, for supervisor fault tests.
+
+Takes vLLM's command line (only --port and --served-model-name matter). Behaviour per start
+comes from the JSON list in $FAKE_ENGINE_SCRIPT (each start pops the first entry; the last one
+repeats), and every start appends its argv to $FAKE_ENGINE_ARGS (JSON lines) so tests can check
+step-downs. Modes: ok, slow, crash_start, crash_after_ready, oom, kv, kv_small, port_taken, hang,
+gated, missing. A ready engine serves the fake OpenAI API (tests/fake_backend.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+FAILURES = {
+    "crash_start": "RuntimeError: Engine core initialization failed. See root cause above.",
+    "oom": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 112.00 MiB.",
+    "kv": "ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization`.",
+    "kv_small": "ValueError: The model's max seq len (4096) is larger than the maximum number of tokens that "
+                "can be stored in KV cache (1500). Try increasing `gpu_memory_utilization`.",
+    "port_taken": "OSError: [Errno 98] Address already in use",
+    "gated": "huggingface_hub.errors.GatedRepoError: 401 Client Error. Cannot access gated repo.",
+    "missing": "ModuleNotFoundError: No module named 'vllm'",
+}
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def next_mode() -> str:
+    path = os.environ.get("FAKE_ENGINE_SCRIPT")
+    if not path:
+        return "ok"
+    modes = json.loads(Path(path).read_text())
+    mode = modes[0]
+    if len(modes) > 1:
+        Path(path).write_text(json.dumps(modes[1:]))
+    return str(mode)
+
+
+def arg(name: str, default: str) -> str:
+    argv = sys.argv
+    return argv[argv.index(name) + 1] if name in argv else default
+
+
+async def serve(port: int, model: str, crash_after: float | None) -> None:
+    from tests.fake_backend import FakeBackend, Reply
+
+    fake = FakeBackend(model=model, max_model_len=int(arg("--max-model-len", "2048")))
+    fake.default = Reply(chunks=["ready_engine_answer"])
+    await fake.start(port)
+    say(f"INFO:     Uvicorn running on http://127.0.0.1:{port}")
+    if crash_after is not None:
+        await asyncio.sleep(crash_after)
+        say("RuntimeError: EngineCore died unexpectedly")
+        os._exit(1)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    if path := os.environ.get("FAKE_ENGINE_ARGS"):
+        with open(path, "a") as f:
+            f.write(json.dumps(sys.argv[1:]) + "\n")
+    mode = next_mode()
+    port, model = int(arg("--port", "8000")), arg("--served-model-name", "fake")
+    say(f"INFO fake engine starting ({mode}) on port {port}")
+    if mode in FAILURES:
+        time.sleep(0.2)
+        say(FAILURES[mode])
+        sys.exit(1)
+    if mode == "hang":
+        time.sleep(3600)
+    steps = 5 if mode == "slow" else 1
+    for i in range(1, steps + 1):
+        time.sleep(0.4 if mode == "slow" else 0.05)
+        say(f"Loading safetensors checkpoint shards: {100 * i // steps}% Completed")
+    asyncio.run(serve(port, model, 1.0 if mode == "crash_after_ready" else None))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Launch planning over injected hardware facts (the real NVML path is exercised below too)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_companion.engine.hardware import Gpu, read_gpus
+from vllm_companion.engine.plan import CPU_MODEL, plan_launch, smaller_model
+
+
+def gpu(name: str, gb: float, cc: tuple[int, int] = (8, 9), index: int = 0) -> Gpu:
+    return Gpu(index, name, int(gb * 1024), int(gb * 1024) - 300, cc, "560.35")
+
+
+@pytest.mark.parametrize(
+    ("gpus", "model", "quant", "util", "max_len", "tp"),
+    [
+        ([gpu("NVIDIA GeForce RTX 4060 Laptop GPU", 8)], "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq", 0.85, 4096, 1),
+        ([gpu("NVIDIA GeForce RTX 3060 Laptop GPU", 6)], "Qwen/Qwen2.5-Coder-3B-Instruct-AWQ", "awq", 0.85, 4096, 1),
+        ([gpu("NVIDIA GeForce RTX 3060", 12)], "Qwen/Qwen2.5-Coder-14B-Instruct-AWQ", "awq", 0.90, 4096, 1),
+        ([gpu("NVIDIA RTX A4000", 16)], "deepseek-ai/deepseek-coder-6.7b-instruct", None, 0.92, 4096, 1),
+        ([gpu("NVIDIA GeForce RTX 4090", 24)], "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 0.92, 8192, 1),
+        ([gpu("NVIDIA H100 80GB HBM3", 79.6, (9, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct", None, 0.90, 16384, 1),
+        ([gpu("NVIDIA H200", 139.8, (9, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct", None, 0.90, 16384, 1),
+        ([gpu("NVIDIA GeForce RTX 3090", 24, index=0), gpu("NVIDIA GeForce RTX 3090", 24, index=1)],
+         "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 0.92, 8192, 2),
+    ],
+    ids=["rtx4060-8gb", "6gb", "12gb", "16gb", "24gb", "h100-80gb", "h200", "two-gpus"],
+)
+def test_gpu_profiles(gpus: list[Gpu], model: str, quant: str | None, util: float, max_len: int, tp: int) -> None:
+    plan = plan_launch(gpus)
+    assert (plan.engine, plan.device, plan.model, plan.quantization) == ("vllm", "cuda", model, quant)
+    assert plan.gpu_memory_utilization == util
+    assert plan.max_model_len == max_len
+    assert plan.tensor_parallel == tp
+    assert plan.prefix_caching
+    assert gpus[0].name in plan.reason
+
+
+def test_no_gpu_is_the_cpu_profile() -> None:
+    plan = plan_launch([])
+    assert (plan.engine, plan.device, plan.model, plan.enforce_eager) == ("vllm", "cpu", CPU_MODEL, True)
+    assert "no NVIDIA GPU" in plan.reason
+    assert plan_launch([], {"kind": "llamacpp"}).engine == "llamacpp"
+
+
+def test_small_card_is_eager_and_old_card_gets_fp16_without_awq() -> None:
+    assert plan_launch([gpu("RTX 4060", 8)]).enforce_eager
+    old = plan_launch([gpu("Tesla V100", 16, (7, 0))])
+    assert old.quantization is None and old.dtype == "float16"
+
+
+def test_too_small_gpu_falls_back_to_cpu() -> None:
+    plan = plan_launch([gpu("GeForce GT 1030", 2, (6, 1))])
+    assert plan.device == "cpu" and "too small" in plan.reason
+
+
+def test_every_field_can_be_overridden() -> None:
+    plan = plan_launch([gpu("RTX 4060", 8)], {"model": "TheBloke/deepseek-coder-6.7B-instruct-AWQ",
+                                               "gpuMemoryUtilization": 0.8, "maxModelLen": 2048, "maxNumSeqs": 2,
+                                               "enforceEager": False})
+    assert plan.model == plan.served_name == "TheBloke/deepseek-coder-6.7B-instruct-AWQ"
+    assert (plan.gpu_memory_utilization, plan.max_model_len, plan.max_num_seqs) == (0.8, 2048, 2)
+    assert not plan.enforce_eager and "overridden" in plan.reason
+    assert plan_launch([gpu("RTX 4090", 24)], {"device": "cpu"}).device == "cpu"
+
+
+def test_smaller_model_chain_ends() -> None:
+    plan = plan_launch([gpu("RTX 4060", 8)])
+    chain = []
+    while plan is not None:
+        chain.append(plan.model)
+        plan = smaller_model(plan)
+    assert chain[-1] == "Qwen/Qwen2.5-Coder-1.5B-Instruct-AWQ" and len(chain) == 3
+
+
+def test_real_nvml_path_without_a_gpu_is_clean() -> None:
+    assert read_gpus() == []  # no NVIDIA driver here (CI and dev machines): no exception, no GPU
