@@ -68,7 +68,9 @@ def gone(pid: int | None) -> bool:
     return False
 
 
-async def test_slow_start_reports_progress_then_ready_and_stop_leaves_nothing(tmp_path: Path, harnesses: list[Harness]) -> None:
+async def test_slow_start_reports_progress_then_ready_and_stop_leaves_nothing(
+    tmp_path: Path, harnesses: list[Harness]
+) -> None:
     h = Harness(tmp_path, ["slow"])
     harnesses.append(h)
     await h.sup.start()
