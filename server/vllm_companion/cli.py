@@ -1,4 +1,5 @@
-"""Command line: ``vllm-companion lsp`` (the language server) and ``vllm-companion complete``.
+"""Command line: ``vllm-companion lsp`` (the language server), ``complete``, and (cli_engine.py)
+``engine``, ``doctor`` and ``demo``.
 
 ``complete FILE:LINE:COL`` runs the very pipeline the editor gets (window, prompt, generation,
 post-processing) and prints the suggestion: the way to try the product from a terminal.
@@ -34,11 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     comp = sub.add_parser("complete", help="print the completion offered at FILE:LINE:COL")
     comp.add_argument("where", metavar="FILE:LINE:COL")
     _backend_args(comp)
+    from .cli_engine import add_commands
+
+    add_commands(sub)
 
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_file)
     if args.command == "lsp":
         return run_lsp(args.tcp)
+    if args.command in ("engine", "doctor", "demo"):
+        from .cli_engine import run
+
+        return run(args)
     path_s, line, col = _parse_where(args.where)
     path = Path(path_s).resolve()
     try:

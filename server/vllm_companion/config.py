@@ -91,7 +91,8 @@ class EngineSettings(_Section):
     stall_timeout_s: float = Field(300, gt=0, description="Restart a start that shows no progress this long.")
 
     def overrides(self) -> dict[str, object]:
-        return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
+        """Only what the user set (defaults are the plan's business)."""
+        return {k: v for k, v in self.model_dump(by_alias=True, exclude_defaults=True).items() if v is not None}
 
 
 class LogSettings(_Section):

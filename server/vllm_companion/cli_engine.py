@@ -1,0 +1,224 @@
+"""``vllm-companion engine start|stop|status``, ``doctor`` and ``demo``.
+
+``demo`` is the README's first command: it starts the language server over stdio with
+``backend.launch`` on (so the server plans, prepares and supervises the local engine: vLLM on the
+CPU when there is no GPU), waits for the engine, then shows an inline completion and a streamed
+chat answer, exactly as an editor would get them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from .config import EngineSettings, env_overrides, load_config
+
+DEMO_CODE = "import math\n\n\ndef circle_area(radius):\n    return "
+
+
+def add_commands(sub: Any) -> None:
+    eng = sub.add_parser("engine", help="start, stop or inspect the shared local engine")
+    eng.add_argument("action", choices=["start", "stop", "status"])
+    eng.add_argument("--foreground", action="store_true", help="supervise here until Ctrl-C")
+    _engine_args(eng)
+    doc = sub.add_parser("doctor", help="hardware, launch plan, engine install and health, FIM tokens")
+    _engine_args(doc)
+    doc.add_argument("--endpoint", help="check this OpenAI-compatible endpoint too")
+    demo = sub.add_parser("demo", help="start the local engine, then a completion and a chat round trip")
+    _engine_args(demo)
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", choices=["vllm", "llamacpp"], help="engine (default vllm)")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--model", help="model to serve (default: from the sizing guide)")
+    p.add_argument("--keep-alive", action="store_true", help="leave the engine running afterwards")
+
+
+def engine_settings(args: argparse.Namespace) -> EngineSettings:
+    given = {"kind": args.kind, "device": args.device, "model": args.model, "keepAlive": args.keep_alive or None}
+    config, problems = load_config(env_overrides(), {"engine": {k: v for k, v in given.items() if v is not None}})
+    for problem in problems:
+        print(f"vllm-companion: {problem}", file=sys.stderr)
+    return config.engine
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "engine":
+        return {"start": engine_start, "stop": engine_stop, "status": engine_status}[args.action](args)
+    if args.command == "doctor":
+        from .doctor import doctor
+
+        return asyncio.run(doctor(engine_settings(args), args.endpoint))
+    return asyncio.run(demo(engine_settings(args)))
+
+
+# -- engine --------------------------------------------------------------------------------------
+def engine_start(args: argparse.Namespace) -> int:
+    if args.foreground:
+        return asyncio.run(_foreground(engine_settings(args)))
+    from .engine.registry import EngineRegistry, runtime_dir
+
+    argv = [sys.executable, "-m", "vllm_companion", "engine", "start", "--foreground", "--keep-alive"]
+    argv += [f"--{k}={v}" for k, v in (("kind", args.kind), ("device", args.device), ("model", args.model)) if v]
+    log_path = runtime_dir() / "engine-service.log"
+    with open(log_path, "ab") as log:
+        service = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    print(f"engine service started (pid {service.pid}), log: {log_path}", file=sys.stderr)
+    registry = EngineRegistry()
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline and service.poll() is None:
+        record = registry.read()
+        if record.get("state") == "ready":
+            print(record["endpoint"])
+            return 0
+        time.sleep(1)
+    print(f"vllm-companion: the engine did not become ready; see {log_path}", file=sys.stderr)
+    return 1
+
+
+async def _foreground(settings: EngineSettings) -> int:
+    from .engine.manager import EngineManager
+
+    def event(e: Any) -> None:
+        print(f"[{e.state.value}] {e.message}", file=sys.stderr, flush=True)
+
+    manager = EngineManager(settings, event, lambda endpoint, model: print(endpoint, flush=True))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ok = await manager.acquire()
+    if ok:
+        await stop.wait()
+    await manager.release(stop=not settings.keep_alive or not ok)
+    return 0 if ok else 1
+
+
+def engine_stop(args: argparse.Namespace) -> int:
+    from .engine.registry import EngineRegistry
+
+    with EngineRegistry().locked() as record:
+        pid = record.get("pid")
+        record.clear()
+    if not pid:
+        print("no engine is running", file=sys.stderr)
+        return 0
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    print(f"stopped the engine (process group {pid})", file=sys.stderr)
+    return 0
+
+
+def engine_status(args: argparse.Namespace) -> int:
+    from .engine.registry import EngineRegistry, alive
+
+    record = EngineRegistry().read()
+    record["alive"] = alive(record.get("pid"))
+    print(json.dumps(record, indent=2))
+    return 0 if record["alive"] else 3
+
+
+# -- demo ----------------------------------------------------------------------------------------
+async def demo(settings: EngineSettings) -> int:
+    """The main job on this machine: local engine, then a completion and a chat over real LSP."""
+    from lsprotocol import types
+    from pygls.lsp.client import LanguageClient
+
+    client = LanguageClient("vllm-companion-demo", "1")
+    ready = asyncio.Event()
+    failed: list[str] = []
+
+    @client.feature("vllmCompanion/status")  # type: ignore[untyped-decorator]
+    def status(params: Any) -> None:
+        state, message = getattr(params, "state", ""), getattr(params, "message", "")
+        if message:
+            print(f"  [{state}] {message}", file=sys.stderr, flush=True)
+        if state == "ready" and getattr(params, "model", None):
+            ready.set()
+        if state == "error":
+            failed.append(message)
+            ready.set()
+
+    deltas: list[str] = []
+
+    @client.feature(types.PROGRESS)  # type: ignore[untyped-decorator]
+    def progress(params: types.ProgressParams) -> None:
+        value = params.value
+        delta = value.get("delta") if isinstance(value, dict) else getattr(value, "delta", None)
+        if delta:
+            deltas.append(delta)
+            print(delta, end="", flush=True)
+
+    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)  # type: ignore[untyped-decorator]
+    def create(params: types.WorkDoneProgressCreateParams) -> None:
+        return None
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE)  # type: ignore[untyped-decorator]
+    def show(params: types.ShowMessageParams) -> None:
+        print(f"  (server) {params.message}", file=sys.stderr)
+
+    engine = {k: v for k, v in settings.model_dump(by_alias=True).items() if v is not None}
+    options = {"backend": {"launch": True}, "engine": engine, "completion": {"debounceMs": 0}}
+    print("vLLM Companion demo: starting the language server and its local engine "
+          "(first run: model conversion ~30 s, vLLM start ~35 s on a CPU)", file=sys.stderr)
+    await client.start_io(sys.executable, "-m", "vllm_companion", "--log-level", "warning", "lsp")
+    caps = types.ClientCapabilities(
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
+    )
+    await client.initialize_async(types.InitializeParams(capabilities=caps, initialization_options=options))
+    client.initialized(types.InitializedParams())
+    code = 1
+    try:
+        await asyncio.wait_for(ready.wait(), settings.ready_timeout_s + 60)
+        if failed:
+            print(f"\nthe engine could not start: {failed[-1]}", file=sys.stderr)
+            return 1
+        code = await _demo_round_trip(client, deltas)
+    except TimeoutError:
+        print("\nthe engine did not become ready in time", file=sys.stderr)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.shutdown_async(None), 30)
+            client.exit(None)
+        await client.stop()  # type: ignore[no-untyped-call]
+    return code
+
+
+async def _demo_round_trip(client: Any, deltas: list[str]) -> int:
+    from lsprotocol import types
+
+    uri = "file:///demo/geometry.py"
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=1, text=DEMO_CODE + "\n")))
+    lines = DEMO_CODE.split("\n")
+    position = types.Position(line=len(lines) - 1, character=len(lines[-1]))
+    t0 = time.perf_counter()
+    result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=position,
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+    took = (time.perf_counter() - t0) * 1000
+    items = result.items if result is not None else []
+    suggestion = items[0].insert_text if items else None
+    print("\n--- inline completion ---------------------------------------")
+    print(DEMO_CODE.rstrip("\n") + (f"\033[2m{suggestion}\033[0m" if suggestion else "   (no suggestion)"))
+    print(f"--- ({took:.0f} ms) ---\n\n--- chat ------------------------------------------------------")
+    question = {"messages": [{"role": "user", "content": "What does a Python list comprehension do? One sentence."}],
+                "partialResultToken": "demo-chat", "maxTokens": 80}
+    t0 = time.perf_counter()
+    answer = await client.protocol.send_request_async("vllmCompanion/chat", question)
+    took = (time.perf_counter() - t0) * 1000
+    content = getattr(answer, "content", "")
+    if not deltas:
+        print(content)
+    print(f"\n--- ({took:.0f} ms, finish: {getattr(answer, 'finishReason', '?')}) ---")
+    return 0 if suggestion is not None and content else 1

@@ -1,0 +1,78 @@
+"""``vllm-companion doctor``: what this machine has, what would be launched and why, and whether
+the engine (running, or the one given with --endpoint) is healthy and has its FIM tokens."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from .config import EngineSettings, load_config
+from .engine.diagnose import install_hint
+from .engine.hardware import read_gpus
+from .engine.plan import plan_launch
+from .engine.registry import EngineRegistry, alive
+
+
+def _line(label: str, value: object) -> None:
+    print(f"{label:<22} {value}")
+
+
+async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
+    from . import __version__
+
+    _line("vllm-companion", __version__)
+    _line("python", sys.version.split()[0])
+    gpus = read_gpus()
+    if not gpus:
+        _line("GPU", "none visible to NVML (the CPU profile applies)")
+    for g in gpus:
+        _line(f"GPU {g.index}", f"{g.name}, {g.total_gb:.1f} GB ({g.free_mb / 1024:.1f} GB free), "
+              f"compute {g.compute_capability[0]}.{g.compute_capability[1]}, driver {g.driver}")
+    plan = plan_launch(gpus, settings.overrides())
+    _line("launch plan", plan.describe())
+    _line("why", plan.reason)
+    module = "llama_cpp" if plan.engine == "llamacpp" else "vllm"
+    installed = importlib.util.find_spec(module) is not None
+    _line("engine package", _version(module) if installed else f"missing: {install_hint(plan)}")
+    record = EngineRegistry().read()
+    running = alive(record.get("pid"))
+    _line("running engine", f"{record.get('model')} at {record.get('endpoint')} (pid {record.get('pid')})"
+          if running else "none")
+    target = endpoint or (record.get("endpoint") if running else None)
+    if target:
+        ok = await _check(target)
+        return 0 if ok and installed else 1
+    return 0 if installed else 1
+
+
+def _version(module: str) -> str:
+    try:
+        mod = __import__(module)
+        return f"{module} {getattr(mod, '__version__', '?')}"
+    except Exception as exc:  # importing vllm can fail for reasons worth showing
+        return f"{module} installed but fails to import: {exc}"
+
+
+async def _check(endpoint: str) -> bool:
+    from .backend import Backend, BackendError
+    from .completion.fim_check import unknown_fim_tokens
+    from .prompts import resolve_family
+
+    config, _ = load_config({"backend": {"endpoint": endpoint}})
+    backend = Backend(config.backend)
+    try:
+        info = await backend.model_info()
+    except BackendError as exc:
+        _line("health", f"{endpoint}: {exc}")
+        await backend.close()
+        return False
+    _line("health", f"{endpoint}: ok, model {info.id}, max_model_len {info.max_model_len}")
+    family = resolve_family(info.id)
+    if family.is_fim:
+        bad = await unknown_fim_tokens(backend, family)
+        verdict = "cannot check (no /tokenize)" if bad is None else "ok" if not bad else f"MISSING {bad}"
+        _line("FIM tokens", f"{family.name}: {verdict}")
+    else:
+        _line("FIM tokens", "none (prefix-only prompts; the suffix is used after generation)")
+    await backend.close()
+    return True
