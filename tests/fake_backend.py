@@ -53,6 +53,8 @@ class FakeBackend:
         self.tokenize_enabled = True
         self.script: list[Reply] = []  # consumed one per generation request
         self.default: Reply | Callable[[dict[str, Any]], Reply] = Reply()
+        self.health_enabled = True  # llama-cpp-python's server has no /health
+        self.access_log = False  # print uvicorn-style access lines, as engines do
         self.chat_status: int = 200  # e.g. 400 to simulate a missing chat template
         self.chat_error_body: str = ""
         self.requests: list[Seen] = []
@@ -94,8 +96,11 @@ class FakeBackend:
             writer.close()
 
     async def _route(self, method: str, path: str, body: dict[str, Any], reader: Any, writer: Any) -> bool:
+        if self.access_log:
+            status = 404 if path == "/health" and not self.health_enabled else 200
+            print(f'INFO:     127.0.0.1:50000 - "{method} {path} HTTP/1.1" {status}', flush=True)
         if path == "/health":
-            return await _send_json(writer, 200, {})
+            return await _send_json(writer, 200 if self.health_enabled else 404, {})
         if path == "/v1/models":
             card: dict[str, Any] = {"id": self.model, "object": "model", "owned_by": "fake"}
             if self.max_model_len is not None:

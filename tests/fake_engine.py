@@ -5,7 +5,8 @@ Takes vLLM's command line (only --port and --served-model-name matter). Behaviou
 comes from the JSON list in $FAKE_ENGINE_SCRIPT (each start pops the first entry; the last one
 repeats), and every start appends its argv to $FAKE_ENGINE_ARGS (JSON lines) so tests can check
 step-downs. Modes: ok, slow, crash_start, crash_after_ready, oom, kv, kv_small, port_taken, hang,
-gated, missing. A ready engine serves the fake OpenAI API (tests/fake_backend.py).
+gated, missing, no_health (like llama-cpp-python: no /health, an access-log line per probe).
+A ready engine serves the fake OpenAI API (tests/fake_backend.py).
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ def arg(name: str, default: str) -> str:
     return argv[argv.index(name) + 1] if name in argv else default
 
 
-async def serve(port: int, model: str, crash_after: float | None) -> None:
+async def serve(port: int, model: str, crash_after: float | None, llamacpp_like: bool = False) -> None:
     from tests.fake_backend import FakeBackend, Reply
 
     fake = FakeBackend(model=model, max_model_len=int(arg("--max-model-len", "2048")))
+    if llamacpp_like:  # no /health, and an access-log line for every probe
+        fake.health_enabled, fake.access_log = False, True
     fake.default = Reply(chunks=["ready_engine_answer"])
     await fake.start(port)
     say(f"INFO:     Uvicorn running on http://127.0.0.1:{port}")
@@ -82,7 +85,7 @@ def main() -> None:
     for i in range(1, steps + 1):
         time.sleep(0.4 if mode == "slow" else 0.05)
         say(f"Loading safetensors checkpoint shards: {100 * i // steps}% Completed")
-    asyncio.run(serve(port, model, 1.0 if mode == "crash_after_ready" else None))
+    asyncio.run(serve(port, model, 1.0 if mode == "crash_after_ready" else None, mode == "no_health"))
 
 
 if __name__ == "__main__":

@@ -96,25 +96,39 @@ async def _foreground(settings: EngineSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ok = await manager.acquire()
+    acquiring = asyncio.create_task(manager.acquire())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    ok = acquiring.done() and not acquiring.cancelled() and acquiring.result()
     if ok:
-        await stop.wait()
-    await manager.release(stop=not settings.keep_alive or not ok)
+        await stopping  # serve until SIGINT/SIGTERM
+    acquiring.cancel()
+    stopping.cancel()
+    await manager.release(stop=True)  # this process supervises: leaving means stopping the engine
     return 0 if ok else 1
 
 
 def engine_stop(args: argparse.Namespace) -> int:
-    from .engine.registry import EngineRegistry
+    """Stop the shared engine: its supervising process first (or it would restart the engine)."""
+    from .engine.registry import EngineRegistry, alive
 
-    with EngineRegistry().locked() as record:
-        pid = record.get("pid")
-        record.clear()
-    if not pid:
+    registry = EngineRegistry()
+    record = registry.read()
+    pid, supervisor = record.get("pid"), record.get("supervisor")
+    if not pid and not alive(supervisor):
         print("no engine is running", file=sys.stderr)
         return 0
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    print(f"stopped the engine (process group {pid})", file=sys.stderr)
+    if supervisor and alive(supervisor) and supervisor != os.getpid():
+        os.kill(int(supervisor), signal.SIGTERM)  # it releases the engine and stops it
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (alive(pid) or alive(supervisor)):
+        time.sleep(0.2)
+    with registry.locked() as current:
+        current.clear()
+    if pid and alive(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(int(pid), signal.SIGKILL)
+    print(f"stopped the engine (pid {pid})", file=sys.stderr)
     return 0
 
 

@@ -71,6 +71,8 @@ class Document:
         """Client position -> (row, code-point column), clamped into the document."""
         if not self.lines:
             return 0, 0
+        if pos.line == len(self.lines) and self.lines[-1].endswith("\n"):
+            return len(self.lines), 0  # the empty line after a final newline (splitlines has none)
         row = max(0, min(pos.line, len(self.lines) - 1))
         if pos.line >= len(self.lines):
             return row, len(self.line(row))

@@ -164,3 +164,13 @@ async def test_gated_model_fails_at_once_with_advice(tmp_path: Path, harnesses: 
     assert not await h.sup.wait_ready(20)
     assert len(h.starts()) == 1 and h.sup.state is EngineState.FAILED
     assert "huggingface-cli login" in h.events[-1].message
+
+
+async def test_engine_without_health_endpoint_and_noisy_access_log(tmp_path: Path, harnesses: list[Harness]) -> None:
+    """llama-cpp-python: /health is 404 and every probe logs a line; ready via /v1/models, and the
+    probes' own log lines must not keep a stalled start alive."""
+    h = Harness(tmp_path, ["no_health"])
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(10)
+    assert h.sup.state is EngineState.READY

@@ -46,3 +46,12 @@ def test_full_change_and_positions_clamp() -> None:
     assert doc.to_index(P(line=1, character=99), UTF16) == (1, 4)
     assert doc.to_index(P(line=7, character=0), UTF16) == (1, 4)
     assert doc.to_position(0, 3, UTF16) == P(line=0, character=3)
+
+
+def test_cursor_on_the_empty_line_after_a_final_newline() -> None:
+    doc = Document.from_text("u", "python", 1, "x = 0\nx += 1\n")
+    assert doc.to_index(P(line=2, character=0), UTF16) == (2, 0)
+    assert doc.line(2) == ""
+    from vllm_companion.completion.context import Budget, build_window
+
+    assert build_window(doc, 2, 0, Budget(100)).prefix == "x = 0\nx += 1\n"

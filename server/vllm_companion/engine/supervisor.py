@@ -33,6 +33,7 @@ from .plan import LaunchPlan
 
 log = logging.getLogger(__name__)
 _PERCENT = re.compile(r"(\d{1,3})%")
+_OUR_PROBES = re.compile(r'"GET /(health|v1/models) HTTP')
 
 
 class EngineState(StrEnum):
@@ -182,6 +183,7 @@ class ProcessSupervisor:
         offset, last_progress = 0, time.monotonic()
         while not self._stopping:
             offset, fresh = self._read_log(offset)
+            fresh = [x for x in fresh if not _OUR_PROBES.search(x)]  # our polling is not progress
             if fresh:
                 last_progress = time.monotonic()
                 self._progress(fresh)
@@ -215,14 +217,17 @@ class ProcessSupervisor:
 
     # -- helpers -------------------------------------------------------------------------------
     async def _healthy(self, http: httpx.AsyncClient) -> bool:
+        """``/health`` where the engine has it (vLLM); llama.cpp's Python server has not (404)."""
         try:
-            return (await http.get(f"http://127.0.0.1:{self.port}/health")).status_code == 200
+            status = (await http.get(f"http://127.0.0.1:{self.port}/health")).status_code
         except httpx.HTTPError:
             return False
+        return status == 200 or (status == 404 and await self._models_listed(http))
 
     async def _is_ready(self, http: httpx.AsyncClient) -> bool:
-        if not await self._healthy(http):
-            return False
+        return await self._healthy(http) and await self._models_listed(http)
+
+    async def _models_listed(self, http: httpx.AsyncClient) -> bool:
         try:
             resp = await http.get(f"{self.endpoint}/models")
             return resp.status_code == 200 and bool(resp.json().get("data"))

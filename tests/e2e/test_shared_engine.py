@@ -1,0 +1,104 @@
+"""Two language servers share one local engine; the engine dies mid-session and comes back.
+
+The engine is the fake engine executable (``engine.command``), so this runs anywhere; the real
+engines are exercised in test_real_engine.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.lsp_session import as_dict, inline, open_doc, session, wait_for
+
+FAKE = [sys.executable, str(Path(__file__).resolve().parent.parent / "fake_engine.py")]
+
+
+def launch_options() -> dict[str, Any]:
+    return {
+        "backend": {"launch": True},
+        "engine": {"command": FAKE, "device": "cpu", "model": "fake-model", "stallTimeoutS": 20},
+        "completion": {"debounceMs": 0},
+    }
+
+
+def ready(client: Any) -> bool:
+    return any(as_dict(s).get("state") == "ready" and as_dict(s).get("model") for s in client.statuses)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_two_servers_share_one_engine_which_restarts_and_stops_with_the_last(tmp_path: Path) -> None:
+    env = {"VLLM_COMPANION_CACHE": str(tmp_path / "cache"), "FAKE_ENGINE_ARGS": str(tmp_path / "starts.jsonl")}
+    registry = tmp_path / "cache" / "run" / "engine.json"
+    starts = tmp_path / "starts.jsonl"
+    async with session(launch_options(), env=env) as first:
+        await wait_for(lambda: ready(first), timeout=30)
+        uri, pos = open_doc(first, "x = █\n")
+        assert await inline(first, uri, pos) == "ready_engine_answer"
+        async with session(launch_options(), env=env) as second:
+            await wait_for(lambda: ready(second), timeout=30)
+            uri2, pos2 = open_doc(second, "y = █\n")
+            assert await inline(second, uri2, pos2) == "ready_engine_answer"
+            record = json.loads(registry.read_text())
+            assert len(starts.read_text().splitlines()) == 1  # one engine for both
+            assert len(record["owners"]) == 2
+
+            os.killpg(record["pid"], signal.SIGKILL)  # the engine dies mid-session
+            await wait_for(lambda: len(starts.read_text().splitlines()) == 2, timeout=30)
+            await wait_for(lambda: json.loads(registry.read_text()).get("pid") not in (None, record["pid"])
+                           and json.loads(registry.read_text()).get("state") == "ready", timeout=30)
+            for client, u, p in ((first, uri, pos), (second, uri2, pos2)):
+                answer = None
+                for _ in range(40):  # the second server follows the new port within a few seconds
+                    answer = await inline(client, u, p)
+                    if answer:
+                        break
+                    await asyncio.sleep(0.25)
+                assert answer == "ready_engine_answer"
+        engine_pid = json.loads(registry.read_text())["pid"]
+        assert pid_alive(engine_pid)  # the first server still uses it
+    await wait_for(lambda: not pid_alive(engine_pid), timeout=15)  # the last one out stopped it
+    assert not registry.exists()
+
+
+async def test_engine_outlives_its_supervisor_and_is_adopted_when_it_dies(tmp_path: Path) -> None:
+    env = {"VLLM_COMPANION_CACHE": str(tmp_path / "cache"), "FAKE_ENGINE_ARGS": str(tmp_path / "starts.jsonl")}
+    registry = tmp_path / "cache" / "run" / "engine.json"
+    async with contextlib.AsyncExitStack() as outer:
+        first_stack = contextlib.AsyncExitStack()
+        first = await first_stack.enter_async_context(session(launch_options(), env=env))
+        await wait_for(lambda: ready(first), timeout=30)  # first starts and supervises the engine
+        second = await outer.enter_async_context(session(launch_options(), env=env))
+        await wait_for(lambda: ready(second), timeout=30)
+        supervisor = json.loads(registry.read_text())["supervisor"]
+        await first_stack.aclose()  # the supervising server goes; the engine stays for the other editor
+        record = json.loads(registry.read_text())
+        assert pid_alive(record["pid"]) and not pid_alive(supervisor)
+        uri, pos = open_doc(second, "z = █\n")
+        assert await inline(second, uri, pos) == "ready_engine_answer"
+        os.killpg(record["pid"], signal.SIGKILL)
+        await wait_for(lambda: json.loads(registry.read_text()).get("pid") not in (None, record["pid"])
+                       and json.loads(registry.read_text()).get("state") == "ready", timeout=30)
+        assert json.loads(registry.read_text())["supervisor"] != supervisor  # adopted
+        answer = None
+        for _ in range(40):
+            answer = await inline(second, uri, pos)
+            if answer:
+                break
+            await asyncio.sleep(0.25)
+        assert answer == "ready_engine_answer"
+        engine_pid = json.loads(registry.read_text())["pid"]
+    await wait_for(lambda: not pid_alive(engine_pid), timeout=15)

