@@ -45,8 +45,8 @@ class CompletionSettings(_Section):
     max_tokens: int = Field(128, ge=1, le=4096, description="Most tokens generated per completion.")
     max_lines: int = Field(16, ge=1, le=500, description="Most lines in a multi-line completion.")
     max_prompt_tokens: int = Field(2048, ge=64, description="Upper bound on prompt size, whatever the model allows.")
-    temperature: float = Field(0.1, ge=0, le=2)
-    top_p: float = Field(0.95, gt=0, le=1)
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature (low: FIM wants the likely text).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling for completions.")
     family: str = Field("auto", description="Prompt family: auto or a family name (see docs/prompts.md).")
     timeout_ms: int = Field(5000, ge=100, description="Wall-clock cap for one inline completion.")
     cache_size: int = Field(256, ge=0, description="Entries in the completion cache (0 disables it).")
@@ -60,8 +60,8 @@ class CompletionSettings(_Section):
 
 class ChatSettings(_Section):
     max_tokens: int = Field(1024, ge=16, le=32768, description="Most tokens in one chat answer.")
-    temperature: float = Field(0.3, ge=0, le=2)
-    top_p: float = Field(0.9, gt=0, le=1)
+    temperature: float = Field(0.3, ge=0, le=2, description="Sampling temperature for chat answers.")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling for chat answers.")
     max_concurrent: int = Field(1, ge=1, le=16, description="Chat answers streaming at once (keeps completion fast).")
     template: str = Field("auto", description="Fallback chat template: auto, chatml, deepseek-coder, llama-inst, ...")
     exclude_globs: list[str] = Field(
@@ -76,14 +76,14 @@ class EngineSettings(_Section):
     kind: Literal["vllm", "llamacpp"] = Field("vllm", description="vllm (GPU or CPU build) or llamacpp.")
     device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto: CUDA when NVML sees a GPU.")
     model: str | None = Field(None, description="Hub id or local folder; default from the sizing guide.")
-    served_name: str | None = None
-    quantization: str | None = None
-    dtype: str | None = None
-    gpu_memory_utilization: float | None = Field(None, gt=0.1, le=0.99)
-    max_model_len: int | None = Field(None, ge=256)
-    max_num_seqs: int | None = Field(None, ge=1)
-    enforce_eager: bool | None = None
-    tensor_parallel: int | None = Field(None, ge=1)
+    served_name: str | None = Field(None, description="Name the engine serves the model under.")
+    quantization: str | None = Field(None, description="e.g. awq; default from the plan.")
+    dtype: str | None = Field(None, description="auto, bfloat16, float16; default from the plan.")
+    gpu_memory_utilization: float | None = Field(None, gt=0.1, le=0.99, description="vLLM --gpu-memory-utilization.")
+    max_model_len: int | None = Field(None, ge=256, description="vLLM --max-model-len (context window).")
+    max_num_seqs: int | None = Field(None, ge=1, description="vLLM --max-num-seqs (concurrent sequences).")
+    enforce_eager: bool | None = Field(None, description="vLLM --enforce-eager (no CUDA graphs: less memory).")
+    tensor_parallel: int | None = Field(None, ge=1, description="GPUs to split the model over.")
     python: str | None = Field(None, description="Interpreter that has the engine installed (default: this one).")
     command: list[str] | None = Field(None, description="Replaces [python, -m, module] (a wrapper or test engine).")
     keep_alive: bool = Field(False, description="Leave the engine running when the last editor closes.")

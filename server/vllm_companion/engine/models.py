@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,11 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     log.info("converting %s to safetensors in %s (once)", gguf.name, out)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
-    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.bfloat16)
+    auto_model: Any = AutoModelForCausalLM  # transformers' auto classes are untyped
+    auto_tokenizer: Any = AutoTokenizer
+    tokenizer = auto_tokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = auto_model.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+    fresh = auto_model.from_config(loaded.config, dtype=torch.bfloat16)
     missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
     if unexpected or [k for k in missing if "lm_head" not in k]:  # lm_head is tied to the embeddings
         raise ModelUnavailable(f"GGUF conversion mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
