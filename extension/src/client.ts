@@ -1,0 +1,104 @@
+// The language client: finds and starts `vllm-companion lsp`, passes settings, restarts the
+// server on crash a bounded number of times, and never starts twice.
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  TransportKind,
+} from "vscode-languageclient/node";
+import { serverCommand, toServerOptions } from "./settings";
+
+const MAX_RESTARTS = 4;
+
+export class CompanionClient implements vscode.Disposable {
+  client: LanguageClient | undefined;
+  private starting: Promise<LanguageClient | undefined> | undefined;
+  private restarts = 0;
+
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly onStatus: (status: Record<string, unknown>) => void,
+  ) {}
+
+  /** Starts once; concurrent callers share the same start. */
+  start(): Promise<LanguageClient | undefined> {
+    this.starting ??= this.doStart().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async doStart(): Promise<LanguageClient | undefined> {
+    if (this.client) return this.client;
+    const config = vscode.workspace.getConfiguration("vllmCompanion");
+    const { command, args } = serverCommand(
+      config.get<string[]>("serverCommand"),
+      config.get<string>("pythonPath"),
+      await pythonExtensionInterpreter(),
+    );
+    this.log.info(`starting ${command} ${args.join(" ")}`);
+    const serverOptions: ServerOptions = { command, args, transport: TransportKind.stdio };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+      initializationOptions: toServerOptions(config),
+      outputChannel: this.log,
+      synchronize: { configurationSection: "vllmCompanion" },
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue }),
+        closed: () => {
+          this.restarts += 1;
+          if (this.restarts > MAX_RESTARTS) {
+            void vscode.window.showErrorMessage(
+              `vLLM Companion: the server stopped ${this.restarts} times; see "vLLM Companion: Show Logs".`,
+            );
+            return { action: CloseAction.DoNotRestart };
+          }
+          return { action: CloseAction.Restart };
+        },
+      },
+    };
+    const client = new LanguageClient("vllmCompanion", "vLLM Companion", serverOptions, clientOptions);
+    client.onNotification("vllmCompanion/status", (params: Record<string, unknown>) => this.onStatus(params));
+    try {
+      await client.start();
+    } catch (err) {
+      this.log.error(`could not start the server: ${String(err)}`);
+      void vscode.window
+        .showErrorMessage(
+          `vLLM Companion: could not start "${command}". Install it with ` +
+            "`pip install vllm-companion` (or run scripts/quickstart.sh), or set vllmCompanion.serverCommand.",
+          "Open Settings",
+        )
+        .then((choice) => choice && vscode.commands.executeCommand("vllmCompanion.openSettings"));
+      return undefined;
+    }
+    this.client = client;
+    return client;
+  }
+
+  async restart(): Promise<void> {
+    this.restarts = 0;
+    const old = this.client;
+    this.client = undefined;
+    if (old) await old.stop().catch(() => undefined);
+    await this.start();
+  }
+
+  dispose(): void {
+    void this.client?.stop();
+  }
+}
+
+async function pythonExtensionInterpreter(): Promise<string | undefined> {
+  const ext = vscode.extensions.getExtension("ms-python.python");
+  if (!ext) return undefined;
+  try {
+    const api = ext.isActive ? ext.exports : await ext.activate();
+    const details = api?.settings?.getExecutionDetails?.();
+    const command: string[] | undefined = details?.execCommand;
+    return command?.[0];
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,106 @@
+// vLLM Companion for VS Code: a thin client. Everything clever lives in the language server, so
+// every editor gets it; this file wires the client, the status bar, the chat panel and commands.
+import * as vscode from "vscode";
+import { ChatViewProvider } from "./chatView";
+import { CompanionClient } from "./client";
+import { renderStatus, type ServerStatus } from "./status";
+
+let companion: CompanionClient | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel("vLLM Companion", { log: true });
+  const item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  item.command = "vllmCompanion.statusMenu";
+  let last: ServerStatus = { state: "starting", message: "starting the language server" };
+  const paused = () => !vscode.workspace.getConfiguration("vllmCompanion").get<boolean>("completion.enabled", true);
+  const show = () => {
+    const view = renderStatus(last, paused());
+    item.text = view.text;
+    item.tooltip = view.tooltip;
+    item.backgroundColor = view.error ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+    item.show();
+  };
+  show();
+  companion = new CompanionClient(log, (status) => {
+    last = status as ServerStatus;
+    show();
+  });
+  const chat = new ChatViewProvider(context.extensionUri, companion);
+  const c = companion;
+  context.subscriptions.push(
+    log,
+    item,
+    c,
+    vscode.window.registerWebviewViewProvider(ChatViewProvider.id, chat, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration("vllmCompanion") && show()),
+    ...registerCommands(c, chat, log),
+  );
+  await c.start();
+}
+
+function registerCommands(c: CompanionClient, chat: ChatViewProvider, log: vscode.LogOutputChannel): vscode.Disposable[] {
+  const config = () => vscode.workspace.getConfiguration("vllmCompanion");
+  const commands: Record<string, (...args: unknown[]) => unknown> = {
+    "vllmCompanion.triggerSuggestion": () => vscode.commands.executeCommand("editor.action.inlineSuggest.trigger"),
+    "vllmCompanion.toggleCompletions": () =>
+      config().update("completion.enabled", !config().get<boolean>("completion.enabled", true), true),
+    "vllmCompanion.toggleLanguage": () => {
+      const language = vscode.window.activeTextEditor?.document.languageId;
+      if (!language) return;
+      const off = new Set(config().get<string[]>("completion.disabledLanguages", []));
+      if (off.has(language)) off.delete(language);
+      else off.add(language);
+      return config().update("completion.disabledLanguages", [...off], true);
+    },
+    "vllmCompanion.restart": () => c.restart(),
+    "vllmCompanion.showLogs": () => log.show(),
+    "vllmCompanion.doctor": () => {
+      const terminal = vscode.window.createTerminal("vLLM Companion doctor");
+      const python = config().get<string>("pythonPath");
+      terminal.sendText(python ? `"${python}" -m vllm_companion doctor` : "vllm-companion doctor");
+      terminal.show();
+    },
+    "vllmCompanion.openSettings": () => vscode.commands.executeCommand("workbench.action.openSettings", "vllmCompanion"),
+    "vllmCompanion.focusChat": () => vscode.commands.executeCommand("vllmCompanion.chat.focus"),
+    "vllmCompanion.statusMenu": async () => {
+      const choices: Array<vscode.QuickPickItem & { command: string }> = [
+        { label: "$(debug-restart) Restart server and engine", command: "vllmCompanion.restart" },
+        { label: "$(output) Show logs", command: "vllmCompanion.showLogs" },
+        { label: "$(pulse) Run doctor", command: "vllmCompanion.doctor" },
+        { label: "$(debug-pause) Toggle automatic suggestions", command: "vllmCompanion.toggleCompletions" },
+        { label: "$(symbol-keyword) Toggle suggestions for this language", command: "vllmCompanion.toggleLanguage" },
+        { label: "$(comment-discussion) Open chat", command: "vllmCompanion.focusChat" },
+        { label: "$(gear) Open settings", command: "vllmCompanion.openSettings" },
+      ];
+      const pick = await vscode.window.showQuickPick(choices, { title: "vLLM Companion" });
+      if (pick) await vscode.commands.executeCommand(pick.command);
+    },
+    "vllmCompanion.explainSelection": () => chat.ask("Explain this code.", true),
+    "vllmCompanion.fixSelection": () => editSelection(c, "Find and fix the bugs in this code."),
+    "vllmCompanion.editSelection": async () => {
+      const instruction = await vscode.window.showInputBox({ prompt: "How should the selection change?" });
+      if (instruction) await editSelection(c, instruction);
+    },
+  };
+  return Object.entries(commands).map(([id, fn]) => vscode.commands.registerCommand(id, fn));
+}
+
+async function editSelection(c: CompanionClient, instruction: string): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const client = await c.start();
+  if (!editor || editor.selection.isEmpty || !client) return;
+  const params = {
+    textDocument: { uri: editor.document.uri.toString() },
+    range: client.code2ProtocolConverter.asRange(editor.selection),
+    instruction,
+    apply: true,
+  };
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: "vLLM Companion: editing…", cancellable: true },
+    (_progress, token) => client.sendRequest("vllmCompanion/edit", params, token),
+  );
+}
+
+export async function deactivate(): Promise<void> {
+  await companion?.client?.stop();
+}
