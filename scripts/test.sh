@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# All checks: lint, types, and every test (unit, end to end over stdio, real engines).
+# All checks: lint, types, and every test (unit, end to end over stdio, real engines), then the
+# VS Code extension (strict TypeScript, unit tests, and a real VS Code driven in Chromium).
+#   --python-only   skip the extension
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
+python_only=0
+args=()
+for arg in "$@"; do
+  if [ "$arg" = "--python-only" ]; then python_only=1; else args+=("$arg"); fi
+done
 if ! "$VENV/bin/python" -c "import pytest_lsp, vllm, llama_cpp" 2>/dev/null; then
   bash scripts/setup.sh --tests --llamacpp
 fi
 "$VENV/bin/ruff" check server tests scripts
 "$VENV/bin/mypy"
-"$VENV/bin/pytest" -q -rs "$@"
+"$VENV/bin/pytest" -q -rs ${args[@]+"${args[@]}"}
+[ "$python_only" = 1 ] && exit 0
+cd extension
+npm ci --no-audit --no-fund --silent
+npm run --silent typecheck
+npm test --silent
+bash test/e2e/setup.sh
+npm run --silent package >/dev/null
+VLLM_COMPANION_PYTHON="$PWD/../$VENV/bin/python" npm run --silent e2e

@@ -236,14 +236,30 @@ def dead_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _serve_forever(port: int, text: str) -> None:
+async def _serve_forever(port: int, completion: str, chat_words: int, delay_s: float) -> None:
+    """Stand-alone fake engine for the benchmarks and the real-VS-Code test: completions answer
+    ``completion``; chat answers a short markdown reply with code, then ``chat_words`` more words,
+    one every ``delay_s`` (long enough to press Stop)."""
     fake = await FakeBackend().start(port)
-    fake.default = Reply(chunks=[text])
+
+    def reply(body: dict[str, Any]) -> Reply:
+        if "messages" in body:
+            head = ["Here is ", "**an answer** ", "with code:\n\n```python\n", "print('hi')\n", "```\n\n"]
+            return Reply(chunks=head + [f"word{i} " for i in range(chat_words)], delay_s=delay_s)
+        return Reply(chunks=[completion])
+
+    fake.default = reply
     print(fake.port, flush=True)
     await asyncio.Event().wait()
 
 
-if __name__ == "__main__":  # a stand-alone instant engine for benchmarks: python -m tests.fake_backend
+if __name__ == "__main__":  # python -m tests.fake_backend [PORT] [COMPLETION] [CHAT_WORDS] [DELAY_S]
     import sys
 
-    asyncio.run(_serve_forever(int(sys.argv[1]) if len(sys.argv) > 1 else 0, "x"))
+    args = sys.argv[1:]
+    asyncio.run(_serve_forever(
+        int(args[0]) if args else 0,
+        args[1] if len(args) > 1 else "x",
+        int(args[2]) if len(args) > 2 else 0,
+        float(args[3]) if len(args) > 3 else 0.0,
+    ))
