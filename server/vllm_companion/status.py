@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 STATUS_METHOD = "vllmCompanion/status"
 THROTTLE_S = 60.0
+LATENCY_EVERY_S = 2.0
 
 
 class State(StrEnum):
@@ -58,6 +59,7 @@ class StatusReporter:
         self._notify, self._show, self._clock = notify, show, clock
         self.current = Status()
         self._last_shown: dict[str, float] = {}
+        self._latency_sent = float("-inf")
 
     def update(self, state: State | None = None, *, message: str | None = None, **fields: Any) -> None:
         before = self.current.to_json()
@@ -73,7 +75,12 @@ class StatusReporter:
             self._safe(self._notify, STATUS_METHOD, after)
 
     def latency(self, ms: float) -> None:
+        """Record the last completion latency; sent at most every ``LATENCY_EVERY_S`` on its own."""
         self.current.latency_ms = round(ms, 1)
+        now = self._clock()
+        if now - self._latency_sent >= LATENCY_EVERY_S:
+            self._latency_sent = now
+            self._safe(self._notify, STATUS_METHOD, self.current.to_json())
 
     def tell_user(self, text: str, error: bool = True) -> None:
         now = self._clock()

@@ -17,9 +17,11 @@ def test_status_sent_on_change_only_and_messages_throttled() -> None:
     rep = StatusReporter(lambda m, p: sent.append(p), lambda t, e: shown.append(t), clock=lambda: now[0])
     rep.update(State.READY, model="m")
     rep.update(State.READY, model="m")
-    rep.latency(12.0)
+    rep.latency(12.0)  # sent: the status bar shows the last latency
+    rep.latency(13.0)  # not sent: within 2 s of the last
     rep.update(State.UNAVAILABLE, message="down")
-    assert [s["state"] for s in sent] == ["ready", "unavailable"]
+    assert [s["state"] for s in sent] == ["ready", "ready", "unavailable"]
+    assert sent[1]["latencyMs"] == 12.0
     for _ in range(5):
         rep.tell_user("engine down")
     now[0] = 61.0

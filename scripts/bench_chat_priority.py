@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Inline-completion latency with and without a long chat answer streaming at the same time.
+
+Starts the local engine (vLLM CPU build unless --kind llamacpp), opens one language server on it,
+then times N invoked inline completions alone, and N more while a chat answer of 512 tokens
+streams through the same server. Prints p50/p90 of both.
+
+    python scripts/bench_chat_priority.py [--kind vllm] [--requests 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "server"))
+
+from lsprotocol import types  # noqa: E402
+
+from tests.lsp_session import capture_partials, inline_params, open_doc, session  # noqa: E402
+from vllm_companion.config import EngineSettings  # noqa: E402
+from vllm_companion.engine.manager import EngineManager  # noqa: E402
+from vllm_companion.engine.registry import EngineRegistry  # noqa: E402
+
+CODE = "".join(f"def handler_{i}(request):\n    value = request.get('v{i}')\n    return \n\n" for i in range(40))
+
+
+async def timed_completions(client: object, uri: str, rows: list[int]) -> list[float]:
+    out = []
+    for row in rows:
+        t0 = time.perf_counter()
+        await client.text_document_inline_completion_async(  # type: ignore[attr-defined]
+            inline_params(uri, types.Position(line=row, character=11))
+        )
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def run(kind: str, requests: int) -> None:
+    manager = EngineManager(EngineSettings(kind=kind, device="cpu"), lambda e: None, lambda a, b: None,
+                            EngineRegistry(Path(tempfile.mkdtemp(prefix="bench-prio-"))))
+    if not await manager.acquire():
+        raise SystemExit(f"engine failed: {manager.status()}")
+    options = {"backend": {"endpoint": manager.endpoint, "model": manager.model},
+               "completion": {"debounceMs": 0, "cacheSize": 0, "maxTokens": 24, "temperature": 0.0},
+               "chat": {"maxTokens": 512, "temperature": 0.7}}
+    try:
+        async with session(options) as client:
+            capture_partials(client)
+            uri, _ = open_doc(client, CODE + "█")
+            rows = [2 + 4 * i for i in range(requests * 2)]
+            await timed_completions(client, uri, rows[:2])  # warm-up
+            alone = await timed_completions(client, uri, rows[:requests])
+            question = {"messages": [{"role": "user", "content": "Explain Python's asyncio in depth, with examples."}],
+                        "partialResultToken": "bench", "maxTokens": 512}
+            chat = asyncio.ensure_future(client.protocol.send_request_async("vllmCompanion/chat", question))
+            await asyncio.sleep(1.0)  # the answer is streaming
+            during = await timed_completions(client, uri, rows[requests:])
+            chat_done = chat.done()
+            await chat
+    finally:
+        await manager.release(stop=True)
+    for name, values in (("alone", alone), ("during chat", during)):
+        values.sort()
+        print(f"{kind}: inline completion {name:12s} p50 {statistics.median(values):6.0f} ms, "
+              f"p90 {values[int(len(values) * 0.9) - 1]:6.0f} ms ({len(values)} requests)")
+    print(f"{kind}: chat still streaming throughout: {not chat_done}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kind", choices=["vllm", "llamacpp"], default="vllm")
+    parser.add_argument("--requests", type=int, default=12)
+    args = parser.parse_args()
+    asyncio.run(run(args.kind, args.requests))
+
+
+if __name__ == "__main__":
+    main()
