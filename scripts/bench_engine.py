@@ -5,7 +5,8 @@ For each engine (vLLM CPU build, llama.cpp) serving the CPU default model:
 - ready: seconds from ``EngineManager.acquire`` to a ready engine (model already prepared);
 - TTFT and tokens/s: streamed straight from the engine (128-token answers);
 - ratio: inline-completion latency through the language server over stdio, divided by the same
-  request sent straight to the engine (same prompt, same parameters, read until the same answer).
+  request sent straight to the engine (same prompt, same parameters, and read through the same
+  stop stages, so both read exactly the same tokens).
   Target <= 1.05.
 
     python scripts/bench_engine.py [--kind vllm|llamacpp] [--requests 20]
@@ -31,17 +32,22 @@ from lsprotocol import types  # noqa: E402
 
 from tests.lsp_session import inline_params, open_doc, session  # noqa: E402
 from vllm_companion.completion.context import Budget, build_window  # noqa: E402
+from vllm_companion.completion.postprocess import stages_for  # noqa: E402
 from vllm_companion.config import EngineSettings  # noqa: E402
 from vllm_companion.documents import Document  # noqa: E402
 from vllm_companion.engine.manager import EngineManager  # noqa: E402
 from vllm_companion.engine.registry import EngineRegistry  # noqa: E402
 from vllm_companion.prompts import PLAIN, FimContext, render_fim  # noqa: E402
+from vllm_companion.streaming import Pipeline  # noqa: E402
 
 SOURCE = Path(json.__file__).parent / "decoder.py"  # real code that ships with Python
 MAX_TOKENS = 32
 
 
-async def stream(endpoint: str, model: str, prompt: str, max_tokens: int, until: str | None = None) -> dict[str, float]:
+async def stream(
+    endpoint: str, model: str, prompt: str, max_tokens: int, stages: Pipeline | None = None
+) -> dict[str, float]:
+    """Stream a completion; with ``stages``, stop where the language server's stages would."""
     body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0, "top_p": 0.95,
             "stream": True}
     t0 = time.perf_counter()
@@ -55,7 +61,7 @@ async def stream(endpoint: str, model: str, prompt: str, max_tokens: int, until:
                 first = time.perf_counter() - t0
             chunks += 1
             text += piece
-            if until is not None and len(text.rstrip()) > len(until.rstrip()):
+            if stages is not None and stages.feed(piece) is not None:
                 break
     total = time.perf_counter() - t0
     return {"ttft": first or total, "total": total, "chunks": chunks}
@@ -90,6 +96,7 @@ async def lsp_vs_direct(endpoint: str, model: str, requests: int) -> dict[str, f
     options = {"backend": {"endpoint": endpoint, "model": model},
                "completion": {"debounceMs": 0, "cacheSize": 0, "maxTokens": MAX_TOKENS, "temperature": 0.0}}
     via_lsp, direct = [], []
+    empty, retried = 0, 0
     async with session(options) as client:
         uri, _ = open_doc(client, source + "█")
         await client.text_document_inline_completion_async(inline_params(uri, types.Position(line=5, character=0)))
@@ -99,10 +106,14 @@ async def lsp_vs_direct(endpoint: str, model: str, requests: int) -> dict[str, f
             t0 = time.perf_counter()
             result = await client.text_document_inline_completion_async(inline_params(uri, pos))
             lsp_s = time.perf_counter() - t0
-            text = result.items[0].insert_text if result and result.items else ""
+            empty += not (result and result.items)
             window = build_window(doc, row, col, Budget.for_model(2048, MAX_TOKENS, 2048))
             prompt = render_fim(PLAIN, FimContext(window.prefix, window.suffix))
-            same = await stream(endpoint, model, prompt, MAX_TOKENS, until=str(text))
+            try:
+                same = await stream(endpoint, model, prompt, MAX_TOKENS, stages_for(PLAIN, window, 16))
+            except httpx.RemoteProtocolError:  # llama-cpp-python sometimes drops a stream: count, retry
+                retried += 1
+                same = await stream(endpoint, model, prompt, MAX_TOKENS, stages_for(PLAIN, window, 16))
             via_lsp.append(lsp_s)
             direct.append(same["total"])
     return {
@@ -110,6 +121,8 @@ async def lsp_vs_direct(endpoint: str, model: str, requests: int) -> dict[str, f
         "direct_p50_ms": statistics.median(direct) * 1000,
         "ratio_p50": statistics.median(a / b for a, b in zip(via_lsp, direct, strict=True)),
         "samples": len(rows),
+        "empty": empty,
+        "retried": retried,
     }
 
 
@@ -123,7 +136,8 @@ def main() -> None:
         print(
             f"{kind:8s}: ready {r['ready_s']:.1f} s, TTFT {r['ttft_ms']:.0f} ms, {r['tokens_per_s']:.0f} tok/s; "
             f"inline completion p50 {r['lsp_p50_ms']:.0f} ms via LSP vs {r['direct_p50_ms']:.0f} ms direct, "
-            f"ratio p50 {r['ratio_p50']:.3f} ({r['samples']:.0f} positions)"
+            f"ratio p50 {r['ratio_p50']:.3f} ({r['samples']:.0f} positions; {r['empty']:.0f} empty answers, "
+            f"{r['retried']:.0f} direct streams dropped by the engine and retried)"
         )
 
 
