@@ -186,9 +186,19 @@ async def chat_request(client: LanguageClient, params: dict[str, Any], timeout: 
 
 
 def as_dict(obj: Any) -> Any:
-    """Results of custom methods come back as namedtuples: plain data for assertions."""
-    if hasattr(obj, "_asdict"):
-        return {k: as_dict(v) for k, v in obj._asdict().items()}
-    if isinstance(obj, list | tuple):
-        return [as_dict(v) for v in obj]
-    return obj
+    """Results of custom methods come back as namedtuples (pygls does the same to params on the
+    server side, and the server's ``plain`` undoes it): plain data for assertions."""
+    from vllm_companion.features.chat import plain
+
+    return plain(obj)
+
+
+async def inline_eventually(client: LanguageClient, uri: str, pos: types.Position, tries: int = 40) -> str | None:
+    """Ask until an answer comes (while a server follows an engine to its new port)."""
+    answer = None
+    for _ in range(tries):
+        answer = await inline(client, uri, pos)
+        if answer:
+            break
+        await asyncio.sleep(0.25)
+    return answer

@@ -45,13 +45,12 @@ class CompanionServer(LanguageServer):
         self._env = env_overrides(environ)
         self._init_options: dict[str, Any] = {}
         self._client_settings: dict[str, Any] = {}
-        self.config, problems = load_config(self._env)
+        self.config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
         self.status = StatusReporter(self._send_status, self._show_message)
         self.backend = Backend(self.config.backend)
         self.health = LoopHealth()
         self.completions = CompletionService(self.config, self.backend, self.documents, self.status, self.health)
         self.chat = ChatService(self.config, self.backend, self.status, self.health)
-        self.pending_problems = problems
         self._tasks: set[asyncio.Task[Any]] = set()
         self.engine: EngineManager | None = None
         self._engine_backend: dict[str, Any] = {}  # endpoint/model of the launched engine

@@ -98,3 +98,27 @@ async def test_utf8_position_encoding_when_the_client_prefers_it(backend: FakeBa
         assert await inline(client, uri, types.Position(line=0, character=byte_col)) == "1"
     (req,) = backend.generation_requests()
     assert "v = '宇' + <|fim_suffix|>" in req.body["prompt"]
+
+
+async def test_selected_completion_info_extends_the_suggest_widget_choice(backend: FakeBackend) -> None:
+    backend.script = [Reply(chunks=[".join(base, name)"])]
+    async with session(options(backend.url)) as client:
+        uri, pos = open_doc(client, "import os\nfull = os.pa█\n")
+        selected = types.SelectedCompletionInfo(
+            range=types.Range(start=types.Position(line=1, character=10), end=pos), text="path"
+        )
+        result = await client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=pos,
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Automatic, selected_completion_info=selected
+                ),
+            )
+        )
+    (req,) = backend.generation_requests()
+    assert req.body["prompt"].split("<|fim_suffix|>")[0].endswith("full = os.path")
+    assert result is not None
+    item = result.items[0]
+    assert item.insert_text == "path.join(base, name)"  # starts with the selected item, as VS Code requires
+    assert item.range.start == types.Position(line=1, character=10) and item.range.end == pos

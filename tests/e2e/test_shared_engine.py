@@ -6,7 +6,6 @@ engines are exercised in test_real_engine.py.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -15,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.lsp_session import as_dict, inline, open_doc, session, wait_for
+from tests.lsp_session import as_dict, inline, inline_eventually, open_doc, session, wait_for
 
 FAKE = [sys.executable, str(Path(__file__).resolve().parent.parent / "fake_engine.py")]
 
@@ -61,13 +60,7 @@ async def test_two_servers_share_one_engine_which_restarts_and_stops_with_the_la
             await wait_for(lambda: json.loads(registry.read_text()).get("pid") not in (None, record["pid"])
                            and json.loads(registry.read_text()).get("state") == "ready", timeout=30)
             for client, u, p in ((first, uri, pos), (second, uri2, pos2)):
-                answer = None
-                for _ in range(40):  # the second server follows the new port within a few seconds
-                    answer = await inline(client, u, p)
-                    if answer:
-                        break
-                    await asyncio.sleep(0.25)
-                assert answer == "ready_engine_answer"
+                assert await inline_eventually(client, u, p) == "ready_engine_answer"
         engine_pid = json.loads(registry.read_text())["pid"]
         assert pid_alive(engine_pid)  # the first server still uses it
     await wait_for(lambda: not pid_alive(engine_pid), timeout=15)  # the last one out stopped it
@@ -93,12 +86,6 @@ async def test_engine_outlives_its_supervisor_and_is_adopted_when_it_dies(tmp_pa
         await wait_for(lambda: json.loads(registry.read_text()).get("pid") not in (None, record["pid"])
                        and json.loads(registry.read_text()).get("state") == "ready", timeout=30)
         assert json.loads(registry.read_text())["supervisor"] != supervisor  # adopted
-        answer = None
-        for _ in range(40):
-            answer = await inline(second, uri, pos)
-            if answer:
-                break
-            await asyncio.sleep(0.25)
-        assert answer == "ready_engine_answer"
+        assert await inline_eventually(second, uri, pos) == "ready_engine_answer"
         engine_pid = json.loads(registry.read_text())["pid"]
     await wait_for(lambda: not pid_alive(engine_pid), timeout=15)

@@ -79,6 +79,10 @@ class Backend:
         self._model = ModelInfo(chosen.id, int(length) if isinstance(length, int | float) else None)
         return self._model
 
+    def forget_model(self) -> None:
+        """Re-read the served model next time (the engine went away and may come back different)."""
+        self._model = None
+
     async def tokenize_count(self, text: str) -> int | None:
         """Token count of ``text`` without special tokens added; None where /tokenize is missing."""
         model = self._model.id if self._model else self.settings.model

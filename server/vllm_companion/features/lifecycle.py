@@ -31,8 +31,6 @@ def register(server: CompanionServer) -> None:
             ls.apply_settings(init_options=params.initialization_options)
         except Exception:  # never let settings break initialize
             log.exception("settings could not be applied; defaults used")
-        if ls.pending_problems:
-            ls.status.tell_user("vLLM Companion settings: " + "; ".join(ls.pending_problems), error=False)
         from .inline import register_completion_fallback
 
         register_completion_fallback(ls, params.capabilities)
