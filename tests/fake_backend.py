@@ -58,6 +58,7 @@ class FakeBackend:
         self.chat_status: int = 200  # e.g. 400 to simulate a missing chat template
         self.chat_error_body: str = ""
         self.requests: list[Seen] = []
+        self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
 
@@ -74,14 +75,17 @@ class FakeBackend:
         return self
 
     async def stop(self) -> None:
+        """Stop listening and drop open connections, as a dying engine does (Python 3.11's
+        Server.close keeps keep-alive connections serving)."""
         if self._server is not None:
             self._server.close()
-            if hasattr(self._server, "close_clients"):
-                self._server.close_clients()
             self._server = None
+        for writer in list(self._writers):
+            writer.close()
 
     # -- HTTP ----------------------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 request = await _read_request(reader)
@@ -93,6 +97,7 @@ class FakeBackend:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     async def _route(self, method: str, path: str, body: dict[str, Any], reader: Any, writer: Any) -> bool:

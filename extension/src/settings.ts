@@ -16,7 +16,7 @@ const SECTIONS: Record<keyof ServerOptions, string[]> = {
   backend: ["launch", "endpoint", "model", "apiKey"],
   engine: ["model", "kind"],
   completion: ["enabled", "disabledLanguages", "debounceMs", "maxTokens"],
-  chat: ["maxTokens", "excludeGlobs"],
+  chat: ["model", "maxTokens", "excludeGlobs"],
 };
 
 /** Only values that are set go to the server: unset ones keep the server's documented defaults. */

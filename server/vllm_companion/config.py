@@ -37,6 +37,7 @@ class BackendSettings(_Section):
     connect_timeout_s: float = Field(3.0, gt=0, description="TCP connect timeout.")
     first_token_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the first streamed token.")
     total_timeout_s: float = Field(60.0, gt=0, description="Longest any backend request may take.")
+    health_interval_s: float = Field(15.0, gt=0, description="How often an attached endpoint's health is checked.")
 
 
 class CompletionSettings(_Section):
@@ -59,6 +60,7 @@ class CompletionSettings(_Section):
 
 
 class ChatSettings(_Section):
+    model: str | None = Field(None, description="Model for chat on the same endpoint (default: the completion model).")
     max_tokens: int = Field(1024, ge=16, le=32768, description="Most tokens in one chat answer.")
     temperature: float = Field(0.3, ge=0, le=2, description="Sampling temperature for chat answers.")
     top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling for chat answers.")

@@ -38,6 +38,10 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
     running = alive(record.get("pid"))
     _line("running engine", f"{record.get('model')} at {record.get('endpoint')} (pid {record.get('pid')})"
           if running else "none")
+    from .health import read_totals
+
+    loops = read_totals(EngineRegistry().dir / "loops.json")
+    _line("repetition loops cut", ", ".join(f"{m}: {n}" for m, n in loops.items()) or "none recorded")
     target = endpoint or (record.get("endpoint") if running else None)
     if target:
         ok = await _check(target)

@@ -3,14 +3,17 @@
 Every loop the guard cuts is counted per model. After ``THRESHOLD`` loops within ``WINDOW_S``
 later requests get a higher ``repetition_penalty`` (vLLM, TGI) and ``frequency_penalty`` (OpenAI
 API, llama.cpp, Ollama), stepped up per further loop and bounded (``MAX_*``), starting from
-the family's own value (Qwen publishes 1.1 for chat). The counts show in ``vllmCompanion/status``.
+the family's own value (Qwen publishes 1.1 for chat). The counts show in ``vllmCompanion/status``
+and, summed over servers in a small file in the runtime dir, in ``vllm-companion doctor``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from pathlib import Path
 
 THRESHOLD = 3
 WINDOW_S = 600.0
@@ -20,17 +23,29 @@ MAX_FREQUENCY_PENALTY = 0.6
 
 
 class LoopHealth:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, store: Path | None = None) -> None:
         self._clock = clock
         self._events: defaultdict[str, deque[float]] = defaultdict(deque)
         self.total: defaultdict[str, int] = defaultdict(int)
+        self.store = store  # totals for `vllm-companion doctor`, summed over servers
 
     def record(self, model: str) -> int:
         """Count one loop; returns the loops within the window."""
         self.total[model] += 1
+        self._persist(model)
         events = self._events[model]
         events.append(self._clock())
         return self.recent(model)
+
+    def _persist(self, model: str) -> None:
+        if self.store is None:
+            return
+        try:
+            totals = read_totals(self.store)
+            totals[model] = totals.get(model, 0) + 1
+            self.store.write_text(json.dumps(totals))
+        except OSError:
+            pass  # a count for doctor is not worth failing a request over
 
     def recent(self, model: str) -> int:
         events = self._events[model]
@@ -46,3 +61,11 @@ class LoopHealth:
         repetition = min(MAX_REPETITION_PENALTY, max(base_repetition, 1.0) + STEP * excess)
         frequency = min(MAX_FREQUENCY_PENALTY, 0.1 * excess)
         return {"repetition_penalty": round(repetition, 3), "frequency_penalty": round(frequency, 3)}
+
+
+def read_totals(store: Path) -> dict[str, int]:
+    try:
+        data = json.loads(store.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}

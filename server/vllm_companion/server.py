@@ -24,6 +24,7 @@ from .config import Config, env_overrides, load_config
 from .documents import UTF16, DocumentStore
 from .engine.manager import EngineManager
 from .engine.progress import ENGINE_STATUS, EngineProgress
+from .engine.registry import runtime_dir
 from .engine.supervisor import EngineEvent, EngineState
 from .health import LoopHealth
 from .protocol import CompanionProtocol
@@ -48,7 +49,7 @@ class CompanionServer(LanguageServer):
         self.config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
         self.status = StatusReporter(self._send_status, self._show_message)
         self.backend = Backend(self.config.backend)
-        self.health = LoopHealth()
+        self.health = LoopHealth(store=runtime_dir() / "loops.json")
         self.completions = CompletionService(self.config, self.backend, self.documents, self.status, self.health)
         self.chat = ChatService(self.config, self.backend, self.status, self.health)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -140,6 +141,14 @@ class CompanionServer(LanguageServer):
             await self.engine.release()
             atexit.unregister(self.engine.release_sync)
             self.engine = None
+
+    async def watch_health(self) -> None:
+        """Attach mode: check the endpoint every ``backend.healthIntervalS`` so the status bar
+        follows it even while nobody types (the launch mode has its supervisor for this)."""
+        while True:
+            await asyncio.sleep(self.config.backend.health_interval_s)
+            if not self.config.backend.launch:
+                await self.probe_backend()
 
     async def probe_backend(self) -> None:
         """Contact the engine once at start so the status bar shows its health straight away."""

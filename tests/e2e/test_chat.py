@@ -188,3 +188,13 @@ async def test_dead_engine_gives_request_failed(backend: FakeBackend) -> None:
     async with session(options(f"http://127.0.0.1:{dead_port()}/v1")) as client:
         with pytest.raises(Exception, match=r"(?i)unavailable|cannot reach"):
             await chat_request(client, ask("hello?"))
+
+
+async def test_chat_model_from_the_request_or_settings(backend: FakeBackend) -> None:
+    backend.default = Reply(chunks=["ok"])
+    async with session(options(backend.url) | {"chat": {"model": "chat-model-from-settings"}}) as client:
+        capture_partials(client)
+        await chat_request(client, ask("a"))
+        await chat_request(client, ask("b", model="chat-model-from-request"))
+    models = [r.body["model"] for r in backend.generation_requests()]
+    assert models == ["chat-model-from-settings", "chat-model-from-request"]

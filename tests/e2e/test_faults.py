@@ -74,3 +74,18 @@ def _as_dict(obj: object) -> dict[str, object]:
     if isinstance(obj, dict):
         return obj
     return {k: getattr(obj, k) for k in dir(obj) if not k.startswith("_")}
+
+
+async def test_attach_mode_watches_health_without_requests() -> None:
+    port = dead_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    opts = fast_options(url)
+    opts["backend"]["healthIntervalS"] = 0.3
+    async with session(opts) as client:
+        await wait_for(lambda: any(_as_dict(s).get("state") == "unavailable" for s in client.statuses))
+        fake = await FakeBackend().start(port)
+        try:  # no completion request: the watch alone notices the engine is back
+            await wait_for(lambda: _as_dict(client.statuses[-1]).get("state") == "ready", timeout=5)
+        finally:
+            await fake.stop()
+        await wait_for(lambda: _as_dict(client.statuses[-1]).get("state") == "unavailable", timeout=5)

@@ -7,14 +7,14 @@ describe("toServerOptions", () => {
   it("maps set values into the server's sections and leaves unset ones out", () => {
     const opts = toServerOptions(reader({
       "backend.launch": false, "backend.endpoint": "http://h:8000/v1", "backend.model": null,
-      "completion.debounceMs": 80, "completion.disabledLanguages": ["markdown"], "chat.maxTokens": 256,
+      "completion.debounceMs": 80, "completion.disabledLanguages": ["markdown"], "chat.maxTokens": 256, "chat.model": "big-chat-model",
       "engine.kind": "llamacpp", "backend.apiKey": "",
     }));
     expect(opts).toEqual({
       backend: { launch: false, endpoint: "http://h:8000/v1" },
       engine: { kind: "llamacpp" },
       completion: { debounceMs: 80, disabledLanguages: ["markdown"] },
-      chat: { maxTokens: 256 },
+      chat: { model: "big-chat-model", maxTokens: 256 },
     });
   });
 });

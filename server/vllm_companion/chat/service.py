@@ -80,14 +80,17 @@ class ChatService:
         on_delta: Callable[[str], None],
         max_tokens: int | None = None,
         temperature: float | None = None,
+        model: str | None = None,
     ) -> ChatResult:
-        """Stream an answer to ``messages`` (already trimmed); ``on_delta`` gets each new piece."""
-        model = (await self.backend.model_info()).id
+        """Stream an answer to ``messages`` (already trimmed); ``on_delta`` gets each new piece.
+        ``model``: the request's choice, else ``chat.model``, else the endpoint's model."""
+        model = model or self.settings.model or (await self.backend.model_info()).id
         result = ChatResult("", model, "stop", sum(estimate_tokens(m["content"]) for m in messages))
         params: dict[str, Any] = {
             "max_tokens": max_tokens or self.settings.max_tokens,
             "temperature": self.settings.temperature if temperature is None else temperature,
             "top_p": self.settings.top_p,
+            "model": model,
         }
         template = resolve_template(model, self.settings.template)
         params.update(self.health.penalties(model, 1.1 if template.name == "chatml" else 1.05))

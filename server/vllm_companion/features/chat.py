@@ -131,7 +131,9 @@ async def run_chat(ls: CompanionServer, p: ChatParams) -> dict[str, Any]:
     history = [m.model_dump() for m in p.messages]
     system = ls.config.chat.system_prompt or _system(history)
     messages, excluded = build_messages(history, snippets, budget, system, ls.config.chat.exclude_globs)
-    result = await _answer(ls, messages, p.partial_result_token, p.work_done_token, max_tokens=max_tokens)
+    result = await _answer(
+        ls, messages, p.partial_result_token, p.work_done_token, max_tokens=max_tokens, model=p.model
+    )
     result.excluded = excluded
     return result.to_json()
 

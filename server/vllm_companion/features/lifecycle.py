@@ -43,6 +43,7 @@ def register(server: CompanionServer) -> None:
             ls.spawn(ls.start_engine())
         else:
             ls.spawn(ls.probe_backend())
+        ls.spawn(ls.watch_health())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: CompanionServer, params: types.DidChangeConfigurationParams) -> None:
