@@ -8,7 +8,7 @@ request from the last ``LINES`` lines before the cursor.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from functools import cached_property
 
 from .lines import normalize, skeleton
 
@@ -28,21 +28,31 @@ def _runs(items: list[str]) -> dict[str, int]:
     return best
 
 
-@dataclass(frozen=True)
 class LoopContext:
-    line_runs: dict[str, int] = field(default_factory=dict)
-    line_counts: Counter[str] = field(default_factory=Counter)
-    skeleton_runs: dict[str, int] = field(default_factory=dict)
-    tail: str = ""
+    """Computed lazily: most streams never repeat anything, and then this costs nothing."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.tail = prefix[-TAIL_CHARS:]
 
     @classmethod
     def from_prefix(cls, prefix: str) -> LoopContext:
-        if not prefix:
-            return cls()
-        tail = prefix[-TAIL_CHARS:]
-        lines = tail.split("\n")[-LINES - 1 : -1]  # complete lines only
-        normal = [normalize(x) for x in lines]
-        return cls(_runs(normal), Counter(normal), _runs([skeleton(x) for x in lines]), tail)
+        return cls(prefix)
+
+    @cached_property
+    def _lines(self) -> list[str]:
+        return self.tail.split("\n")[-LINES - 1 : -1] if self.tail else []  # complete lines only
+
+    @cached_property
+    def line_runs(self) -> dict[str, int]:
+        return _runs([normalize(x) for x in self._lines])
+
+    @cached_property
+    def line_counts(self) -> Counter[str]:
+        return Counter(normalize(x) for x in self._lines)
+
+    @cached_property
+    def skeleton_runs(self) -> dict[str, int]:
+        return _runs([skeleton(x) for x in self._lines])
 
     def line_limit(self, line: str, default: int) -> int:
         """Occurrences in a row allowed for ``line``: more if the file itself repeats it."""

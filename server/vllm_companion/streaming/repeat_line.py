@@ -24,14 +24,20 @@ class RepeatedLine(LineStage):
         super().__init__()
         self.context = context or LoopContext()
         self.occurrences = occurrences
-        self.limit = occurrences
+        self.limit: int | None = None  # for the current run; worked out once it repeats
         self.last = ""
         self.count = 0
         self.first_end = 0  # where the first copy of the current run ends
 
+    def _limit(self) -> int:
+        if self.limit is None:
+            base = max(self.occurrences, DATA_OCCURRENCES) if is_data(self.last) else self.occurrences
+            self.limit = self.context.line_limit(self.last, base)
+        return self.limit
+
     def feed(self, text: str, start: int) -> Cut | None:
         cut = super().feed(text, start)
-        if cut is None and self.count == self.limit - 1 and len(self.last) >= MIN_CHARS:
+        if cut is None and self.count >= 2 and self.count == self._limit() - 1 and len(self.last) >= MIN_CHARS:
             partial = normalize(text[self._line_start :])
             if len(partial) >= min(EARLY_CHARS, len(self.last)) and self.last.startswith(partial):
                 return Cut(self.first_end, "loop:line")
@@ -41,10 +47,8 @@ class RepeatedLine(LineStage):
         line = normalize(text[begin:end])
         if line and line == self.last:
             self.count += 1
-            if self.count >= self.limit and len(line) >= MIN_CHARS:
+            if self.count >= self._limit() and len(line) >= MIN_CHARS:
                 return Cut(self.first_end, "loop:line")
         else:
-            self.last, self.count, self.first_end = line, 1, end
-            base = max(self.occurrences, DATA_OCCURRENCES) if is_data(line) else self.occurrences
-            self.limit = self.context.line_limit(line, base)
+            self.last, self.count, self.first_end, self.limit = line, 1, end, None
         return None

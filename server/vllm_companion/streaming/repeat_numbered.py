@@ -24,7 +24,7 @@ class NumberedLines(LineStage):
         super().__init__()
         self.context = context or LoopContext()
         self.max_run = max_run
-        self.limit = max_run
+        self.limit: int | None = None  # worked out once a run is long enough to matter
         self.skel = ""
         self.run = 0
         self.run_ends: list[int] = []
@@ -38,11 +38,12 @@ class NumberedLines(LineStage):
             self.run += 1
             self.run_ends.append(end)
         else:
-            self.skel, self.run, self.run_ends = skel, 1, [end]
+            self.skel, self.run, self.run_ends, self.limit = skel, 1, [end], None
+        self.prev_numbers = nums
+        if self.run >= self.max_run and self.limit is None:  # every limit is at least max_run
             known = self.context.skeleton_runs.get(skel, 0)  # the file's own tables run longer
             base = DATA_RUN if skel.endswith(",") or is_data(skel) else self.max_run
             self.limit = base if known < 3 else max(base, 2 * known + 1)
-        self.prev_numbers = nums
-        if self.run >= self.limit and len(skel) >= 4:
+        if self.limit is not None and self.run >= self.limit and len(skel) >= 4:
             return Cut(self.run_ends[KEEP - 1], "loop:numbered")
         return None
