@@ -33,7 +33,10 @@ def register(server: CompanionServer) -> None:
             log.exception("settings could not be applied; defaults used")
         from .inline import register_completion_fallback
 
-        register_completion_fallback(ls, params.capabilities)
+        try:
+            register_completion_fallback(ls, params.capabilities)
+        except Exception:  # e.g. a second initialize: the feature is registered already
+            log.exception("completion fallback not registered")
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: CompanionServer, params: types.InitializedParams) -> None:
