@@ -23,8 +23,14 @@ MAX_FREQUENCY_PENALTY = 0.6
 
 
 class LoopHealth:
-    def __init__(self, clock: Callable[[], float] = time.monotonic, store: Path | None = None) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        store: Path | None = None,
+        on_loop: Callable[[str, int], None] = lambda model, total: None,
+    ) -> None:
         self._clock = clock
+        self.on_loop = on_loop  # (model, total loops): the server shows it in vllmCompanion/status
         self._events: defaultdict[str, deque[float]] = defaultdict(deque)
         self.total: defaultdict[str, int] = defaultdict(int)
         self.store = store  # totals for `vllm-companion doctor`, summed over servers
@@ -33,6 +39,7 @@ class LoopHealth:
         """Count one loop; returns the loops within the window."""
         self.total[model] += 1
         self._persist(model)
+        self.on_loop(model, self.total[model])
         events = self._events[model]
         events.append(self._clock())
         return self.recent(model)

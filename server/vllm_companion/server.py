@@ -49,11 +49,14 @@ class CompanionServer(LanguageServer):
         self.config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
         self.status = StatusReporter(self._send_status, self._show_message)
         self.backend = Backend(self.config.backend)
-        self.health = LoopHealth(store=runtime_dir() / "loops.json")
+        self.health = LoopHealth(
+            store=runtime_dir() / "loops.json", on_loop=lambda model, total: self.status.update(loop_events=total)
+        )
         self.completions = CompletionService(self.config, self.backend, self.documents, self.status, self.health)
         self.chat = ChatService(self.config, self.backend, self.status, self.health)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.engine: EngineManager | None = None
+        self._progress: EngineProgress | None = None
         self._engine_backend: dict[str, Any] = {}  # endpoint/model of the launched engine
         self.completions.gate = self.engine_ready
         from .features import register_all
@@ -124,7 +127,7 @@ class CompanionServer(LanguageServer):
     def _engine_event(self, event: EngineEvent) -> None:
         state = ENGINE_STATUS[event.state]
         self.status.update(state, message=event.message[:300], engine=event.state.value)
-        if getattr(self, "_progress", None) is not None:
+        if self._progress is not None:
             self._progress.report(event)
         if event.state is EngineState.FAILED:
             self.status.tell_user(f"vLLM Companion engine: {event.message}")

@@ -17,3 +17,12 @@ def test_penalties_rise_after_repeated_loops_and_stay_bounded() -> None:
     now[0] = WINDOW_S + 1
     assert health.penalties("m", 1.1) == {}
     assert health.total["m"] == THRESHOLD + 50
+
+
+def test_every_loop_reaches_the_listener_with_its_total() -> None:
+    seen: list[tuple[str, int]] = []
+    health = LoopHealth(on_loop=lambda model, total: seen.append((model, total)))
+    health.record("m")
+    health.record("m")
+    health.record("n")
+    assert seen == [("m", 1), ("m", 2), ("n", 1)]

@@ -116,7 +116,6 @@ class ChatService:
         if pipe.cut is not None and is_loop(pipe.cut.reason):
             result.finish_reason = "loop-cut"
             self.health.record(model)
-            self.status.update(loop_events=self.health.total[model])
         return result
 
     async def _stream(

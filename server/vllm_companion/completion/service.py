@@ -221,14 +221,13 @@ class CompletionService:
         recent = self.health.record(model.id)
         log.warning("[%s] repetition loop cut (%s) after %d chunks; %d recent", gen.request_id,
                     gen.cut_reason, gen.tokens, recent)
-        self.status.update(loop_events=self.health.total[model.id])
 
     def _backend_failed(self, exc: BackendError) -> None:
         log.warning("backend: %s", exc)
         state = State.UNAVAILABLE if exc.kind.transient else State.ERROR
         self.status.update(state, message=str(exc))
         if exc.kind is ErrorKind.UNAVAILABLE:
-            self.backend._model = None
+            self.backend.forget_model()
         if not exc.kind.transient:
             self.status.tell_user(f"vLLM Companion: {exc}")
 

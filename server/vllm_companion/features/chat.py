@@ -17,7 +17,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from ..backend import BackendError
-from ..chat.context import Snippet, build_messages, path_of
+from ..chat.context import SYSTEM_PROMPT, Snippet, build_messages, path_of
 from ..chat.edit import edit_messages, extract_code
 from ..chat.service import ChatResult
 
@@ -262,8 +262,6 @@ def _read_small(uri: str) -> str | None:
 
 
 def _system(history: list[dict[str, str]]) -> str:
-    from ..chat.context import SYSTEM_PROMPT
-
     given = [m["content"] for m in history if m["role"] == "system"]
     return "\n\n".join([SYSTEM_PROMPT, *given])
 
