@@ -74,7 +74,7 @@ async def test_streamed_chat_from_the_real_model(engine: dict[str, Any]) -> None
                     "partialResultToken": "real", "maxTokens": 48}
         result = as_dict(await chat_request(client, question, timeout=120))
         await wait_for(lambda: "".join(partials.get("real", [])) == result["content"], timeout=5)
-    assert result["content"].strip()
+    assert result["content"].strip(), result
     assert result["finishReason"] in ("stop", "length")
     assert len(partials["real"]) > 1  # it really streamed
 

@@ -1,0 +1,21 @@
+"""Engine command lines built from launch plans."""
+
+from __future__ import annotations
+
+from vllm_companion.engine.command import build_command
+from vllm_companion.engine.plan import plan_launch
+
+
+def test_llamacpp_keeps_the_next_request_when_a_client_hangs_up() -> None:
+    cmd = build_command(plan_launch([], {"kind": "llamacpp"}), 8123, "/m.gguf", python="py")
+    argv = cmd.argv
+    assert argv[:3] == ["py", "-m", "llama_cpp.server"]
+    assert argv[argv.index("--interrupt_requests") + 1] == "false"
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "8123"
+
+
+def test_vllm_cpu_command_is_local_and_offline_for_a_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cmd = build_command(plan_launch([]), 8124, str(tmp_path), python="py")
+    assert cmd.argv[:3] == ["py", "-m", "vllm.entrypoints.openai.api_server"]
+    assert "--enforce-eager" in cmd.argv and "--enable-prefix-caching" in cmd.argv
+    assert cmd.env == {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
