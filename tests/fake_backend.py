@@ -57,6 +57,8 @@ class FakeBackend:
         self.access_log = False  # print uvicorn-style access lines, as engines do
         self.chat_status: int = 200  # e.g. 400 to simulate a missing chat template
         self.chat_error_body: str = ""
+        self.api_key: str | None = None  # like vLLM's --api-key: /v1/* needs "Bearer <key>"
+        self.unauthorized = 0  # requests refused for a missing or wrong key
         self.requests: list[Seen] = []
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
@@ -91,7 +93,12 @@ class FakeBackend:
                 request = await _read_request(reader)
                 if request is None:
                     return
-                keep = await self._route(*request, reader, writer)
+                method, path, body, headers = request
+                if self.api_key and path.startswith("/v1") and headers.get("authorization") != f"Bearer {self.api_key}":
+                    self.unauthorized += 1
+                    keep = await _send_json(writer, 401, {"error": "Unauthorized"})
+                else:
+                    keep = await self._route(method, path, body, reader, writer)
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -203,25 +210,25 @@ def _sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, Any]] | None:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, Any], dict[str, str]] | None:
     line = await reader.readline()
     if not line:
         return None
     method, path, _ = line.decode("latin-1").split(" ", 2)
-    length = 0
+    headers: dict[str, str] = {}
     while True:
         header = await reader.readline()
         if header in (b"\r\n", b"\n", b""):
             break
         name, _, value = header.decode("latin-1").partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0") or 0)
     raw = await reader.readexactly(length) if length else b""
     try:
         body = json.loads(raw) if raw else {}
     except json.JSONDecodeError:
         body = {}
-    return method, path.split("?", 1)[0], body
+    return method, path.split("?", 1)[0], body, headers
 
 
 async def _send_json(writer: asyncio.StreamWriter, status: int, obj: Any) -> bool:

@@ -59,6 +59,7 @@ async def serve(port: int, model: str, crash_after: float | None, llamacpp_like:
     if llamacpp_like:  # no /health, and an access-log line for every probe
         fake.health_enabled, fake.access_log = False, True
     fake.default = Reply(chunks=["ready_engine_answer"])
+    fake.api_key = os.environ.get("VLLM_API_KEY") or None  # as vLLM does
     await fake.start(port)
     say(f"INFO:     Uvicorn running on http://127.0.0.1:{port}")
     if crash_after is not None:

@@ -37,6 +37,8 @@ async def session(
     capabilities: str | types.ClientCapabilities = "visual-studio-code",
     env: dict[str, str] | None = None,
     configuration: dict[str, Any] | None = None,
+    process_id: int | None = None,
+    workspace: str | None = None,
 ) -> AsyncIterator[LanguageClient]:
     config = ClientServerConfig(server_command=server_command(), server_env={**os.environ, **(env or {})})
     client: LanguageClient = await config.start()  # type: ignore[assignment]
@@ -49,8 +51,10 @@ async def session(
     if configuration is not None:
         client.set_configuration(configuration, section="vllmCompanion")
     caps = client_capabilities_for(capabilities) if isinstance(capabilities, str) else capabilities
+    folders = [types.WorkspaceFolder(uri=workspace, name="ws")] if workspace else None
     result = await client.initialize_session(
-        types.InitializeParams(capabilities=caps, initialization_options=init_options, process_id=os.getpid())
+        types.InitializeParams(capabilities=caps, initialization_options=init_options,
+                               process_id=process_id or os.getpid(), workspace_folders=folders)
     )
     client.init_result = result  # type: ignore[attr-defined]
     try:

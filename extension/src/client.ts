@@ -12,6 +12,7 @@ import {
 import { serverCommand, toServerOptions } from "./settings";
 
 const MAX_RESTARTS = 4;
+export const API_KEY_SECRET = "vllmCompanion.backend.apiKey";
 
 export class CompanionClient implements vscode.Disposable {
   client: LanguageClient | undefined;
@@ -21,6 +22,7 @@ export class CompanionClient implements vscode.Disposable {
   constructor(
     private readonly log: vscode.LogOutputChannel,
     private readonly onStatus: (status: Record<string, unknown>) => void,
+    private readonly secrets: vscode.SecretStorage,
   ) {}
 
   /** Starts once; concurrent callers share the same start. */
@@ -41,7 +43,7 @@ export class CompanionClient implements vscode.Disposable {
     const serverOptions: ServerOptions = { command, args, transport: TransportKind.stdio };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
-      initializationOptions: toServerOptions(config),
+      initializationOptions: toServerOptions(config, (await this.secrets.get(API_KEY_SECRET)) ?? undefined),
       outputChannel: this.log,
       synchronize: { configurationSection: "vllmCompanion" },
       errorHandler: {

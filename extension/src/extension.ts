@@ -2,7 +2,7 @@
 // every editor gets it; this file wires the client, the status bar, the chat panel and commands.
 import * as vscode from "vscode";
 import { ChatViewProvider } from "./chatView";
-import { CompanionClient } from "./client";
+import { API_KEY_SECRET, CompanionClient } from "./client";
 import { renderStatus, type ServerStatus } from "./status";
 
 let companion: CompanionClient | undefined;
@@ -24,7 +24,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   companion = new CompanionClient(log, (status) => {
     last = status as ServerStatus;
     show();
-  });
+  }, context.secrets);
   const chat = new ChatViewProvider(context.extensionUri, companion);
   const c = companion;
   context.subscriptions.push(
@@ -34,6 +34,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.window.registerWebviewViewProvider(ChatViewProvider.id, chat, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration("vllmCompanion") && show()),
     ...registerCommands(c, chat, log),
+    vscode.commands.registerCommand("vllmCompanion.setApiKey", async () => {
+      const key = await vscode.window.showInputBox({ prompt: "API key for the endpoint (empty: none)", password: true });
+      if (key === undefined) return;
+      if (key) await context.secrets.store(API_KEY_SECRET, key);
+      else await context.secrets.delete(API_KEY_SECRET);
+      await c.restart();
+    }),
   );
   await c.start();
 }

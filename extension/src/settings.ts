@@ -13,15 +13,17 @@ export interface ServerOptions {
 }
 
 const SECTIONS: Record<keyof ServerOptions, string[]> = {
-  backend: ["launch", "endpoint", "model", "apiKey"],
+  backend: ["launch", "endpoint", "model"], // the API key comes from SecretStorage, never settings
   engine: ["model", "kind"],
   completion: ["enabled", "disabledLanguages", "debounceMs", "maxTokens"],
   chat: ["model", "maxTokens", "excludeGlobs"],
 };
 
-/** Only values that are set go to the server: unset ones keep the server's documented defaults. */
-export function toServerOptions(settings: SettingsReader): ServerOptions {
+/** Only values that are set go to the server: unset ones keep the server's documented defaults.
+ * ``apiKey`` comes from VS Code's SecretStorage (command "vLLM Companion: Set API Key"). */
+export function toServerOptions(settings: SettingsReader, apiKey?: string): ServerOptions {
   const out: ServerOptions = { backend: {}, engine: {}, completion: {}, chat: {} };
+  if (apiKey) out.backend.apiKey = apiKey;
   for (const [section, keys] of Object.entries(SECTIONS) as [keyof ServerOptions, string[]][]) {
     for (const key of keys) {
       const value = settings.get<unknown>(`${section}.${key}`);

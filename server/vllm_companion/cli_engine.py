@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from typing import Any
 
 from .config import EngineSettings, env_overrides, load_config
+
+STOP_WAIT_S = 20.0
 
 DEMO_CODE = "import math\n\n\ndef circle_area(radius):\n    return "
 
@@ -91,13 +92,13 @@ async def _foreground(settings: EngineSettings) -> int:
     def event(e: Any) -> None:
         print(f"[{e.state.value}] {e.message}", file=sys.stderr, flush=True)
 
-    manager = EngineManager(settings, event, lambda endpoint, model: print(endpoint, flush=True))
+    manager = EngineManager(settings, event, lambda endpoint, model, key: print(endpoint, flush=True))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     acquiring = asyncio.create_task(manager.acquire())
-    stopping = asyncio.create_task(stop.wait())
+    stopping = asyncio.create_task(_first(stop.wait(), manager.stopped.wait()))
     await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
     ok = acquiring.done() and not acquiring.cancelled() and acquiring.result()
     if ok:
@@ -108,35 +109,48 @@ async def _foreground(settings: EngineSettings) -> int:
     return 0 if ok else 1
 
 
+async def _first(*aws: Any) -> None:
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+
+
 def engine_stop(args: argparse.Namespace) -> int:
-    """Stop the shared engine: its supervising process first (or it would restart the engine)."""
-    from .engine.registry import EngineRegistry, alive
+    """Ask the engine's supervisor (and its guard) to stop it; signal nothing we cannot prove.
+
+    The record gets ``stopRequested``: the supervising server or service stops the engine and
+    tells its editors; the guard beside the engine stops it even when no supervisor is left."""
+    from .engine.procs import alive, signal_group
+    from .engine.registry import EngineRegistry
 
     registry = EngineRegistry()
-    record = registry.read()
-    pid, supervisor = record.get("pid"), record.get("supervisor")
-    if not pid and not alive(supervisor):
-        print("no engine is running", file=sys.stderr)
-        return 0
-    if supervisor and alive(supervisor) and supervisor != os.getpid():
-        os.kill(int(supervisor), signal.SIGTERM)  # it releases the engine and stops it
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (alive(pid) or alive(supervisor)):
+    with registry.locked() as record:
+        engine, supervisor = record.get("engine"), record.get("supervisor")
+        if not alive(engine) and not alive(supervisor):
+            record.clear()
+            print("no engine is running", file=sys.stderr)
+            return 0
+        record.update(stopRequested=True, state="stopping")
+    deadline = time.monotonic() + STOP_WAIT_S
+    while time.monotonic() < deadline and alive(engine):
         time.sleep(0.2)
+    if alive(engine):
+        signal_group(engine, signal.SIGKILL)
     with registry.locked() as current:
-        current.clear()
-    if pid and alive(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(int(pid), signal.SIGKILL)
-    print(f"stopped the engine (pid {pid})", file=sys.stderr)
+        if current.get("stopRequested"):
+            current.clear()
+    print(f"stopped the engine (pid {(engine or {}).get('pid')})", file=sys.stderr)
     return 0
 
 
 def engine_status(args: argparse.Namespace) -> int:
-    from .engine.registry import EngineRegistry, alive
+    from .engine.procs import alive
+    from .engine.registry import EngineRegistry
 
     record = EngineRegistry().read()
-    record["alive"] = alive(record.get("pid"))
+    record.pop("apiKey", None)  # stays in the 0600 record
+    record["alive"] = alive(record.get("engine"))
     print(json.dumps(record, indent=2))
     return 0 if record["alive"] else 3
 

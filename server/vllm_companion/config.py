@@ -112,6 +112,24 @@ class Config(_Section):
     log: LogSettings = Field(default_factory=LogSettings)
 
 
+# What selects an executable may come only from the user (initializationOptions, set by the
+# editor's own configuration, or the environment), never from ``workspace/configuration`` or
+# ``didChangeConfiguration``, which carry a repository's settings (.vscode/settings.json, .dir-locals).
+MACHINE_ONLY = (("engine", "command"), ("engine", "python"))
+
+
+def without_machine_only(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``settings`` from the workspace, less what a workspace may not set (and what was dropped)."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in settings.items()}
+    dropped: list[str] = []
+    for section, key in MACHINE_ONLY:
+        part = out.get(section)
+        if isinstance(part, dict) and key in part:
+            del part[key]
+            dropped.append(f"setting {section}.{key} ignored: only initializationOptions or the environment may set it")
+    return out, dropped
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Merge nested dicts, values in ``override`` win; non-dict overrides replace."""
     out = dict(base)

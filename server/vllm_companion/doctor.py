@@ -3,14 +3,15 @@ the engine (running, or the one given with --endpoint) is healthy and has its FI
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 from .config import EngineSettings, load_config
+from .engine.command import engine_installed, engine_module
 from .engine.diagnose import install_hint
 from .engine.hardware import read_gpus
 from .engine.plan import plan_launch
-from .engine.registry import EngineRegistry, alive
+from .engine.procs import alive
+from .engine.registry import EngineRegistry
 
 
 def _line(label: str, value: object) -> None:
@@ -31,20 +32,21 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
     plan = plan_launch(gpus, settings.overrides())
     _line("launch plan", plan.describe())
     _line("why", plan.reason)
-    module = "llama_cpp" if plan.engine == "llamacpp" else "vllm"
-    installed = importlib.util.find_spec(module) is not None
+    module = engine_module(plan)
+    installed = engine_installed(plan)
     _line("engine package", _version(module) if installed else f"missing: {install_hint(plan)}")
     record = EngineRegistry().read()
-    running = alive(record.get("pid"))
-    _line("running engine", f"{record.get('model')} at {record.get('endpoint')} (pid {record.get('pid')})"
-          if running else "none")
+    running = alive(record.get("engine"))
+    pid = (record.get("engine") or {}).get("pid")
+    _line("running engine", f"{record.get('model')} at {record.get('endpoint')} (pid {pid})" if running else "none")
     from .health import read_totals
 
     loops = read_totals(EngineRegistry().dir / "loops.json")
     _line("repetition loops cut", ", ".join(f"{m}: {n}" for m, n in loops.items()) or "none recorded")
     target = endpoint or (record.get("endpoint") if running else None)
     if target:
-        ok = await _check(target)
+        key = record.get("apiKey") if target == record.get("endpoint") else None
+        ok = await _check(target, key)
         return 0 if ok and installed else 1
     return 0 if installed else 1
 
@@ -57,12 +59,12 @@ def _version(module: str) -> str:
         return f"{module} installed but fails to import: {exc}"
 
 
-async def _check(endpoint: str) -> bool:
+async def _check(endpoint: str, api_key: object = None) -> bool:
     from .backend import Backend, BackendError
     from .completion.fim_check import unknown_fim_tokens
     from .prompts import resolve_family
 
-    config, _ = load_config({"backend": {"endpoint": endpoint}})
+    config, _ = load_config({"backend": {"endpoint": endpoint, "apiKey": api_key or None}})
     backend = Backend(config.backend)
     try:
         info = await backend.model_info()

@@ -3,7 +3,9 @@
 1. pygls 2.1 drops a request whose params fail to parse (the client then waits forever) and
    says nothing for a body that is not JSON. Here the first is answered with InvalidParams and the
    second with a ParseError (id null, as JSON-RPC 2.0 section 5.1 says).
-2. Text synchronisation updates ``server.documents`` (incremental, line-based) instead of pygls's
+2. No error answer carries a traceback (pygls puts one in ``data`` for internal errors): it is
+   logged on our side, and the editor gets the one-line message.
+3. Text synchronisation updates ``server.documents`` (incremental, line-based) instead of pygls's
    workspace, which re-splits whole files on every keystroke.
 """
 
@@ -44,6 +46,11 @@ class CompanionProtocol(LanguageServerProtocol):
                 return _Answered()
             raise
 
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        if error is not None and (error.data is not None or len(error.message) > 500):
+            error = types.ResponseError(code=error.code, message=error.message[:500])
+        super()._send_response(msg_id, result, error)
+
     def answer_parse_error(self, detail: str) -> None:
         # A plain dict: pygls's converter would drop the ``"id": null`` that JSON-RPC requires.
         error = {"code": -32700, "message": f"Parse error: {detail[:200]}"}
@@ -60,4 +67,4 @@ class CompanionProtocol(LanguageServerProtocol):
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self._server.documents.close(params.text_document.uri)
-        self._server.completions.cache.forget(params.text_document.uri)
+        self._server.completions.forget(params.text_document.uri)

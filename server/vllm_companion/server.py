@@ -10,6 +10,8 @@ import asyncio
 import atexit
 import json
 import logging
+import os
+import signal
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,17 +22,21 @@ from . import __version__
 from .backend import Backend
 from .chat.service import ChatService
 from .completion.service import CompletionService
-from .config import Config, env_overrides, load_config
+from .config import Config, env_overrides, load_config, without_machine_only
 from .documents import UTF16, DocumentStore
 from .engine.manager import EngineManager
+from .engine.procs import ProcessId
 from .engine.progress import ENGINE_STATUS, EngineProgress
 from .engine.registry import runtime_dir
 from .engine.supervisor import EngineEvent, EngineState
 from .health import LoopHealth
+from .privacy import Privacy
 from .protocol import CompanionProtocol
 from .status import State, StatusReporter
 
 log = logging.getLogger(__name__)
+EDITOR_POLL_S = 2.0
+EXIT_GRACE_S = 15.0
 
 
 class CompanionServer(LanguageServer):
@@ -48,11 +54,14 @@ class CompanionServer(LanguageServer):
         self._client_settings: dict[str, Any] = {}
         self.config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
         self.status = StatusReporter(self._send_status, self._show_message)
+        self.privacy = Privacy(self.config.chat.exclude_globs)
         self.backend = Backend(self.config.backend)
         self.health = LoopHealth(
             store=runtime_dir() / "loops.json", on_loop=lambda model, total: self.status.update(loop_events=total)
         )
-        self.completions = CompletionService(self.config, self.backend, self.documents, self.status, self.health)
+        self.completions = CompletionService(
+            self.config, self.backend, self.documents, self.status, self.health, self.privacy
+        )
         self.chat = ChatService(self.config, self.backend, self.status, self.health)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.engine: EngineManager | None = None
@@ -68,11 +77,13 @@ class CompanionServer(LanguageServer):
         """Merge a new source of settings in; rebuild the backend if its settings changed."""
         if isinstance(init_options, Mapping):
             self._init_options = dict(init_options)
+        dropped: list[str] = []
         if isinstance(client_settings, Mapping):
-            self._client_settings = dict(client_settings)
+            self._client_settings, dropped = without_machine_only(client_settings)
         config, problems = load_config(
             self._env, self._init_options, self._client_settings, {"backend": self._engine_backend}
         )
+        problems = dropped + problems
         self._reconfigure(config)
         for problem in problems:
             log.warning("%s", problem)
@@ -86,6 +97,7 @@ class CompanionServer(LanguageServer):
             self.backend = Backend(config.backend)
             self.spawn(old.close())
         self.config = config
+        self.privacy.update(extra_globs=config.chat.exclude_globs)
         self.completions.reconfigure(config, self.backend)
         self.chat.reconfigure(config, self.backend)
         if self.engine is not None:
@@ -134,8 +146,8 @@ class CompanionServer(LanguageServer):
         elif event.state is EngineState.RESTARTING:
             self.status.tell_user(f"vLLM Companion engine: {event.message}", error=False)
 
-    def _engine_endpoint(self, endpoint: str, model: str) -> None:
-        self._engine_backend = {"endpoint": endpoint, "model": model}
+    def _engine_endpoint(self, endpoint: str, model: str, api_key: str | None) -> None:
+        self._engine_backend = {"endpoint": endpoint, "model": model, "apiKey": api_key}
         self.apply_settings()
         self.spawn(self.probe_backend())
 
@@ -144,6 +156,33 @@ class CompanionServer(LanguageServer):
             await self.engine.release()
             atexit.unregister(self.engine.release_sync)
             self.engine = None
+
+    # -- the editor's end is ours ----------------------------------------------------------------
+    def watch_editor(self, process_id: int | None) -> None:
+        """Exit cleanly (releasing the engine) on SIGTERM/SIGHUP, and when the editor's process
+        from ``initialize`` is gone, as the LSP spec asks of servers (``processId``)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        editor = ProcessId.of(process_id) if isinstance(process_id, int) else None
+        if editor is not None:
+            self.spawn(self._watch_process(editor))
+
+    def _on_signal(self, name: str) -> None:
+        self.spawn(self.exit_now(f"got {name}"))
+
+    async def _watch_process(self, editor: ProcessId) -> None:
+        while editor.alive():  # noqa: ASYNC110 - not our child: nothing to await but time
+            await asyncio.sleep(EDITOR_POLL_S)
+        await self.exit_now(f"the editor (pid {editor.pid}) is gone")
+
+    async def exit_now(self, why: str) -> None:
+        log.warning("exiting: %s", why)
+        try:
+            await asyncio.wait_for(self.stop_engine(), EXIT_GRACE_S)
+        except Exception:  # leaving is what matters; the engine's guard stops an orphan anyway
+            log.exception("engine release failed on exit")
+        os._exit(0)
 
     async def watch_health(self) -> None:
         """Attach mode: check the endpoint every ``backend.healthIntervalS`` so the status bar
@@ -157,11 +196,11 @@ class CompanionServer(LanguageServer):
         """Contact the engine once at start so the status bar shows its health straight away."""
         from .backend import BackendError
 
+        self.backend.forget_model()
         try:
-            model = await self.backend.model_info(refresh=True)
-            await self.completions._family(model)
+            await self.completions.probes.model_and_family()
         except BackendError as exc:
-            self.completions._backend_failed(exc)
+            self.completions.failed(exc)
 
     # -- outgoing ------------------------------------------------------------------------------
     def _send_status(self, method: str, params: dict[str, Any]) -> None:

@@ -31,6 +31,16 @@ def ready(client: Any) -> bool:
     return any(as_dict(s).get("state") == "ready" and as_dict(s).get("model") for s in client.statuses)
 
 
+def engine_pid(record: dict[str, Any]) -> int | None:
+    """The engine's process group leader (its guard) as the registry records it."""
+    engine = record.get("engine")
+    return engine.get("pid") if isinstance(engine, dict) else None
+
+
+def current_pid(registry: Path) -> int | None:
+    return engine_pid(json.loads(registry.read_text())) if registry.exists() else None
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -55,15 +65,15 @@ async def test_two_servers_share_one_engine_which_restarts_and_stops_with_the_la
             assert len(starts.read_text().splitlines()) == 1  # one engine for both
             assert len(record["owners"]) == 2
 
-            os.killpg(record["pid"], signal.SIGKILL)  # the engine dies mid-session
+            os.killpg(engine_pid(record), signal.SIGKILL)  # the engine dies mid-session
             await wait_for(lambda: len(starts.read_text().splitlines()) == 2, timeout=30)
-            await wait_for(lambda: json.loads(registry.read_text()).get("pid") not in (None, record["pid"])
+            await wait_for(lambda: current_pid(registry) not in (None, engine_pid(record))
                            and json.loads(registry.read_text()).get("state") == "ready", timeout=30)
             for client, u, p in ((first, uri, pos), (second, uri2, pos2)):
                 assert await inline_eventually(client, u, p) == "ready_engine_answer"
-        engine_pid = json.loads(registry.read_text())["pid"]
-        assert pid_alive(engine_pid)  # the first server still uses it
-    await wait_for(lambda: not pid_alive(engine_pid), timeout=15)  # the last one out stopped it
+        pid = current_pid(registry)
+        assert pid and pid_alive(pid)  # the first server still uses it
+    await wait_for(lambda: not pid_alive(pid), timeout=15)  # the last one out stopped it
     assert not registry.exists()
 
 
@@ -79,13 +89,13 @@ async def test_engine_outlives_its_supervisor_and_is_adopted_when_it_dies(tmp_pa
         supervisor = json.loads(registry.read_text())["supervisor"]
         await first_stack.aclose()  # the supervising server goes; the engine stays for the other editor
         record = json.loads(registry.read_text())
-        assert pid_alive(record["pid"]) and not pid_alive(supervisor)
+        assert pid_alive(engine_pid(record)) and not pid_alive(supervisor["pid"])
         uri, pos = open_doc(second, "z = █\n")
         assert await inline(second, uri, pos) == "ready_engine_answer"
-        os.killpg(record["pid"], signal.SIGKILL)
-        await wait_for(lambda: json.loads(registry.read_text()).get("pid") not in (None, record["pid"])
+        os.killpg(engine_pid(record), signal.SIGKILL)
+        await wait_for(lambda: current_pid(registry) not in (None, engine_pid(record))
                        and json.loads(registry.read_text()).get("state") == "ready", timeout=30)
         assert json.loads(registry.read_text())["supervisor"] != supervisor  # adopted
         assert await inline_eventually(second, uri, pos) == "ready_engine_answer"
-        engine_pid = json.loads(registry.read_text())["pid"]
-    await wait_for(lambda: not pid_alive(engine_pid), timeout=15)
+        pid = current_pid(registry)
+    await wait_for(lambda: not pid_alive(pid), timeout=15)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from vllm_companion.chat.context import Snippet, build_messages, fence, is_secret
+from vllm_companion.chat.context import Snippet, build_messages, fence
 from vllm_companion.chat.edit import extract_code
 from vllm_companion.chat.templates import CHATML, DEEPSEEK, INST, render_chat, resolve_template
+from vllm_companion.privacy import Privacy
+
+
+def is_secret(uri: str, globs: list[str] | None = None) -> bool:
+    return Privacy(globs or []).is_secret(uri)
 
 MSGS = [
     {"role": "system", "content": "S"},

@@ -1,5 +1,6 @@
 // The chat panel's script (bundled into media/chat.js). Answers are rendered with the escaping
 // renderer in ../markdown.ts: no HTML from the model reaches the DOM.
+import { FrameBatcher } from "../frame";
 import { codeBlocks, escapeHtml, renderMarkdown } from "../markdown";
 
 declare function acquireVsCodeApi(): { postMessage(msg: unknown): void };
@@ -14,6 +15,16 @@ const clear = document.getElementById("clear") as HTMLButtonElement;
 
 let answer = "";
 let current: HTMLElement | null = null;
+// Deltas arrive per token: render at most once per animation frame (a long answer re-rendered
+// per token made the panel quadratic).
+const frame = new FrameBatcher((cb) => requestAnimationFrame(cb));
+
+function renderAnswer(): void {
+  if (!current) return;
+  current.dataset.markdown = answer;
+  current.innerHTML = renderMarkdown(answer);
+  current.scrollIntoView({ block: "end" });
+}
 
 function addTurn(role: "user" | "assistant", html: string): HTMLElement {
   const div = document.createElement("div");
@@ -65,10 +76,9 @@ window.addEventListener("message", (event) => {
     busy(true);
   } else if (msg.type === "delta" && current) {
     answer += msg.text;
-    current.dataset.markdown = answer;
-    current.innerHTML = renderMarkdown(answer);
-    current.scrollIntoView({ block: "end" });
+    frame.request(renderAnswer);
   } else if (msg.type === "done" && current) {
+    frame.cancel();
     if (typeof msg.content === "string") answer = msg.content;
     current.dataset.markdown = answer;
     current.innerHTML = renderMarkdown(answer) || "<p></p>";

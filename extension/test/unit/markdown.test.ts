@@ -15,6 +15,13 @@ describe("renderMarkdown", () => {
     expect(html).toContain("&lt;div onclick=&quot;x()&quot;&gt;hi&lt;/div&gt;");
     expect(html).not.toContain("<div onclick");
   });
+  it("stays linear on hostile input (no regex backtracking blow-up)", () => {
+    for (const evil of ["[".repeat(20000), "[a](".repeat(5000), "*a".repeat(20000), "`".repeat(20000) + "x"]) {
+      const t0 = performance.now();
+      renderMarkdown(evil);
+      expect(performance.now() - t0).toBeLessThan(250);
+    }
+  });
   it("does not turn links into anchors (no javascript: URLs)", () => {
     const html = renderMarkdown("[click](javascript:alert(1))");
     expect(html).not.toContain("<a");

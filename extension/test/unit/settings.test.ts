@@ -8,7 +8,7 @@ describe("toServerOptions", () => {
     const opts = toServerOptions(reader({
       "backend.launch": false, "backend.endpoint": "http://h:8000/v1", "backend.model": null,
       "completion.debounceMs": 80, "completion.disabledLanguages": ["markdown"], "chat.maxTokens": 256, "chat.model": "big-chat-model",
-      "engine.kind": "llamacpp", "backend.apiKey": "",
+      "engine.kind": "llamacpp", "backend.apiKey": "from-a-workspace-settings-file",
     }));
     expect(opts).toEqual({
       backend: { launch: false, endpoint: "http://h:8000/v1" },
@@ -16,6 +16,13 @@ describe("toServerOptions", () => {
       completion: { debounceMs: 80, disabledLanguages: ["markdown"] },
       chat: { model: "big-chat-model", maxTokens: 256 },
     });
+  });
+});
+
+describe("the API key", () => {
+  it("comes from secret storage only, never from settings", () => {
+    const opts = toServerOptions(reader({ "backend.apiKey": "settings-key" }), "secret-key");
+    expect(opts.backend).toEqual({ apiKey: "secret-key" });
   });
 });
 

@@ -20,9 +20,16 @@ import httpx2 as httpx  # openai >= 3's transport
 import openai
 
 from ..config import BackendSettings
-from .errors import BackendError, ErrorKind, classify, status_error
+from .availability import Availability
+from .errors import BackendError, ErrorKind, classify, retry_after, status_error
 
 log = logging.getLogger(__name__)
+MAX_LINE_BYTES = 1 << 20  # one server-sent event line
+MAX_STREAM_BYTES = 64 << 20  # one streamed answer
+MAX_ERROR_BYTES = 64 << 10
+MAX_CONTEXT = 10_000_000  # a max_model_len beyond this is not a real model's
+EXTRA_CHUNKS = 16  # chunks tolerated past max_tokens (role and empty chunks) before we cut
+PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Backend:
         )
         self._http = httpx.AsyncClient(timeout=timeout, headers=self._auth_headers())
         self._model: ModelInfo | None = None
+        self.availability = Availability()
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
@@ -75,9 +83,19 @@ class Backend:
             self._model = ModelInfo(wanted, None)
             return self._model
         extra: dict[str, Any] = chosen.model_extra or {}
-        length = extra.get("max_model_len")
-        self._model = ModelInfo(chosen.id, int(length) if isinstance(length, int | float) else None)
+        self._model = ModelInfo(str(chosen.id)[:256], _context_length(extra.get("max_model_len")))
         return self._model
+
+    @property
+    def cached_model(self) -> ModelInfo | None:
+        return self._model
+
+    @property
+    def on_loopback(self) -> bool:
+        """Does the endpoint live on this machine (code sent there never leaves it)?"""
+        from ..engine.registry import is_loopback
+
+        return is_loopback(self.endpoint)
 
     def forget_model(self) -> None:
         """Re-read the served model next time (the engine went away and may come back different)."""
@@ -86,17 +104,17 @@ class Backend:
     async def tokenize_count(self, text: str) -> int | None:
         """Token count of ``text`` without special tokens added; None where /tokenize is missing."""
         model = self._model.id if self._model else self.settings.model
+        body = {"model": model, "prompt": text, "add_special_tokens": False}
         try:
-            resp = await self._http.post(
-                f"{self.root}/tokenize", json={"model": model, "prompt": text, "add_special_tokens": False}
-            )
-        except Exception:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):  # a server trickling bytes must not hold us
+                resp = await self._http.post(f"{self.root}/tokenize", json=body)
+                data = json.loads(resp.content[:MAX_ERROR_BYTES]) if resp.status_code == 200 else None
+        except TimeoutError as exc:
+            raise BackendError(ErrorKind.TIMEOUT, "/tokenize did not answer in time") from exc
+        except (httpx.HTTPError, ValueError):
             return None
-        if resp.status_code != 200:
-            return None
-        data = resp.json()
         count = data.get("count", len(data.get("tokens", [])) or None) if isinstance(data, dict) else None
-        return int(count) if isinstance(count, int) else None
+        return count if type(count) is int and 0 <= count < MAX_CONTEXT else None
 
     async def stream_completion(self, prompt: str, **params: Any) -> AsyncGenerator[Chunk, None]:
         """Stream ``/v1/completions`` for a raw prompt (FIM rendered by us, never ``suffix``)."""
@@ -114,21 +132,26 @@ class Backend:
     async def _stream(self, path: str, body: dict[str, Any], chat: bool) -> AsyncGenerator[Chunk, None]:
         """POST and parse the server-sent events. httpx (the SDK's own transport) is used directly
         here: the SDK's typed request/response layer costs ~0.5 ms per request, twice the rest of
-        the server's work (docs/performance.md)."""
+        the server's work (docs/performance.md). Every read is bounded: line and stream bytes, and
+        ``max_tokens`` is enforced here too (a server that ignores it is cut, "length")."""
         response = None
+        limit = int(body.get("max_tokens") or 4096) + EXTRA_CHUNKS
         try:
             async with asyncio.timeout(self.settings.first_token_timeout_s):
                 request = self._http.build_request("POST", self.endpoint + path, json=body)
                 response = await self._http.send(request, stream=True)
                 if response.status_code != 200:
-                    raise status_error(response.status_code, (await response.aread()).decode("utf-8", "replace"))
+                    raise await _error_from(response)
                 events = _events(response)
                 first = await anext(events, None)
             if first is None:
                 return
             yield _chunk(first, chat)
             async with asyncio.timeout(self.settings.total_timeout_s):
-                async for event in events:
+                async for count, event in _numbered(events, 2):
+                    if count > limit:
+                        yield Chunk("", "length")
+                        return
                     yield _chunk(event, chat)
         except (GeneratorExit, asyncio.CancelledError):
             raise
@@ -139,9 +162,61 @@ class Backend:
                 await _quiet_close(response)
 
 
+def _context_length(value: Any) -> int | None:
+    """``max_model_len`` as the endpoint says it, if it is a plausible one (not NaN, 1e308, "x")."""
+    if type(value) is int and 0 < value <= MAX_CONTEXT:
+        return value
+    if type(value) is float and value.is_integer() and 0 < value <= MAX_CONTEXT:
+        return int(value)
+    if value is not None:
+        log.warning("ignoring the endpoint's max_model_len %r", str(value)[:40])
+    return None
+
+
+async def _numbered(events: AsyncIterator[dict[str, Any]], start: int) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    count = start
+    async for event in events:
+        yield count, event
+        count += 1
+
+
+async def _error_from(response: Any) -> BackendError:
+    data = b""
+    async for piece in response.aiter_bytes():
+        data += piece
+        if len(data) >= MAX_ERROR_BYTES:
+            break
+    wait = retry_after(response.headers.get("retry-after"))
+    return status_error(response.status_code, data[:MAX_ERROR_BYTES].decode("utf-8", "replace"), wait)
+
+
+async def _lines(response: Any) -> AsyncIterator[bytes]:
+    """The body's lines, each at most MAX_LINE_BYTES, the body at most MAX_STREAM_BYTES; linear
+    in the bytes received however they are split."""
+    parts: list[bytes] = []
+    size = total = 0
+    async for piece in response.aiter_bytes():
+        total += len(piece)
+        if total > MAX_STREAM_BYTES:
+            raise BackendError(ErrorKind.SERVER, f"the engine sent more than {MAX_STREAM_BYTES >> 20} MiB")
+        start = 0
+        while (nl := piece.find(b"\n", start)) != -1:
+            parts.append(piece[start:nl])
+            yield b"".join(parts)
+            parts, size, start = [], 0, nl + 1
+        if start < len(piece):
+            parts.append(piece[start:])
+            size += len(piece) - start
+        if size > MAX_LINE_BYTES:
+            raise BackendError(ErrorKind.SERVER, "the engine sent an event line over 1 MiB")
+    if parts:
+        yield b"".join(parts)
+
+
 async def _events(response: Any) -> AsyncIterator[dict[str, Any]]:
     """Server-sent events to JSON objects; ``[DONE]`` ends; an ``error`` event raises."""
-    async for line in response.aiter_lines():
+    async for raw in _lines(response):
+        line = raw.decode("utf-8", "replace")
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()
@@ -154,7 +229,8 @@ async def _events(response: Any) -> AsyncIterator[dict[str, Any]]:
         if not isinstance(event, dict):
             continue
         if "error" in event and not event.get("choices"):
-            raise status_error(int(event.get("code") or 500), json.dumps(event))
+            code = event.get("code")
+            raise status_error(code if type(code) is int and 400 <= code < 600 else 500, json.dumps(event)[:2000])
         yield event
 
 
@@ -167,7 +243,8 @@ def _chunk(event: dict[str, Any], chat: bool) -> Chunk:
         text = (choice.get("delta") or {}).get("content") or ""
     else:
         text = choice.get("text") or ""
-    return Chunk(text if isinstance(text, str) else "", choice.get("finish_reason"))
+    finish = choice.get("finish_reason")
+    return Chunk(text if isinstance(text, str) else "", finish if isinstance(finish, str) else None)
 
 
 async def _quiet_close(stream: Any) -> None:

@@ -29,16 +29,24 @@ class ErrorKind(enum.Enum):
     INTERNAL = "internal"  # a bug of ours
 
     @property
+    def request_local(self) -> bool:
+        """Says nothing about the endpoint: this request's own problem (or our bug)."""
+        return self in {ErrorKind.BAD_REQUEST, ErrorKind.CONTEXT_LENGTH, ErrorKind.CANCELLED, ErrorKind.INTERNAL}
+
+    @property
     def transient(self) -> bool:
         return self in {ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT, ErrorKind.OVERLOADED, ErrorKind.SERVER}
 
 
 class BackendError(Exception):
-    def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, kind: ErrorKind, message: str, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
+        self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one
 
     def __str__(self) -> str:
         return f"{self.kind.value}: {self.message}"
@@ -65,7 +73,18 @@ def _status_kind(status: int, text: str) -> ErrorKind:
     return ErrorKind.SERVER
 
 
-def status_error(status: int, body: str) -> BackendError:
+def retry_after(value: str | None) -> float | None:
+    """RFC 9110 section 10.2.3 ``Retry-After`` in seconds (delay form; a date counts as 30 s)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip()[:32])
+    except ValueError:
+        return 30.0
+    return seconds if 0 <= seconds < 1e9 else None
+
+
+def status_error(status: int, body: str, retry_after_s: float | None = None) -> BackendError:
     """An HTTP error answer (any server's JSON shape: OpenAI, vLLM, TGI, Ollama) as a BackendError."""
     message = body
     try:
@@ -81,7 +100,7 @@ def status_error(status: int, body: str) -> BackendError:
     except ValueError:
         pass
     message = message.strip()[:500] or f"HTTP {status}"
-    return BackendError(_status_kind(status, message), message, status)
+    return BackendError(_status_kind(status, message), message, status, retry_after_s)
 
 
 def classify(exc: BaseException) -> BackendError:
@@ -89,7 +108,7 @@ def classify(exc: BaseException) -> BackendError:
         return exc
     if isinstance(exc, asyncio.CancelledError):
         return BackendError(ErrorKind.CANCELLED, "cancelled")
-    if isinstance(exc, openai.APITimeoutError | asyncio.TimeoutError | TimeoutError):
+    if isinstance(exc, openai.APITimeoutError | asyncio.TimeoutError | TimeoutError | httpx.TimeoutException):
         return BackendError(ErrorKind.TIMEOUT, "the engine did not answer in time")
     if isinstance(exc, openai.APIStatusError):
         body = exc.message or ""

@@ -2,27 +2,22 @@
 
 History is trimmed to the backend's ``max_model_len`` minus the answer's ``max_tokens``: oldest
 turns go first; the system prompt and the latest question always stay (the latest question is
-shortened from its middle as a last resort). Files that look like secrets (``.env``, keys,
-certificates, and the user's ``chat.excludeGlobs``) never reach the engine, not even as context.
+shortened from its middle as a last resort). Secret files (privacy.py: ``.env``, keys, ``.ssh/``,
+the user's ``chat.excludeGlobs``...) never reach the engine, and inline secrets in every message
+are replaced by placeholders.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlparse
 
 from ..completion.context import estimate_tokens
+from ..privacy import Privacy, path_of, redact
 
 SYSTEM_PROMPT = (
     "You are vLLM Companion, a coding assistant inside the user's editor. Answer concisely and "
     "precisely. Put code in fenced blocks with a language tag. When you change code, show the "
     "changed code, not a description of it."
-)
-SECRET_GLOBS = (
-    ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*",
-    "id_ed25519*", "*.kdbx", ".netrc", ".pgpass", "credentials*", "*secret*", ".npmrc", ".pypirc",
 )
 FENCE_LANG = {"python": "python", "typescript": "ts", "javascript": "js", "rust": "rust", "go": "go"}
 
@@ -33,19 +28,6 @@ class Snippet:
     text: str
     language: str = ""
     label: str = ""  # e.g. "selection, lines 3-9"
-
-
-def path_of(uri: str) -> str:
-    return unquote(urlparse(uri).path) if "://" in uri else uri
-
-
-def is_secret(uri: str, extra_globs: Iterable[str] = ()) -> bool:
-    path = path_of(uri)
-    name = path.rsplit("/", 1)[-1]
-    for pattern in (*SECRET_GLOBS, *extra_globs):
-        if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(path, pattern):
-            return True
-    return False
 
 
 def fence(snippet: Snippet) -> str:
@@ -64,18 +46,23 @@ def build_messages(
     snippets: list[Snippet],
     budget_tokens: int,
     system_prompt: str = SYSTEM_PROMPT,
-    exclude_globs: Iterable[str] = (),
+    privacy: Privacy | None = None,
 ) -> tuple[list[dict[str, str]], list[str]]:
     """Messages to send, and the URIs left out as secrets."""
-    excluded = [s.uri for s in snippets if is_secret(s.uri, exclude_globs)]
+    privacy = privacy or Privacy()
+    excluded = [s.uri for s in snippets if privacy.is_secret(s.uri)]
     kept = [s for s in snippets if s.uri not in excluded]
     system = {"role": "system", "content": system_prompt}
-    turns = [m for m in history if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
+    turns = [
+        {"role": m["role"], "content": redact(m["content"]).text}
+        for m in history
+        if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+    ]
     if not turns or turns[-1]["role"] != "user":
         turns.append({"role": "user", "content": ""})
     latest = dict(turns[-1])
     if kept:
-        context = "\n\n".join(fence(s) for s in kept)
+        context = redact("\n\n".join(fence(s) for s in kept)).text
         latest["content"] = f"{context}\n\n{latest['content']}".strip()
     room = budget_tokens - message_tokens(system)
     latest = _shorten(latest, room)

@@ -32,6 +32,34 @@ log = logging.getLogger(__name__)
 FALLBACK_KINDS = {ErrorKind.TEMPLATE, ErrorKind.NOT_FOUND}
 
 
+class Limiter:
+    """At most ``capacity`` holders at once; the capacity may change while streams run (a
+    settings change must not reset the count, as a new semaphore would). Leaving never waits,
+    so a cancelled holder always frees its place."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.active = capacity, 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def __aenter__(self) -> None:
+        while self.active >= self.capacity:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.active -= 1
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 @dataclass
 class ChatResult:
     content: str
@@ -41,6 +69,7 @@ class ChatResult:
     completion_tokens: int = 0
     via: str = "chat"  # "chat" or "completions" (template fallback)
     excluded: list[str] = field(default_factory=list)
+    excluded_why: dict[str, str] = field(default_factory=dict)  # uri -> why it was left out
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -53,6 +82,7 @@ class ChatResult:
         }
         if self.excluded:
             out["excludedContext"] = self.excluded
+            out["excludedWhy"] = self.excluded_why
         if self.error:
             out["error"] = self.error
         return out
@@ -62,12 +92,13 @@ class ChatService:
     def __init__(self, config: Config, backend: Backend, status: StatusReporter, health: LoopHealth) -> None:
         self.status, self.health = status, health
         self.fallback: set[tuple[str, str]] = set()  # (endpoint, model) without a usable chat template
+        self.streams = Limiter(config.chat.max_concurrent)  # one for the server's life
         self.reconfigure(config, backend)
 
     def reconfigure(self, config: Config, backend: Backend) -> None:
         self.config, self.backend = config, backend
         self.settings: ChatSettings = config.chat
-        self.slots = asyncio.Semaphore(self.settings.max_concurrent)
+        self.streams.capacity = self.settings.max_concurrent
 
     async def budget(self, max_tokens: int) -> int:
         info = await self.backend.model_info()
@@ -96,7 +127,7 @@ class ChatService:
         params.update(self.health.penalties(model, 1.1 if template.name == "chatml" else 1.05))
         pipe = Pipeline(loop_detectors())
         sent = 0
-        async with self.slots:
+        async with self.streams:
             try:
                 async for chunk in self._stream(model, messages, params, result):
                     result.completion_tokens += 1

@@ -38,7 +38,7 @@ class Generation:
         self.refs = 0
         self.started = time.perf_counter()
         self.first_token_s: float | None = None
-        self.tokens = 0
+        self.chunks = 0  # stream events with text (usually one token each; not a token count)
         self._finish = finish
         self.task: asyncio.Task[str] = asyncio.create_task(self._run(backend, prompt, params))
         self.task.add_done_callback(_consume)
@@ -46,6 +46,11 @@ class Generation:
     @property
     def text(self) -> str:
         return self.pipeline.text
+
+    @property
+    def result(self) -> str:
+        """The finished generation's text (only once ``task`` is done)."""
+        return self.task.result()
 
     @property
     def cut_reason(self) -> str | None:
@@ -56,7 +61,7 @@ class Generation:
             async for chunk in stream:
                 if self.first_token_s is None:
                     self.first_token_s = time.perf_counter() - self.started
-                self.tokens += 1
+                self.chunks += 1
                 if self.pipeline.feed(chunk.text) is not None:
                     log.debug("[%s] cut: %s", self.request_id, self.cut_reason)
                     break  # leaving the block closes the stream: the engine stops now

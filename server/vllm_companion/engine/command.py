@@ -23,6 +23,7 @@ LLAMACPP_MODULE = "llama_cpp.server"
 class EngineCommand:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    api_key: str = ""  # what clients (the supervisor's probes too) must send
 
 
 def resolve_model(plan: LaunchPlan) -> str:
@@ -35,11 +36,41 @@ def resolve_model(plan: LaunchPlan) -> str:
 
 
 def build_command(
-    plan: LaunchPlan, port: int, model_path: str, python: str = sys.executable, prefix: list[str] | None = None
+    plan: LaunchPlan,
+    port: int,
+    model_path: str,
+    python: str = sys.executable,
+    prefix: list[str] | None = None,
+    api_key: str = "",
 ) -> EngineCommand:
+    """The engine's command line; ``api_key`` goes in its environment (argv is world-readable)."""
     if plan.engine == "llamacpp":
-        return _llamacpp(plan, port, model_path, prefix or [python, "-m", LLAMACPP_MODULE])
-    return _vllm(plan, port, model_path, prefix or [python, "-m", VLLM_MODULE])
+        cmd = _llamacpp(plan, port, model_path, prefix or [python, "-m", LLAMACPP_MODULE])
+    else:
+        cmd = _vllm(plan, port, model_path, prefix or [python, "-m", VLLM_MODULE])
+    if api_key:  # vLLM reads VLLM_API_KEY; llama-cpp-python's settings read API_KEY
+        return EngineCommand(cmd.argv, {**cmd.env, "VLLM_API_KEY": api_key, "API_KEY": api_key}, api_key)
+    return cmd
+
+
+def engine_module(plan: LaunchPlan) -> str:
+    return "llama_cpp" if plan.engine == "llamacpp" else "vllm"
+
+
+def engine_installed(plan: LaunchPlan, python: str | None = None) -> bool:
+    """Is the engine's module importable by the interpreter that will run it?"""
+    module = engine_module(plan)
+    if python is None or python == sys.executable:
+        import importlib.util
+
+        return importlib.util.find_spec(module) is not None
+    import subprocess
+
+    probe = [python, "-c", f"import importlib.util,sys; sys.exit(importlib.util.find_spec('{module}') is None)"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineCommand:

@@ -1,35 +1,42 @@
 """The local engine as the language server (and ``vllm-companion engine``) sees it.
 
 ``acquire`` attaches to the engine the registry records if it is alive, else plans, prepares the
-model and starts one under a ``ProcessSupervisor``. While attached it follows the record (a
-restart moves the engine to another port) and adopts the engine if its supervising server died.
-``release`` leaves; the last user out stops the engine unless ``keepAlive``.
+model and starts one under a ``ProcessSupervisor``, wrapped in the guard (engine/guard.py) that
+stops it when no user is left alive. While attached it follows the record (a restart moves the
+engine to another port), adopts the engine if its supervising server died, and stops for good when
+``vllm-companion engine stop`` asks. ``release`` leaves; the last user out stops the engine
+unless ``keepAlive``. Each engine gets a random API key, kept only in the 0600 record and passed
+to the engine through its environment (never its command line), so other local users cannot
+use it. Processes are signalled only through ``procs.signal_group`` (identity checked).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
+import secrets
 import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx2 as httpx
 
 from ..config import EngineSettings
-from .command import EngineCommand, build_command, resolve_model
+from .command import EngineCommand, build_command, engine_installed, resolve_model
 from .diagnose import install_hint
 from .hardware import read_gpus
 from .models import ModelUnavailable
 from .plan import LaunchPlan, plan_launch
-from .registry import EngineRegistry, alive
+from .procs import ProcessId, alive, signal_group
+from .registry import EngineRegistry
 from .supervisor import EngineEvent, EngineState, Policy, ProcessSupervisor
 
 log = logging.getLogger(__name__)
 FOLLOW_S = 2.0
+STOPPED_BY_USER = "the engine was stopped (vllm-companion engine stop)"
+GUARD_MODULE = "vllm_companion.engine.guard"
 
 
 class EngineManager:
@@ -37,7 +44,7 @@ class EngineManager:
         self,
         settings: EngineSettings,
         on_event: Callable[[EngineEvent], None],
-        on_endpoint: Callable[[str, str], None],
+        on_endpoint: Callable[[str, str, str | None], None],
         registry: EngineRegistry | None = None,
     ) -> None:
         self.settings, self.on_event, self.on_endpoint = settings, on_event, on_endpoint
@@ -46,44 +53,50 @@ class EngineManager:
         self.endpoint: str | None = None
         self.model: str | None = None
         self.plan: LaunchPlan | None = None
+        self.stopped = asyncio.Event()  # set when a user stopped the engine from outside
+        self._api_key = ""
         self._follow: asyncio.Task[None] | None = None
-        self.pid = os.getpid()
 
     # -- acquire / release ---------------------------------------------------------------------
     async def acquire(self) -> bool:
         """Attach or start; True once an engine is ready (events report the way there)."""
         with self.registry.locked() as record:
-            attach = alive(record.get("pid")) or (
-                record.get("state") == "starting" and alive(record.get("supervisor"))
-            )
-            record["owners"] = sorted({*record.get("owners", []), self.pid})
+            attach = alive(record.get("engine")) or record.get("state") == "starting"
             if not attach:
                 record.clear()
-                record.update(state="starting", supervisor=self.pid, owners=[self.pid], started=time.time())
-        if attach:
-            ok = await self._attach()
-        else:
-            ok = await self._start_own()
+                self._api_key = secrets.token_urlsafe(24)
+                record.update(state="starting", supervisor=self.registry.me.to_json(), beat=time.time(),
+                              apiKey=self._api_key)
+            self.registry.add_owner(record)
         self._follow = asyncio.create_task(self._follow_record())
-        return ok
+        return await (self._attach() if attach else self._start_own())
 
     async def release(self, stop: bool | None = None) -> None:
         if self._follow is not None:
             self._follow.cancel()
         with self.registry.locked() as record:
-            record["owners"] = [p for p in record.get("owners", []) if p != self.pid]
+            self.registry.drop_owner(record)
             last = not record["owners"]
             should_stop = stop if stop is not None else (last and not record.get("keepAlive"))
+            engine = record.get("engine")
             if should_stop:
-                pid = record.get("pid")
                 record.clear()
-        if should_stop:
-            if self.supervisor is not None:
-                await self.supervisor.stop()
-            elif pid:
-                await _stop_group(pid)
+        if should_stop and self.supervisor is not None:
+            await self.supervisor.stop()
+        elif should_stop and engine:
+            await stop_group(engine)
         elif self.supervisor is not None:
             log.info("engine left running for the other editors using it")
+
+    def release_sync(self) -> None:
+        """Last-chance bookkeeping at exit (a signal, or the editor vanished without shutdown)."""
+        with self.registry.locked() as record:
+            self.registry.drop_owner(record)
+            if record["owners"] or record.get("keepAlive"):
+                return
+            engine = record.get("engine")
+            record.clear()
+        signal_group(engine, signal.SIGTERM)
 
     # -- starting our own ----------------------------------------------------------------------
     async def _start_own(self) -> bool:
@@ -94,7 +107,7 @@ class EngineManager:
         except ModelUnavailable as exc:
             self._fail(str(exc))
             return False
-        if self.settings.command is None and not _engine_installed(self.plan, self.settings.python):
+        if self.settings.command is None and not engine_installed(self.plan, self.settings.python):
             self._fail(f"the engine is not installed: {install_hint(self.plan)}")
             return False
         policy = Policy(stall_timeout_s=self.settings.stall_timeout_s)
@@ -106,26 +119,35 @@ class EngineManager:
 
     def _builder(self, model_path: str) -> Callable[[LaunchPlan, int], EngineCommand]:
         python = self.settings.python or sys.executable
+        first_model = self.plan.model if self.plan else None
 
         def build(plan: LaunchPlan, port: int) -> EngineCommand:
-            path = model_path if plan.model == (self.plan.model if self.plan else plan.model) else plan.model
-            return build_command(plan, port, path, python, self.settings.command)
+            path = model_path if plan.model == first_model else plan.model
+            command = build_command(plan, port, path, python, self.settings.command, self._api_key)
+            guard = [sys.executable, "-m", GUARD_MODULE, str(self.registry.path), "--"]
+            return replace(command, argv=[*guard, *command.argv])
 
         return build
 
     def _supervisor_event(self, event: EngineEvent) -> None:
         sup = self.supervisor
-        if event.state is EngineState.READY and sup is not None and event.endpoint:
-            with self.registry.locked() as record:
-                record.update(state="ready", pid=sup.pid, port=sup.port, endpoint=event.endpoint,
-                              model=event.plan.served_name, supervisor=self.pid, log=str(sup.log_path),
-                              keepAlive=self.settings.keep_alive, plan=event.plan.describe())
-                record["owners"] = sorted({*record.get("owners", []), self.pid})
+        with self.registry.locked() as record:
+            if sup is not None and self.registry.is_mine(record.get("supervisor")):
+                self._record_event(record, event, sup)
+        if event.state is EngineState.READY and event.endpoint:
             self._use(event.endpoint, event.plan.served_name)
-        elif event.state is EngineState.FAILED:
-            with self.registry.locked() as record:
-                record.clear()
         self.on_event(event)
+
+    def _record_event(self, record: dict[str, object], event: EngineEvent, sup: ProcessSupervisor) -> None:
+        engine = ProcessId.of(sup.pid) if sup.pid else None
+        record.update(beat=time.time(), engine=engine.to_json() if engine else None)
+        if event.state is EngineState.READY and event.endpoint:
+            record.update(state="ready", port=sup.port, endpoint=event.endpoint, model=event.plan.served_name,
+                          log=str(sup.log_path), keepAlive=self.settings.keep_alive, plan=event.plan.describe())
+        elif event.state in (EngineState.FAILED, EngineState.STOPPED):
+            record.clear()
+        else:  # starting, restarting, unhealthy: the record stays ours while we work on it
+            record["state"] = "starting"
 
     # -- attaching -----------------------------------------------------------------------------
     async def _attach(self) -> bool:
@@ -134,40 +156,67 @@ class EngineManager:
         while time.monotonic() < deadline:
             record = self.registry.read()
             endpoint = record.get("endpoint")
-            if endpoint and record.get("state") == "ready" and await _ready(endpoint):
+            self._api_key = str(record.get("apiKey") or "")
+            if endpoint and record.get("state") == "ready" and await _ready(endpoint, self._api_key):
                 self._use(endpoint, str(record.get("model")))
                 self._event(EngineState.READY, f"attached: {record.get('model')} at {endpoint}")
                 return True
-            if not record or not (alive(record.get("pid")) or alive(record.get("supervisor"))):
+            if record.get("state") != "starting" and not alive(record.get("engine")):
                 return await self._adopt()
             await asyncio.sleep(0.5)
         self._fail("timed out waiting for the shared engine")
         return False
 
     async def _follow_record(self) -> None:
-        """Follow restarts (new port) of a shared engine; adopt it when its supervisor is gone."""
-        while True:
+        """Follow restarts (new port) of a shared engine; adopt it when its supervisor is gone;
+        stop when a user asked (``vllm-companion engine stop``)."""
+        while not self.stopped.is_set():
             await asyncio.sleep(FOLLOW_S)
-            if self.supervisor is not None:
-                continue
             record = self.registry.read()
-            endpoint = record.get("endpoint")
-            if endpoint and endpoint != self.endpoint and record.get("state") == "ready":
-                self._use(endpoint, str(record.get("model")))
-                self._event(EngineState.READY, f"engine moved to {endpoint}")
-            elif not alive(record.get("supervisor")) and not (endpoint and await _ready(endpoint)):
-                await self._adopt()
+            if record.get("stopRequested"):
+                await self._stopped_by_user()
+            elif self.supervisor is None:
+                await self._follow_shared(record)
+            elif record.get("state") == "starting":
+                self._beat()
+
+    def _beat(self) -> None:
+        """While we start the engine, say we are alive (a silent "starting" record expires)."""
+        with self.registry.locked() as record:
+            if self.registry.is_mine(record.get("supervisor")):
+                record["beat"] = time.time()
+
+    async def _follow_shared(self, record: dict[str, object]) -> None:
+        endpoint = record.get("endpoint")
+        if isinstance(endpoint, str) and endpoint != self.endpoint and record.get("state") == "ready":
+            self._api_key = str(record.get("apiKey") or "")
+            self._use(endpoint, str(record.get("model")))
+            self._event(EngineState.READY, f"engine moved to {endpoint}")
+        elif not alive(record.get("supervisor")) and not (
+            isinstance(endpoint, str) and await _ready(endpoint, self._api_key)
+        ):
+            await self._adopt()
+
+    async def _stopped_by_user(self) -> None:
+        self.stopped.set()
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+            with self.registry.locked() as record:
+                record.clear()
+        self._event(EngineState.STOPPED, STOPPED_BY_USER)
 
     async def _adopt(self) -> bool:
         with self.registry.locked() as record:
-            if alive(record.get("supervisor")) and record.get("supervisor") != self.pid:
+            supervisor = record.get("supervisor")
+            if alive(supervisor) and not self.registry.is_mine(supervisor):
                 return False
-            if pid := record.get("pid"):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGTERM)
-            owners = record.get("owners", [])
+            engine, owners = record.get("engine"), record.get("owners", [])
             record.clear()
-            record.update(state="starting", supervisor=self.pid, owners=sorted({*owners, self.pid}))
+            self._api_key = secrets.token_urlsafe(24)
+            record.update(state="starting", supervisor=self.registry.me.to_json(), owners=owners,
+                          beat=time.time(), apiKey=self._api_key)
+            self.registry.add_owner(record)
+        signal_group(engine, signal.SIGTERM)
         self._event(EngineState.RESTARTING, "the engine's supervisor is gone: taking over")
         return await self._start_own()
 
@@ -175,7 +224,7 @@ class EngineManager:
     def _use(self, endpoint: str, model: str) -> None:
         if (endpoint, model) != (self.endpoint, self.model):
             self.endpoint, self.model = endpoint, model
-            self.on_endpoint(endpoint, model)
+            self.on_endpoint(endpoint, model, self._api_key or None)
 
     def _event(self, state: EngineState, message: str) -> None:
         plan = self.plan or LaunchPlan("vllm", "cpu", "?", "?")
@@ -183,65 +232,27 @@ class EngineManager:
 
     def _fail(self, message: str) -> None:
         with self.registry.locked() as record:
-            if record.get("supervisor") == self.pid:
+            if self.registry.is_mine(record.get("supervisor")):
                 record.clear()
         self._event(EngineState.FAILED, message)
 
-    def release_sync(self) -> None:
-        """Last-chance bookkeeping at interpreter exit (the editor vanished without shutdown)."""
-        with self.registry.locked() as record:
-            record["owners"] = [p for p in record.get("owners", []) if p != self.pid]
-            if record["owners"] or record.get("keepAlive"):
-                return
-            pid = record.get("pid")
-            record.clear()
-        if pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
 
-    def status(self) -> dict[str, object]:
-        record = self.registry.read()
-        sup = self.supervisor
-        return {
-            "state": sup.state.value if sup else record.get("state", "stopped"),
-            "endpoint": self.endpoint or record.get("endpoint"),
-            "model": self.model or record.get("model"),
-            "plan": (sup.plan.describe() if sup else record.get("plan")),
-            "lastError": sup.last_error if sup else "",
-            "restarts": sup.restarts if sup else 0,
-            "owners": record.get("owners", []),
-            "log": str(sup.log_path) if sup and sup.log_path else record.get("log"),
-        }
-
-
-async def _ready(endpoint: str) -> bool:
+async def _ready(endpoint: str, api_key: str = "") -> bool:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        async with httpx.AsyncClient(timeout=2.0, headers=headers) as http:
             resp = await http.get(f"{endpoint}/models")
             return resp.status_code == 200
     except httpx.HTTPError:
         return False
 
 
-async def _stop_group(pid: int, grace_s: float = 10.0) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
+async def stop_group(engine: object, grace_s: float = 10.0) -> bool:
+    """SIGTERM the recorded engine's group (identity checked), SIGKILL after ``grace_s``."""
+    if not signal_group(engine, signal.SIGTERM):
+        return False
     deadline = time.monotonic() + grace_s
-    while alive(pid) and time.monotonic() < deadline:  # noqa: ASYNC110 - not our child: no wait() to await
+    while alive(engine) and time.monotonic() < deadline:  # noqa: ASYNC110 - not our child: no wait() to await
         await asyncio.sleep(0.1)
-    if alive(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-
-
-def _engine_installed(plan: LaunchPlan, python: str | None) -> bool:
-    """Is the engine's module importable by the interpreter that will run it?"""
-    module = "llama_cpp" if plan.engine == "llamacpp" else "vllm"
-    if python is None or python == sys.executable:
-        import importlib.util
-
-        return importlib.util.find_spec(module) is not None
-    import subprocess
-
-    probe = [python, "-c", f"import importlib.util,sys; sys.exit(importlib.util.find_spec('{module}') is None)"]
-    return subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
+    signal_group(engine, signal.SIGKILL)
+    return True

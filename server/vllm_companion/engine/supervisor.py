@@ -23,13 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
 
 import httpx2 as httpx
 
 from .command import EngineCommand
 from .diagnose import Diagnosis, diagnose, next_plan
+from .guard import STOPPED_ON_PURPOSE
 from .plan import LaunchPlan
+from .procs import signal_child_group
+from .registry import private_dir
 
 log = logging.getLogger(__name__)
 _PERCENT = re.compile(r"(\d{1,3})%")
@@ -52,18 +54,6 @@ class EngineEvent:
     plan: LaunchPlan
     endpoint: str | None = None
     percent: int | None = None
-
-
-class Engine(Protocol):
-    """What the language server needs from a local engine, whoever runs it."""
-
-    state: EngineState
-    endpoint: str | None
-    last_error: str
-
-    async def start(self) -> None: ...
-    async def wait_ready(self, timeout_s: float) -> bool: ...
-    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -136,6 +126,9 @@ class ProcessSupervisor:
             outcome = await self._launch_and_watch()
             if self._stopping:
                 return
+            if self._proc is not None and self._proc.returncode == STOPPED_ON_PURPOSE:
+                self._emit(EngineState.STOPPED, f"engine stopped: {self.tail[-1] if self.tail else 'by its guard'}")
+                return
             diagnosis = self._diagnose(outcome)
             self.last_error = diagnosis.message
             if self._crash_loop():
@@ -158,10 +151,11 @@ class ProcessSupervisor:
     async def _launch_and_watch(self) -> str:
         self.port = free_port()
         command = self.build(self.plan, self.port)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         self.log_path = self.log_dir / f"engine-{self.port}.log"
         self.tail.clear()
-        with open(self.log_path, "wb") as out:  # noqa: ASYNC230 - creating a local log file, once per start
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
             self._proc = await asyncio.create_subprocess_exec(
                 *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, **command.env}, start_new_session=True,
@@ -169,7 +163,8 @@ class ProcessSupervisor:
         self.pid = self._proc.pid
         self.endpoint = f"http://127.0.0.1:{self.port}/v1"
         self._emit(EngineState.STARTING, f"starting {self.plan.describe()}")
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        headers = {"Authorization": f"Bearer {command.api_key}"} if command.api_key else {}
+        async with httpx.AsyncClient(timeout=2.0, headers=headers) as http:
             outcome = await self._watch_start(http)
             if outcome == "ready":
                 self._emit(EngineState.READY, f"ready: {self.plan.served_name}")
@@ -276,12 +271,12 @@ class ProcessSupervisor:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
-        _signal_group(proc.pid, signal.SIGTERM)
+        signal_child_group(proc.pid, signal.SIGTERM)  # our child, not yet reaped: its PID is its own
         try:
             async with asyncio.timeout(self.policy.stop_grace_s):
                 await proc.wait()
         except TimeoutError:
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_child_group(proc.pid, signal.SIGKILL)
             await proc.wait()
 
     def _emit(self, state: EngineState, message: str, percent: int | None = None) -> None:
@@ -292,7 +287,3 @@ class ProcessSupervisor:
         except Exception:  # a listener's failure must not stop supervision
             log.exception("engine event listener failed")
 
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

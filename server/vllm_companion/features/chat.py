@@ -17,9 +17,10 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from ..backend import BackendError
-from ..chat.context import SYSTEM_PROMPT, Snippet, build_messages, path_of
+from ..chat.context import SYSTEM_PROMPT, Snippet, build_messages
 from ..chat.edit import edit_messages, extract_code
 from ..chat.service import ChatResult
+from ..privacy import path_of, redact
 
 if TYPE_CHECKING:
     from ..server import CompanionServer
@@ -71,7 +72,6 @@ class EditParams(_Params):
 
 
 _ParamsT = TypeVar("_ParamsT", bound=_Params)
-MAX_ATTACHED_BYTES = 256_000
 
 
 def plain(obj: Any) -> Any:
@@ -122,7 +122,7 @@ def register(server: CompanionServer) -> None:
 
 
 async def run_chat(ls: CompanionServer, p: ChatParams) -> dict[str, Any]:
-    snippets = _snippets(ls, p.context)
+    snippets, refused = _snippets(ls, p.context)
     max_tokens = p.max_tokens or ls.config.chat.max_tokens
     try:
         budget = await ls.chat.budget(max_tokens)
@@ -130,11 +130,12 @@ async def run_chat(ls: CompanionServer, p: ChatParams) -> dict[str, Any]:
         raise RequestFailed(str(exc)) from exc
     history = [m.model_dump() for m in p.messages]
     system = ls.config.chat.system_prompt or _system(history)
-    messages, excluded = build_messages(history, snippets, budget, system, ls.config.chat.exclude_globs)
+    messages, excluded = build_messages(history, snippets, budget, system, ls.privacy)
     result = await _answer(
         ls, messages, p.partial_result_token, p.work_done_token, max_tokens=max_tokens, model=p.model
     )
-    result.excluded = excluded
+    result.excluded = excluded + [uri for uri, _ in refused]
+    result.excluded_why = {uri: "a secret file" for uri in excluded} | dict(refused)
     return result.to_json()
 
 
@@ -144,10 +145,13 @@ async def run_edit(ls: CompanionServer, p: EditParams) -> dict[str, Any]:
     doc = ls.documents.get(uri)
     if doc is None:
         raise JsonRpcInvalidParams(f"document not open: {uri}")
+    if ls.privacy.is_secret(uri):
+        raise JsonRpcInvalidParams(f"{path_of(uri)} is a secret file: vLLM Companion never sends it to the engine")
     code = doc.text_in(rng.start, rng.end, ls.encoding)
-    messages = edit_messages(p.instruction, code, path_of(uri), doc.language_id)
+    hidden = redact(code)  # secrets in the selection stay here and are put back into the edit
+    messages = edit_messages(redact(p.instruction).text, hidden.text, path_of(uri), doc.language_id)
     result = await _answer(ls, messages, p.partial_result_token, None, temperature=0.1)
-    new_text = extract_code(result.content, code)
+    new_text = hidden.restore(extract_code(result.content, hidden.text))
     # Versioned: the editor refuses the edit if the document changed while the model was writing.
     target = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=doc.version)
     change = types.TextDocumentEdit(text_document=target, edits=[types.TextEdit(range=rng, new_text=new_text)])
@@ -229,10 +233,12 @@ def _range(raw: dict[str, Any]) -> types.Range:
         raise JsonRpcInvalidParams("range must be {start: {line, character}, end: {line, character}}") from exc
 
 
-def _snippets(ls: CompanionServer, context: ChatContext | None) -> list[Snippet]:
+def _snippets(ls: CompanionServer, context: ChatContext | None) -> tuple[list[Snippet], list[tuple[str, str]]]:
+    """Context from the selection and attached files, and the attachments refused (with why)."""
     if context is None:
-        return []
+        return [], []
     out: list[Snippet] = []
+    refused: list[tuple[str, str]] = []
     if context.selection is not None:
         doc = ls.documents.get(context.selection.uri)
         if doc is not None:
@@ -240,25 +246,18 @@ def _snippets(ls: CompanionServer, context: ChatContext | None) -> list[Snippet]
             text = doc.text_in(rng.start, rng.end, ls.encoding)
             label = f"selection, lines {rng.start.line + 1}-{rng.end.line + 1}"
             out.append(Snippet(doc.uri, text, doc.language_id, label))
-    for uri in [u for u in [context.current_file, *context.files] if u]:
+    for uri in [u for u in [context.current_file, *context.files][:32] if u]:
         doc = ls.documents.get(uri)
-        if doc is not None:
+        if doc is not None:  # open in the editor: the secret filter still applies (build_messages)
             out.append(Snippet(uri, doc.text, doc.language_id))
-        elif (on_disk := _read_small(uri)) is not None:
-            out.append(Snippet(uri, on_disk, Path(path_of(uri)).suffix.lstrip(".")))
-    return out
-
-
-def _read_small(uri: str) -> str | None:
-    """An attached file the editor has not opened, read from disk if it is small text."""
-    path = Path(path_of(uri))
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_ATTACHED_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return None if b"\x00" in data else data.decode("utf-8", "replace")
+            continue
+        path, why = ls.privacy.readable(uri)
+        content = ls.privacy.read(uri) if path is not None else None
+        if content is None:
+            refused.append((uri, why or "not text"))
+        else:
+            out.append(Snippet(uri, content, Path(path_of(uri)).suffix.lstrip(".")))
+    return out, refused
 
 
 def _system(history: list[dict[str, str]]) -> str:

@@ -8,11 +8,13 @@ Settings come from ``initializationOptions``, then ``workspace/configuration`` (
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
 
+from ..privacy import path_of
 from ..status import State
 
 if TYPE_CHECKING:
@@ -31,6 +33,13 @@ def register(server: CompanionServer) -> None:
             ls.apply_settings(init_options=params.initialization_options)
         except Exception:  # never let settings break initialize
             log.exception("settings could not be applied; defaults used")
+        folders = [f.uri for f in params.workspace_folders or []]
+        root = params.root_uri or params.root_path
+        ls.privacy.update(roots=folders or ([root] if root else []))
+        try:
+            ls.watch_editor(params.process_id)
+        except Exception:
+            log.exception("cannot watch the editor process")
         from .inline import register_completion_fallback
 
         try:
@@ -56,6 +65,12 @@ def register(server: CompanionServer) -> None:
         else:
             await pull_configuration(ls)
         ls.spawn(ls.probe_backend())
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def did_change_folders(ls: CompanionServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        removed = {os.path.realpath(path_of(f.uri)) for f in params.event.removed}
+        kept = [str(r) for r in ls.privacy.roots if str(r) not in removed]
+        ls.privacy.update(roots=[*kept, *(f.uri for f in params.event.added)])
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CompanionServer, params: None) -> None:
