@@ -106,7 +106,7 @@ async def test_the_engine_goes_when_its_only_editor_dies(tmp_path: Path, sig: si
 
 async def test_the_server_exits_when_the_editor_process_is_gone(tmp_path: Path) -> None:
     """3. The LSP processId: a server whose editor vanished releases the engine and exits."""
-    editor = subprocess.Popen(["sleep", "300"])
+    editor = subprocess.Popen(["sleep", "300"])  # noqa: ASYNC220 - a stand-in editor process
     registry = run_dir(tmp_path) / "engine.json"
     try:
         async with session(launch_options(), env=env_for(tmp_path), process_id=editor.pid) as client:
@@ -147,7 +147,7 @@ async def test_registry_is_private_loopback_only_and_the_engine_needs_its_key(tm
         await wait_for(lambda: ready(client), timeout=30)
         assert stat.S_IMODE(run.stat().st_mode) == 0o700
         assert stat.S_IMODE(registry.stat().st_mode) == 0o600
-        for log in (run / "logs").iterdir():
+        for log in (run / "logs").iterdir():  # noqa: ASYNC240
             assert stat.S_IMODE(log.stat().st_mode) == 0o600
         record = json.loads(registry.read_text())
         key = record["apiKey"]
