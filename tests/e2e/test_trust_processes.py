@@ -147,13 +147,13 @@ async def test_registry_is_private_loopback_only_and_the_engine_needs_its_key(tm
         await wait_for(lambda: ready(client), timeout=30)
         assert stat.S_IMODE(run.stat().st_mode) == 0o700
         assert stat.S_IMODE(registry.stat().st_mode) == 0o600
-        for log in (run / "logs").iterdir():  # noqa: ASYNC240
+        for log in (run / "logs").iterdir():
             assert stat.S_IMODE(log.stat().st_mode) == 0o600
         record = json.loads(registry.read_text())
         key = record["apiKey"]
         assert len(key) >= 24
         for pid in _group(engine_pid(record)):
-            assert key not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+            assert key not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")  # noqa: ASYNC240
         import httpx2 as httpx
 
         async with httpx.AsyncClient() as http:
