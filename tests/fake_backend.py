@@ -31,6 +31,8 @@ class Reply:
     drop_after: int | None = None  # close the connection after this many chunks
     loop: str | None = None  # after the chunks, repeat this forever (until the client leaves)
     finish_reason: str = "stop"
+    headers: dict[str, str] = field(default_factory=dict)  # on an error answer, e.g. Retry-After
+    endless_line: bool = False  # hostile: one SSE line that never ends (until the client leaves)
 
 
 @dataclass
@@ -51,6 +53,8 @@ class FakeBackend:
         # real coder model; a test empties it to play a model without them.
         self.special_tokens: set[str] = {t for f in FAMILIES for t in f.fim_tokens}
         self.tokenize_enabled = True
+        self.tokenize_trickle_s: float | None = None  # hostile: /tokenize sends a byte every N s
+        self.models_hang = False  # hostile: /v1/models accepts and never answers
         self.script: list[Reply] = []  # consumed one per generation request
         self.default: Reply | Callable[[dict[str, Any]], Reply] = Reply()
         self.health_enabled = True  # llama-cpp-python's server has no /health
@@ -113,6 +117,8 @@ class FakeBackend:
             print(f'INFO:     127.0.0.1:50000 - "{method} {path} HTTP/1.1" {status}', flush=True)
         if path == "/health":
             return await _send_json(writer, 200 if self.health_enabled else 404, {})
+        if path == "/v1/models" and self.models_hang:
+            await asyncio.sleep(3600)
         if path == "/v1/models":
             card: dict[str, Any] = {"id": self.model, "object": "model", "owned_by": "fake"}
             if self.max_model_len is not None:
@@ -123,6 +129,8 @@ class FakeBackend:
                 return await _send_json(writer, 404, {"detail": "Not Found"})
             prompt = body.get("prompt", "")
             count = 1 if prompt in self.special_tokens else max(1, len(prompt) // 3)
+            if self.tokenize_trickle_s is not None:
+                return await _trickle(writer, {"count": count}, self.tokenize_trickle_s)
             return await _send_json(writer, 200, {"count": count, "tokens": list(range(count))})
         if path in ("/v1/completions", "/v1/chat/completions"):
             seen = Seen(path, body, time.monotonic())
@@ -145,7 +153,10 @@ class FakeBackend:
         await asyncio.sleep(reply.first_delay_s)
         if reply.status != 200:
             seen.ended = time.monotonic()
-            return await _send_json(writer, reply.status, {"error": {"message": reply.error_body or "fake error"}})
+            body = {"error": {"message": reply.error_body or "fake error"}}
+            return await _send_json(writer, reply.status, body, reply.headers)
+        if reply.endless_line:
+            return await _endless_line(writer, seen)
         chat = seen.path.endswith("chat/completions")
         if not seen.body.get("stream"):
             text = "".join(reply.chunks)
@@ -231,12 +242,42 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     return method, path.split("?", 1)[0], body, headers
 
 
-async def _send_json(writer: asyncio.StreamWriter, status: int, obj: Any) -> bool:
+async def _send_json(
+    writer: asyncio.StreamWriter, status: int, obj: Any, headers: dict[str, str] | None = None
+) -> bool:
     data = json.dumps(obj).encode()
-    head = f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n"
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    head = f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n{extra}\r\n"
     writer.write(head.encode() + data)
     await writer.drain()
     return True
+
+
+async def _trickle(writer: asyncio.StreamWriter, obj: Any, every_s: float) -> bool:
+    """Send a JSON answer one byte at a time (a hostile or broken server)."""
+    data = json.dumps(obj).encode()
+    writer.write(f"HTTP/1.1 200 X\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n".encode())
+    for i in range(len(data)):
+        await asyncio.sleep(every_s)
+        writer.write(data[i : i + 1])
+        await writer.drain()
+    return True
+
+
+async def _endless_line(writer: asyncio.StreamWriter, seen: Seen) -> bool:
+    """An event stream whose first line never ends: 64 KiB pieces, up to 256 MiB, until the
+    client hangs up (a client without a line cap grows without bound)."""
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+    writer.write(_chunk(b"data: " + b"x" * 65536))
+    try:
+        for _ in range(4096):
+            writer.write(_chunk(b"x" * 65536))
+            await writer.drain()
+            seen.chunks_sent += 1
+    except ConnectionError:
+        seen.client_closed = True
+    seen.ended = time.monotonic()
+    return False
 
 
 def dead_port() -> int:

@@ -55,7 +55,7 @@ function inline(text: string): string {
   html = html.replace(/(^|[^*])\*([^*\s][^*]*)\*/g, "$1<em>$2</em>");
   // Links: shown as text with the address, never as clickable HTML from the model.
   // Link text excludes "[" so each "[" is tried once: linear ("[" x 20000 took 2.7 s before).
-  html = html.replace(/\[([^[\]\n]{1,500})\]\(([^()\s]{1,2000})\)/g, "$1 ($2)");
+  html = html.replace(/\[([^[\]\n]{1,500})\]\(([^)\s]{1,2000})\)/g, "$1 ($2)");
   return html;
 }
 

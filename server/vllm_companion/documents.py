@@ -8,6 +8,7 @@ Positions: https://microsoft.github.io/language-server-protocol/specifications/l
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lsprotocol import types
@@ -112,7 +113,15 @@ class Document:
         self.lines[start_row : end_row + 1] = _split(head + change.text + tail)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _split(text: str) -> list[str]:
+    """Lines with their ends. A lone surrogate (JSON allows ``"\\ud800"``; UTF-8 cannot carry it)
+    becomes U+FFFD: one code point and one UTF-16 unit, like it, so positions do not move; left
+    in, it made every prompt that included the document fail to encode."""
+    if not text.isascii():
+        text = _LONE_SURROGATE.sub("\ufffd", text)
     return text.splitlines(keepends=True)
 
 

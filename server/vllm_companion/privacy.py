@@ -64,9 +64,12 @@ def _matches(path: str, globs: Iterable[str]) -> bool:
     name, full = parts[-1], "/" + "/".join(parts)
     if any(d in parts[:-1] for d in SECRET_DIRS):
         return True
-    for pattern in globs:
+    for pattern in globs:  # a pattern with a "/" is matched against the path, others the name
         pattern = pattern.lower()
-        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(full, pattern):
+        if "/" not in pattern:
+            if fnmatch.fnmatchcase(name, pattern):
+                return True
+        elif fnmatch.fnmatchcase(full, pattern) or fnmatch.fnmatchcase(full, "*/" + pattern.lstrip("/")):
             return True
     return False
 

@@ -106,7 +106,7 @@ class Backend:
         model = self._model.id if self._model else self.settings.model
         body = {"model": model, "prompt": text, "add_special_tokens": False}
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT_S):  # a server trickling bytes must not hold us
+            async with asyncio.timeout(min(PROBE_TIMEOUT_S, self.settings.first_token_timeout_s)):  # trickling
                 resp = await self._http.post(f"{self.root}/tokenize", json=body)
                 data = json.loads(resp.content[:MAX_ERROR_BYTES]) if resp.status_code == 200 else None
         except TimeoutError as exc:

@@ -1,12 +1,14 @@
 """What completion must know about the endpoint before its first prompt: the served model and
 its prompt family (with the FIM-token check), learned once and shared.
 
-Each probe runs as one shared task with its own overall deadline (``PROBE_DEADLINE_S``); requests
-wait on it only within their own cap (``asyncio.shield``: a request that gives up leaves the probe
-running for the next one), and no lock is ever held across a network call. A probe that fails is
-forgotten, so the next request tries again. While the endpoint is known down,
-``watch_recovery`` probes it in the background (at the end of each back-off) and clears the
-state as soon as it answers, so the status recovers without anybody typing.
+Each probe runs as one shared task with its own overall deadline (``backend.firstTokenTimeoutS``,
+at most ``PROBE_DEADLINE_S``); requests wait on it only within their own cap (``asyncio.shield``:
+a request that gives up leaves the probe running for the next one), and no lock is ever held
+across a network call. A probe that fails is forgotten, so the next request tries again; a
+FIM-token check that cannot finish (a ``/tokenize`` that trickles or fails) trusts the family as
+named, like a server without ``/tokenize``. While the endpoint is known down, ``watch_recovery``
+probes it in the background (at the end of each back-off) and clears the state as soon as it
+answers, so the status recovers without anybody typing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ T = TypeVar("T")
 class Probes:
     def __init__(self, backend: Backend, family_setting: str, status: StatusReporter) -> None:
         self.backend, self.family_setting, self.status = backend, family_setting, status
+        self.deadline_s = min(PROBE_DEADLINE_S, backend.settings.first_token_timeout_s)
         self.families: dict[str, Family] = {}
         self._model: asyncio.Task[ModelInfo] | None = None
         self._family: dict[str, asyncio.Task[Family]] = {}
@@ -56,7 +59,7 @@ class Probes:
 
     async def _read_model(self) -> ModelInfo:
         try:
-            async with asyncio.timeout(PROBE_DEADLINE_S):
+            async with asyncio.timeout(self.deadline_s):
                 return await self.backend.model_info()
         except TimeoutError as exc:
             error = BackendError(ErrorKind.TIMEOUT, "the engine did not list its models in time")
@@ -83,12 +86,11 @@ class Probes:
         family = resolve_family(model.id, self.family_setting)
         if family.is_fim:
             try:
-                async with asyncio.timeout(PROBE_DEADLINE_S):
+                async with asyncio.timeout(self.deadline_s):
                     bad = await unknown_fim_tokens(self.backend, family)
-            except TimeoutError:
-                raise self._probe_failed(BackendError(ErrorKind.TIMEOUT, "the FIM-token check timed out")) from None
-            except BackendError as exc:
-                raise self._probe_failed(exc) from exc
+            except (TimeoutError, BackendError) as exc:  # e.g. a /tokenize that trickles
+                log.warning("FIM-token check failed (%s): using %s as named", exc, family.name)
+                bad = None
             if bad:
                 msg = (
                     f"{model.id} does not have the {family.name} FIM tokens ({', '.join(bad)}): "
@@ -110,7 +112,7 @@ class Probes:
         while availability.blocked():
             await asyncio.sleep(availability.remaining_s() + 0.01)
             try:
-                async with asyncio.timeout(PROBE_DEADLINE_S):
+                async with asyncio.timeout(self.deadline_s):
                     await self.backend.model_info(refresh=True)
             except (BackendError, TimeoutError) as exc:
                 error = exc if isinstance(exc, BackendError) else BackendError(ErrorKind.TIMEOUT, "no answer")
