@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
-from vllm_companion.streaming import Pipeline  # noqa: E402
-from vllm_companion.streaming.loops import loop_detectors  # noqa: E402
+from vllm_companion.streaming import Pipeline
+from vllm_companion.streaming.loops import loop_detectors
 
 
 def main() -> None:
