@@ -44,11 +44,11 @@ async def timed_completions(client: object, uri: str, rows: list[int]) -> list[f
 
 
 async def run(kind: str, requests: int) -> None:
-    manager = EngineManager(EngineSettings(kind=kind, device="cpu"), lambda e: None, lambda a, b: None,
+    manager = EngineManager(EngineSettings(kind=kind, device="cpu"), lambda e: None, lambda a, b, c: None,
                             EngineRegistry(Path(tempfile.mkdtemp(prefix="bench-prio-"))))
     if not await manager.acquire():
-        raise SystemExit(f"engine failed: {manager.status()}")
-    options = {"backend": {"endpoint": manager.endpoint, "model": manager.model},
+        raise SystemExit("engine failed")
+    options = {"backend": {"endpoint": manager.endpoint, "model": manager.model, "apiKey": manager.api_key},
                "completion": {"debounceMs": 0, "cacheSize": 0, "maxTokens": 24, "temperature": 0.0},
                "chat": {"maxTokens": 512, "temperature": 0.7}}
     try:

@@ -42,6 +42,7 @@ from vllm_companion.streaming import Pipeline  # noqa: E402
 
 SOURCE = Path(json.__file__).parent / "decoder.py"  # real code that ships with Python
 MAX_TOKENS = 32
+AUTH: dict[str, str] = {}  # the engine's per-engine API key, once it is started
 
 
 async def stream(
@@ -52,7 +53,8 @@ async def stream(
             "stream": True}
     t0 = time.perf_counter()
     first, chunks, text = None, 0, ""
-    async with httpx.AsyncClient(timeout=120) as http, http.stream("POST", f"{endpoint}/completions", json=body) as r:
+    async with (httpx.AsyncClient(timeout=120, headers=AUTH) as http,
+                http.stream("POST", f"{endpoint}/completions", json=body) as r):
         async for line in r.aiter_lines():
             if not line.startswith("data:") or line.endswith("[DONE]"):
                 continue
@@ -70,13 +72,14 @@ async def stream(
 async def bench(kind: str, requests: int) -> dict[str, float]:
     settings = EngineSettings(kind=kind, device="cpu")
     run_dir = Path(tempfile.mkdtemp(prefix="bench-engine-"))
-    manager = EngineManager(settings, lambda e: None, lambda endpoint, model: None, EngineRegistry(run_dir))
+    manager = EngineManager(settings, lambda e: None, lambda endpoint, model, key: None, EngineRegistry(run_dir))
     t0 = time.perf_counter()
     ok = await manager.acquire()
     ready_s = time.perf_counter() - t0
     if not ok or manager.endpoint is None or manager.model is None:
-        raise SystemExit(f"{kind}: the engine did not start ({manager.status()})")
+        raise SystemExit(f"{kind}: the engine did not start (log in {run_dir / 'logs'})")
     endpoint, model = manager.endpoint, manager.model
+    AUTH["Authorization"] = f"Bearer {manager.api_key}"
     try:
         await stream(endpoint, model, "def warm_up():\n", 8)
         long_runs = [await stream(endpoint, model, "# A long explanation of Python decorators\n", 128)
@@ -93,7 +96,7 @@ async def lsp_vs_direct(endpoint: str, model: str, requests: int) -> dict[str, f
     source = SOURCE.read_text()
     doc = Document.from_text("file:///bench.py", "python", 1, source)
     rows = [r for r, line in enumerate(doc.lines) if line.strip() and len(line) < 90][20 : 20 + requests * 3 : 3]
-    options = {"backend": {"endpoint": endpoint, "model": model},
+    options = {"backend": {"endpoint": endpoint, "model": model, "apiKey": AUTH["Authorization"][7:]},
                "completion": {"debounceMs": 0, "cacheSize": 0, "maxTokens": MAX_TOKENS, "temperature": 0.0}}
     via_lsp, direct = [], []
     empty, retried = 0, 0

@@ -192,7 +192,7 @@ async def chat_request(client: LanguageClient, params: dict[str, Any], timeout: 
 def as_dict(obj: Any) -> Any:
     """Results of custom methods come back as namedtuples (pygls does the same to params on the
     server side, and the server's ``plain`` undoes it): plain data for assertions."""
-    from vllm_companion.features.chat import plain
+    from vllm_companion.lsp.chat import plain
 
     return plain(obj)
 

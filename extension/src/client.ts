@@ -9,7 +9,11 @@ import {
   type ServerOptions,
   TransportKind,
 } from "vscode-languageclient/node";
+import { type Action, actionArgs, readCatalog, type SelectionArgs } from "./actions";
 import { serverCommand, toServerOptions } from "./settings";
+
+/** What the extension does with a catalog action (the chat panel, an input box...). */
+export type ActionRunner = (action: Action, args: unknown[], next: (args: unknown[]) => Promise<unknown>) => Promise<unknown>;
 
 const MAX_RESTARTS = 4;
 export const API_KEY_SECRET = "vllmCompanion.backend.apiKey";
@@ -23,7 +27,13 @@ export class CompanionClient implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     private readonly onStatus: (status: Record<string, unknown>) => void,
     private readonly secrets: vscode.SecretStorage,
+    private readonly runAction: ActionRunner,
   ) {}
+
+  /** The server's action catalog (empty until it has started). */
+  actions(): Action[] {
+    return readCatalog(this.client?.initializeResult?.capabilities.experimental);
+  }
 
   /** Starts once; concurrent callers share the same start. */
   start(): Promise<LanguageClient | undefined> {
@@ -46,6 +56,15 @@ export class CompanionClient implements vscode.Disposable {
       initializationOptions: toServerOptions(config, (await this.secrets.get(API_KEY_SECRET)) ?? undefined),
       outputChannel: this.log,
       synchronize: { configurationSection: "vllmCompanion" },
+      middleware: {
+        executeCommand: async (command, args, next) => {
+          const action = this.actions().find((a) => a.command === command);
+          if (!action) return next(command, args);
+          const full = actionArgs(args, activeSelection(client));
+          if (!full) return undefined;
+          return this.runAction(action, full, (final) => Promise.resolve(next(command, final)));
+        },
+      },
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => {
@@ -61,6 +80,15 @@ export class CompanionClient implements vscode.Disposable {
       },
     };
     const client = new LanguageClient("vllmCompanion", "vLLM Companion", serverOptions, clientOptions);
+    client.registerFeature({
+      // This client can ask the user for an instruction: the server then offers every action.
+      fillClientCapabilities: (caps) => {
+        caps.experimental = { ...(caps.experimental as object | undefined), vllmCompanion: { prompts: true } };
+      },
+      initialize: () => undefined,
+      getState: () => ({ kind: "static" }),
+      clear: () => undefined,
+    });
     client.onNotification("vllmCompanion/status", (params: Record<string, unknown>) => this.onStatus(params));
     try {
       await client.start();
@@ -90,6 +118,13 @@ export class CompanionClient implements vscode.Disposable {
   dispose(): void {
     void this.client?.stop();
   }
+}
+
+function activeSelection(client: LanguageClient): SelectionArgs | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.selection.isEmpty) return undefined;
+  const range = client.code2ProtocolConverter.asRange(editor.selection);
+  return range ? { uri: editor.document.uri.toString(), range } : undefined;
 }
 
 async function pythonExtensionInterpreter(): Promise<string | undefined> {

@@ -2,6 +2,7 @@
 // every editor gets it; this file wires the client, the status bar, the chat panel and commands.
 import * as vscode from "vscode";
 import { ChatViewProvider } from "./chatView";
+import type { Action } from "./actions";
 import { API_KEY_SECRET, CompanionClient } from "./client";
 import { renderStatus, type ServerStatus } from "./status";
 
@@ -21,11 +22,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     item.show();
   };
   show();
+  let chat: ChatViewProvider | undefined;
   companion = new CompanionClient(log, (status) => {
     last = status as ServerStatus;
     show();
-  }, context.secrets);
-  const chat = new ChatViewProvider(context.extensionUri, companion);
+  }, context.secrets, (action, args, next) => runAction(action, args, next, chat));
+  chat = new ChatViewProvider(context.extensionUri, companion);
   const c = companion;
   context.subscriptions.push(
     log,
@@ -82,29 +84,27 @@ function registerCommands(c: CompanionClient, chat: ChatViewProvider, log: vscod
       const pick = await vscode.window.showQuickPick(choices, { title: "vLLM Companion" });
       if (pick) await vscode.commands.executeCommand(pick.command);
     },
-    "vllmCompanion.explainSelection": () => chat.ask("Explain this code.", true),
-    "vllmCompanion.fixSelection": () => editSelection(c, "Find and fix the bugs in this code."),
-    "vllmCompanion.editSelection": async () => {
-      const instruction = await vscode.window.showInputBox({ prompt: "How should the selection change?" });
-      if (instruction) await editSelection(c, instruction);
-    },
   };
   return Object.entries(commands).map(([id, fn]) => vscode.commands.registerCommand(id, fn));
 }
 
-async function editSelection(c: CompanionClient, instruction: string): Promise<void> {
-  const editor = vscode.window.activeTextEditor;
-  const client = await c.start();
-  if (!editor || editor.selection.isEmpty || !client) return;
-  const params = {
-    textDocument: { uri: editor.document.uri.toString() },
-    range: client.code2ProtocolConverter.asRange(editor.selection),
-    instruction,
-    apply: true,
-  };
-  await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: "vLLM Companion: editing…", cancellable: true },
-    (_progress, token) => client.sendRequest("vllmCompanion/edit", params, token),
+/** A catalog action in VS Code: chat actions answer in the chat panel; an action without an
+ * instruction asks for one; edits run on the server (which applies them) with a progress bar. */
+async function runAction(
+  action: Action,
+  args: unknown[],
+  next: (args: unknown[]) => Promise<unknown>,
+  chat: ChatViewProvider | undefined,
+): Promise<unknown> {
+  let instruction = action.instruction ?? (typeof args[2] === "string" ? args[2] : undefined);
+  if (!instruction) {
+    instruction = await vscode.window.showInputBox({ prompt: `${action.title}: what should change?` });
+    if (!instruction) return undefined;
+  }
+  if (action.mode === "chat" && chat) return chat.ask(instruction, true);
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `vLLM Companion: ${action.title}…` },
+    () => next([args[0], args[1], instruction]),
   );
 }
 

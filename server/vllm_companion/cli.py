@@ -66,7 +66,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_lsp(tcp: str | None) -> int:
-    from .server import CompanionServer
+    from .lsp.server import CompanionServer
 
     server = CompanionServer()
     if tcp:
@@ -88,31 +88,25 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_complete(args: argparse.Namespace) -> int:
-    from lsprotocol import types
-
-    from .backend import Backend
-    from .completion.service import CompletionRequest, CompletionService
+    from .app import build
+    from .completion.service import CompletionRequest
     from .config import env_overrides, load_config
-    from .documents import DocumentStore
-    from .status import StatusReporter
 
     path, text, line, col = args.loaded
     config, problems = load_config(env_overrides(), overrides_from(args))
     for problem in problems:
         print(f"vllm-companion: {problem}", file=sys.stderr)
-    docs = DocumentStore()
-    doc = docs.open(types.TextDocumentItem(uri=path.as_uri(), language_id=_language(path), version=0, text=text))
-    status = StatusReporter(lambda m, p: log.info("status %s", p), lambda t, e: print(t, file=sys.stderr))
-    backend = Backend(config.backend)
-    service = CompletionService(config, backend, docs, status)
+    services = build(config, lambda m, p: log.info("status %s", p), lambda t, e: print(t, file=sys.stderr))
+    doc = services.documents.open(path.as_uri(), _language(path), 0, text)
     row = max(0, line - 1)
     col_index = min(max(0, col - 1), len(doc.line(row)))
     try:
-        answer = await service.complete(CompletionRequest(doc.uri, row, col_index, automatic=False))
+        answer = await services.completions.complete(CompletionRequest(doc.uri, row, col_index, automatic=False))
     finally:
-        await backend.close()
+        await services.backend.close()
     if not answer:
-        print(f"vllm-companion: no completion ({status.current.state}: {status.current.message})", file=sys.stderr)
+        state, message = services.status.derive()
+        print(f"vllm-companion: no completion ({state.value}: {message})", file=sys.stderr)
         return 1
     sys.stdout.write(answer + ("\n" if not answer.endswith("\n") else ""))
     return 0

@@ -1,16 +1,10 @@
-"""``vllm-companion engine start|stop|status``, ``doctor`` and ``demo``.
-
-``demo`` is the README's first command: it starts the language server over stdio with
-``backend.launch`` on (so the server plans, prepares and supervises the local engine: vLLM on the
-CPU when there is no GPU), waits for the engine, then shows an inline completion and a streamed
-chat answer, exactly as an editor would get them.
-"""
+"""``vllm-companion engine start|stop|status``, ``doctor`` and ``demo`` (lsp/demo.py: the
+README's first command, an LSP client of our own server)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import signal
 import subprocess
@@ -22,7 +16,6 @@ from .config import EngineSettings, env_overrides, load_config
 
 STOP_WAIT_S = 20.0
 
-DEMO_CODE = "import math\n\n\ndef circle_area(radius):\n    return "
 
 
 def add_commands(sub: Any) -> None:
@@ -158,95 +151,6 @@ def engine_status(args: argparse.Namespace) -> int:
 # -- demo ----------------------------------------------------------------------------------------
 async def demo(settings: EngineSettings) -> int:
     """The main job on this machine: local engine, then a completion and a chat over real LSP."""
-    from lsprotocol import types
-    from pygls.lsp.client import LanguageClient
+    from .lsp.demo import demo as run_demo
 
-    client = LanguageClient("vllm-companion-demo", "1")
-    ready = asyncio.Event()
-    failed: list[str] = []
-
-    @client.feature("vllmCompanion/status")  # type: ignore[untyped-decorator]
-    def status(params: Any) -> None:
-        state, message = getattr(params, "state", ""), getattr(params, "message", "")
-        if message:
-            print(f"  [{state}] {message}", file=sys.stderr, flush=True)
-        if state == "ready" and getattr(params, "model", None):
-            ready.set()
-        if state == "error":
-            failed.append(message)
-            ready.set()
-
-    deltas: list[str] = []
-
-    @client.feature(types.PROGRESS)  # type: ignore[untyped-decorator]
-    def progress(params: types.ProgressParams) -> None:
-        value = params.value
-        delta = value.get("delta") if isinstance(value, dict) else getattr(value, "delta", None)
-        if delta:
-            deltas.append(delta)
-            print(delta, end="", flush=True)
-
-    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)  # type: ignore[untyped-decorator]
-    def create(params: types.WorkDoneProgressCreateParams) -> None:
-        return None
-
-    @client.feature(types.WINDOW_SHOW_MESSAGE)  # type: ignore[untyped-decorator]
-    def show(params: types.ShowMessageParams) -> None:
-        print(f"  (server) {params.message}", file=sys.stderr)
-
-    engine = {k: v for k, v in settings.model_dump(by_alias=True).items() if v is not None}
-    options = {"backend": {"launch": True}, "engine": engine, "completion": {"debounceMs": 0}}
-    print("vLLM Companion demo: starting the language server and its local engine "
-          "(first run: model conversion ~30 s, vLLM start ~35 s on a CPU)", file=sys.stderr)
-    await client.start_io(sys.executable, "-m", "vllm_companion", "--log-level", "warning", "lsp")
-    caps = types.ClientCapabilities(
-        window=types.WindowClientCapabilities(work_done_progress=True),
-        text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
-    )
-    await client.initialize_async(types.InitializeParams(capabilities=caps, initialization_options=options))
-    client.initialized(types.InitializedParams())
-    code = 1
-    try:
-        await asyncio.wait_for(ready.wait(), settings.ready_timeout_s + 60)
-        if failed:
-            print(f"\nthe engine could not start: {failed[-1]}", file=sys.stderr)
-            return 1
-        code = await _demo_round_trip(client, deltas)
-    except TimeoutError:
-        print("\nthe engine did not become ready in time", file=sys.stderr)
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.shutdown_async(None), 30)
-            client.exit(None)
-        await client.stop()  # type: ignore[no-untyped-call]
-    return code
-
-
-async def _demo_round_trip(client: Any, deltas: list[str]) -> int:
-    from lsprotocol import types
-
-    uri = "file:///demo/geometry.py"
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        types.TextDocumentItem(uri=uri, language_id="python", version=1, text=DEMO_CODE + "\n")))
-    lines = DEMO_CODE.split("\n")
-    position = types.Position(line=len(lines) - 1, character=len(lines[-1]))
-    t0 = time.perf_counter()
-    result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=position,
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
-    took = (time.perf_counter() - t0) * 1000
-    items = result.items if result is not None else []
-    suggestion = items[0].insert_text if items else None
-    print("\n--- inline completion ---------------------------------------")
-    print(DEMO_CODE.rstrip("\n") + (f"\033[2m{suggestion}\033[0m" if suggestion else "   (no suggestion)"))
-    print(f"--- ({took:.0f} ms) ---\n\n--- chat ------------------------------------------------------")
-    question = {"messages": [{"role": "user", "content": "What does a Python list comprehension do? One sentence."}],
-                "partialResultToken": "demo-chat", "maxTokens": 80}
-    t0 = time.perf_counter()
-    answer = await client.protocol.send_request_async("vllmCompanion/chat", question)
-    took = (time.perf_counter() - t0) * 1000
-    content = getattr(answer, "content", "")
-    if not deltas:
-        print(content)
-    print(f"\n--- ({took:.0f} ms, finish: {getattr(answer, 'finishReason', '?')}) ---")
-    return 0 if suggestion is not None and content else 1
+    return await run_demo(settings)

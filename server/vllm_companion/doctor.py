@@ -39,7 +39,7 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
     running = alive(record.get("engine"))
     pid = (record.get("engine") or {}).get("pid")
     _line("running engine", f"{record.get('model')} at {record.get('endpoint')} (pid {pid})" if running else "none")
-    from .health import read_totals
+    from .repetition import read_totals
 
     loops = read_totals(EngineRegistry().dir / "loops.json")
     _line("repetition loops cut", ", ".join(f"{m}: {n}" for m, n in loops.items()) or "none recorded")

@@ -9,11 +9,41 @@ Positions: https://microsoft.github.io/language-server-protocol/specifications/l
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from lsprotocol import types
+from typing import Protocol
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+
+
+@dataclass(frozen=True)
+class Position:
+    """A client position: line, and column in the negotiated encoding's code units."""
+
+    line: int
+    character: int
+
+
+class PositionLike(Protocol):
+    @property
+    def line(self) -> int: ...
+    @property
+    def character(self) -> int: ...
+
+
+class RangeLike(Protocol):
+    @property
+    def start(self) -> PositionLike: ...
+    @property
+    def end(self) -> PositionLike: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """An edit: ``text`` replaces ``range`` (None: the whole document)."""
+
+    text: str
+    range: RangeLike | None = None
 
 
 def _units(ch: str, encoding: str) -> int:
@@ -68,7 +98,7 @@ class Document:
         """Line ``row`` without its line ending ('' past the end)."""
         return _strip_eol(self.lines[row]) if 0 <= row < len(self.lines) else ""
 
-    def to_index(self, pos: types.Position, encoding: str) -> tuple[int, int]:
+    def to_index(self, pos: PositionLike, encoding: str) -> tuple[int, int]:
         """Client position -> (row, code-point column), clamped into the document."""
         if not self.lines:
             return 0, 0
@@ -79,31 +109,46 @@ class Document:
             return row, len(self.line(row))
         return row, column_to_index(self.line(row), pos.character, encoding)
 
-    def text_in(self, start: types.Position, end: types.Position, encoding: str) -> str:
+    def span(self, start: PositionLike, end: PositionLike, encoding: str) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Two client positions as (row, code-point column) indices, in order; an end past the
+        last line takes the whole last line."""
+        a, b = sorted((self.to_index(start, encoding), self.to_index(end, encoding)))
+        if max(start.line, end.line) >= len(self.lines) and self.lines:
+            b = (len(self.lines) - 1, len(self.lines[-1]))
+        return a, b
+
+    def text_in(self, start: PositionLike, end: PositionLike, encoding: str) -> str:
         """The text between two client positions."""
-        (r0, c0), (r1, c1) = self.to_index(start, encoding), self.to_index(end, encoding)
-        if (r1, c1) < (r0, c0):
-            (r0, c0), (r1, c1) = (r1, c1), (r0, c0)
-        if end.line >= len(self.lines):
-            r1, c1 = len(self.lines) - 1, len(self.lines[-1]) if self.lines else 0
+        return self.text_between(*self.span(start, end, encoding))
+
+    def text_between(self, start: tuple[int, int], end: tuple[int, int]) -> str:
+        """The text between two (row, code-point column) indices, in either order, clamped."""
+        if not self.lines:
+            return ""
+        (r0, c0), (r1, c1) = sorted((start, end))
+        last = len(self.lines) - 1
+        if r1 > last:
+            r1, c1 = last, len(self.lines[last])
+        r0 = min(max(0, r0), last)
         if r0 == r1:
-            return self.lines[r0][c0:c1] if self.lines else ""
+            return self.lines[r0][c0:c1]
         return self.lines[r0][c0:] + "".join(self.lines[r0 + 1 : r1]) + self.lines[r1][:c1]
 
-    def to_position(self, row: int, col: int, encoding: str) -> types.Position:
-        return types.Position(line=row, character=index_to_column(self.line(row), col, encoding))
+    def to_position(self, row: int, col: int, encoding: str) -> Position:
+        return Position(row, index_to_column(self.line(row), col, encoding))
 
-    def apply_change(self, change: types.TextDocumentContentChangeEvent, encoding: str) -> None:
-        if not isinstance(change, types.TextDocumentContentChangePartial):
+    def apply_change(self, change: Change, encoding: str) -> None:
+        rng = change.range
+        if rng is None:
             self.lines = _split(change.text)
             return
-        start_row, start_col = self.to_index(change.range.start, encoding)
-        end_row, end_col = self.to_index(change.range.end, encoding)
+        start_row, start_col = self.to_index(rng.start, encoding)
+        end_row, end_col = self.to_index(rng.end, encoding)
         if (end_row, end_col) < (start_row, start_col):
             start_row, start_col, end_row, end_col = end_row, end_col, start_row, start_col
-        if change.range.start.line >= len(self.lines):
+        if rng.start.line >= len(self.lines):
             start_row, start_col = len(self.lines), 0
-        if change.range.end.line >= len(self.lines):
+        if rng.end.line >= len(self.lines):
             end_row, end_col = len(self.lines), 0
         head = self.lines[start_row][:start_col] if start_row < len(self.lines) else ""
         tail = self.lines[end_row][end_col:] if end_row < len(self.lines) else ""
@@ -131,18 +176,18 @@ class DocumentStore:
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
 
-    def open(self, item: types.TextDocumentItem) -> Document:
-        doc = Document.from_text(item.uri, item.language_id, item.version, item.text)
-        self._docs[item.uri] = doc
+    def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
+        doc = Document.from_text(uri, language_id, version, text)
+        self._docs[uri] = doc
         return doc
 
-    def change(self, params: types.DidChangeTextDocumentParams, encoding: str) -> Document | None:
-        doc = self._docs.get(params.text_document.uri)
+    def change(self, uri: str, version: int, changes: Iterable[Change], encoding: str) -> Document | None:
+        doc = self._docs.get(uri)
         if doc is None:
             return None
-        for change in params.content_changes:
+        for change in changes:
             doc.apply_change(change, encoding)
-        doc.version = params.text_document.version
+        doc.version = version
         return doc
 
     def close(self, uri: str) -> None:

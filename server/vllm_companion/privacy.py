@@ -57,6 +57,11 @@ def path_of(uri: str) -> str:
     return unquote(urlparse(uri).path) if "://" in uri else uri
 
 
+def file_name(uri: str) -> str:
+    """The last part of a URI's path (percent-decoded), as prompts and fences name a file."""
+    return path_of(uri).rsplit("/", 1)[-1]
+
+
 def _matches(path: str, globs: Iterable[str]) -> bool:
     parts = [p for p in os.path.normpath(path).lower().split("/") if p]
     if not parts:

@@ -160,7 +160,7 @@ def test_an_internal_error_reply_has_no_traceback() -> None:
     """15. pygls puts the traceback in an internal error's data: it never leaves the server."""
     import sys
 
-    from vllm_companion.protocol import CompanionProtocol
+    from vllm_companion.lsp.protocol import CompanionProtocol
 
     sent: list[Any] = []
     proto = CompanionProtocol.__new__(CompanionProtocol)

@@ -7,7 +7,7 @@ import time
 
 from tests.fake_backend import FakeBackend, Reply
 from tests.lsp_session import inline, open_doc, options, session, wait_for
-from vllm_companion.health import THRESHOLD
+from vllm_companion.repetition import THRESHOLD
 
 
 async def test_endless_line_loop_is_cut_and_the_engine_stream_closed(backend: FakeBackend) -> None:

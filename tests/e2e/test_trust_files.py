@@ -135,14 +135,11 @@ async def test_completion_to_a_remote_endpoint_redacts_the_file_itself() -> None
     from vllm_companion.config import load_config
     from vllm_companion.documents import DocumentStore
     from vllm_companion.prompts import resolve_family
-    from vllm_companion.status import StatusReporter
+    from vllm_companion.status import ServerStatus, StatusReporter
 
     docs = DocumentStore()
-    from lsprotocol import types
-
-    doc = docs.open(types.TextDocumentItem(uri="file:///w/a.py", language_id="python", version=1,
-                                           text=f"KEY = '{AWS}'\nx = "))
-    status = StatusReporter(lambda m, p: None, lambda t, e: None)
+    doc = docs.open("file:///w/a.py", "python", 1, f"KEY = '{AWS}'\nx = ")
+    status = ServerStatus(StatusReporter(lambda m, p: None, lambda t, e: None))
     for endpoint, leaks in (("http://203.0.113.9:8000/v1", False), ("http://127.0.0.1:8000/v1", True)):
         config, _ = load_config({"backend": {"endpoint": endpoint}})
         backend = Backend(config.backend)

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from vllm_companion.documents import UTF8, UTF16, UTF32, Document, column_to_index, index_to_column
+from vllm_companion.documents import (
+    UTF8,
+    UTF16,
+    UTF32,
+    Change,
+    Document,
+    Position,
+    column_to_index,
+    index_to_column,
+)
 
 P = types.Position
 
 
 def change(doc: Document, sl: int, sc: int, el: int, ec: int, text: str, enc: str = UTF16) -> None:
     rng = types.Range(start=P(line=sl, character=sc), end=P(line=el, character=ec))
-    doc.apply_change(types.TextDocumentContentChangePartial(range=rng, text=text), enc)
+    doc.apply_change(Change(text, rng), enc)
 
 
 def test_columns_in_each_encoding() -> None:
@@ -42,10 +51,10 @@ def test_multiline_insert_and_append_at_end() -> None:
 
 def test_full_change_and_positions_clamp() -> None:
     doc = Document.from_text("u", "python", 1, "old")
-    doc.apply_change(types.TextDocumentContentChangeWholeDocument(text="new\ntext"), UTF16)
+    doc.apply_change(Change("new\ntext"), UTF16)
     assert doc.to_index(P(line=1, character=99), UTF16) == (1, 4)
     assert doc.to_index(P(line=7, character=0), UTF16) == (1, 4)
-    assert doc.to_position(0, 3, UTF16) == P(line=0, character=3)
+    assert doc.to_position(0, 3, UTF16) == Position(line=0, character=3)
 
 
 def test_cursor_on_the_empty_line_after_a_final_newline() -> None:

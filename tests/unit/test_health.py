@@ -1,4 +1,4 @@
-from vllm_companion.health import MAX_REPETITION_PENALTY, THRESHOLD, WINDOW_S, LoopHealth
+from vllm_companion.repetition import MAX_REPETITION_PENALTY, THRESHOLD, WINDOW_S, LoopHealth
 
 
 def test_penalties_rise_after_repeated_loops_and_stay_bounded() -> None:

@@ -55,6 +55,7 @@ class Backend:
         )
         self._http = httpx.AsyncClient(timeout=timeout, headers=self._auth_headers())
         self._model: ModelInfo | None = None
+        self._lengths: dict[str, int | None] = {}  # every listed model's max_model_len
         self.availability = Availability()
 
     def _auth_headers(self) -> dict[str, str]:
@@ -74,6 +75,7 @@ class Backend:
         except Exception as exc:
             raise classify(exc) from exc
         models = list(page.data)
+        self._lengths = {str(m.id): _context_length((m.model_extra or {}).get("max_model_len")) for m in models[:256]}
         wanted = self.settings.model
         chosen = next((m for m in models if m.id == wanted), None) if wanted else (models[0] if models else None)
         if chosen is None:
@@ -85,6 +87,13 @@ class Backend:
         extra: dict[str, Any] = chosen.model_extra or {}
         self._model = ModelInfo(str(chosen.id)[:256], _context_length(extra.get("max_model_len")))
         return self._model
+
+    async def context_length(self, model: str, default: int) -> int:
+        """``max_model_len`` of ``model`` as the endpoint lists it (each model its own), else
+        ``default``."""
+        if model not in self._lengths:
+            await self.model_info(refresh=self._model is None or model != self._model.id)
+        return self._lengths.get(model) or default
 
     @property
     def cached_model(self) -> ModelInfo | None:

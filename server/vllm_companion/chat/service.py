@@ -1,11 +1,16 @@
-"""Chat: one streamed answer, with the loop guard, the template fallback and a concurrency cap.
+"""Chat and inline edit: context gathered through the privacy filter, one streamed answer, with
+the loop guard, the template fallback and a concurrency cap.
 
+- Context: the selection and the attached files, open in the editor or (inside the workspace
+  only) on disk; secret files left out and said so; inline secrets redacted (privacy.py).
 - ``/v1/chat/completions`` first. When the engine cannot apply a chat template (TGI's "Template
   not found", 404, a base model) the conversation is rendered with our template and sent to
   ``/v1/completions``; the fallback is remembered for that endpoint and model, and said once.
-- Every delta passes the loop guard; a loop closes the stream and the answer ends "loop-cut".
-- At most ``chat.maxConcurrent`` answers stream at once, so inline completion stays fast.
-- ``$/cancelRequest`` closes the engine stream; the partial answer is returned, "cancelled".
+- Every delta passes the loop guard (streaming/drive.py, shared with completion); a loop closes
+  the stream and the answer ends "loop-cut".
+- At most ``chat.maxConcurrent`` answers stream at once (chat/limiter.py).
+- Cancellation closes the engine stream; the partial answer is returned, "cancelled".
+- Every outcome reaches the status through ``report`` (the same path as completion's).
 """
 
 from __future__ import annotations
@@ -13,84 +18,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+import os
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from ..backend import Backend, BackendError, ErrorKind
 from ..backend.client import Chunk
 from ..completion.context import estimate_tokens
 from ..config import ChatSettings, Config
-from ..health import LoopHealth
-from ..status import StatusReporter
+from ..documents import DocumentStore
+from ..privacy import Privacy, file_name, path_of, redact
+from ..repetition import LoopHealth
+from ..sampling import chat_budget, chat_params
+from ..status import ServerStatus
 from ..streaming import Pipeline
+from ..streaming.drive import Drive
 from ..streaming.loops import is_loop, loop_detectors
+from .context import SYSTEM_PROMPT, Snippet, build_messages
+from .edit import edit_messages, extract_code
+from .limiter import Limiter
+from .requests import ChatRequest, ChatResult, EditRefused, EditRequest, EditResult
 from .templates import render_chat, resolve_template
 
 log = logging.getLogger(__name__)
 FALLBACK_KINDS = {ErrorKind.TEMPLATE, ErrorKind.NOT_FOUND}
-
-
-class Limiter:
-    """At most ``capacity`` holders at once; the capacity may change while streams run (a
-    settings change must not reset the count, as a new semaphore would). Leaving never waits,
-    so a cancelled holder always frees its place."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity, self.active = capacity, 0
-        self._waiters: list[asyncio.Future[None]] = []
-
-    async def __aenter__(self) -> None:
-        while self.active >= self.capacity:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        self.active += 1
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.active -= 1
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-@dataclass
-class ChatResult:
-    content: str
-    model: str
-    finish_reason: str  # stop | length | cancelled | loop-cut | error
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    via: str = "chat"  # "chat" or "completions" (template fallback)
-    excluded: list[str] = field(default_factory=list)
-    excluded_why: dict[str, str] = field(default_factory=dict)  # uri -> why it was left out
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "content": self.content,
-            "model": self.model,
-            "finishReason": self.finish_reason,
-            "usage": {"promptTokens": self.prompt_tokens, "completionTokens": self.completion_tokens},
-            "endpoint": self.via,
-        }
-        if self.excluded:
-            out["excludedContext"] = self.excluded
-            out["excludedWhy"] = self.excluded_why
-        if self.error:
-            out["error"] = self.error
-        return out
+MAX_FILES = 32
 
 
 class ChatService:
-    def __init__(self, config: Config, backend: Backend, status: StatusReporter, health: LoopHealth) -> None:
-        self.status, self.health = status, health
+    def __init__(
+        self,
+        config: Config,
+        backend: Backend,
+        status: ServerStatus,
+        loops: LoopHealth,
+        documents: DocumentStore | None = None,
+        privacy: Privacy | None = None,
+        report: Callable[[BackendError | None], None] = lambda exc: None,
+    ) -> None:
+        self.status, self.loops, self.report = status, loops, report
+        self.documents = documents or DocumentStore()
+        self.privacy = privacy or Privacy()
         self.fallback: set[tuple[str, str]] = set()  # (endpoint, model) without a usable chat template
         self.streams = Limiter(config.chat.max_concurrent)  # one for the server's life
         self.reconfigure(config, backend)
@@ -100,11 +68,61 @@ class ChatService:
         self.settings: ChatSettings = config.chat
         self.streams.capacity = self.settings.max_concurrent
 
-    async def budget(self, max_tokens: int) -> int:
-        info = await self.backend.model_info()
-        length = info.max_model_len or self.config.backend.context_length
-        return max(256, length - max_tokens - 16)
+    # -- requests ------------------------------------------------------------------------------
+    async def chat(self, req: ChatRequest, on_delta: Callable[[str], None]) -> ChatResult:
+        """Answer a conversation with its context. Raises ``BackendError`` before any text."""
+        snippets, refused = self._snippets(req)
+        max_tokens = req.max_tokens or self.settings.max_tokens
+        try:
+            model = req.model or self.settings.model or (await self.backend.model_info()).id
+            length = await self.backend.context_length(model, self.config.backend.context_length)
+        except BackendError as exc:
+            self.report(exc)
+            raise
+        budget = chat_budget(length, max_tokens)
+        history = [{"role": m["role"], "content": m["content"]} for m in req.messages]
+        system = self.settings.system_prompt or _system(history)
+        messages, excluded = build_messages(history, snippets, budget, system, self.privacy)
+        result = await self.answer(messages, on_delta, max_tokens=max_tokens, model=model)
+        result.excluded = excluded + [uri for uri, _ in refused]
+        result.excluded_why = {uri: "a secret file" for uri in excluded} | dict(refused)
+        return result
 
+    async def edit(self, req: EditRequest, on_delta: Callable[[str], None]) -> EditResult:
+        """Rewrite a selection. Secrets in it stay here: redacted on the way out, put back after."""
+        uri = req.selection.uri
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise EditRefused(f"document not open: {uri}")
+        if self.privacy.is_secret(uri):
+            raise EditRefused(f"{path_of(uri)} is a secret file: vLLM Companion never sends it to the engine")
+        code = doc.text_between(req.selection.start, req.selection.end)
+        hidden = redact(code)
+        messages = edit_messages(redact(req.instruction).text, hidden.text, path_of(uri), doc.language_id)
+        result = await self.answer(messages, on_delta, temperature=0.1)
+        return EditResult(result, hidden.restore(extract_code(result.content, hidden.text)), doc.version)
+
+    def _snippets(self, req: ChatRequest) -> tuple[list[Snippet], list[tuple[str, str]]]:
+        """Context from the selection and the files, and the files refused (with why)."""
+        out: list[Snippet] = []
+        refused: list[tuple[str, str]] = []
+        if req.selection is not None and (doc := self.documents.get(req.selection.uri)) is not None:
+            (r0, _), (r1, _) = req.selection.start, req.selection.end
+            text = doc.text_between(req.selection.start, req.selection.end)
+            out.append(Snippet(doc.uri, text, doc.language_id, f"selection, lines {r0 + 1}-{r1 + 1}"))
+        for uri in [u for u in req.files if u][:MAX_FILES]:
+            if (doc := self.documents.get(uri)) is not None:  # open: build_messages filters secrets
+                out.append(Snippet(uri, doc.text, doc.language_id))
+                continue
+            path, why = self.privacy.readable(uri)
+            content = self.privacy.read(uri) if path is not None else None
+            if content is None:
+                refused.append((uri, why or "not text"))
+            else:
+                out.append(Snippet(uri, content, os.path.splitext(file_name(uri))[1].lstrip(".")))
+        return out, refused
+
+    # -- one streamed answer -------------------------------------------------------------------
     async def answer(
         self,
         messages: list[dict[str, str]],
@@ -117,41 +135,29 @@ class ChatService:
         ``model``: the request's choice, else ``chat.model``, else the endpoint's model."""
         model = model or self.settings.model or (await self.backend.model_info()).id
         result = ChatResult("", model, "stop", sum(estimate_tokens(m["content"]) for m in messages))
-        params: dict[str, Any] = {
-            "max_tokens": max_tokens or self.settings.max_tokens,
-            "temperature": self.settings.temperature if temperature is None else temperature,
-            "top_p": self.settings.top_p,
-            "model": model,
-        }
         template = resolve_template(model, self.settings.template)
-        params.update(self.health.penalties(model, 1.1 if template.name == "chatml" else 1.05))
-        pipe = Pipeline(loop_detectors())
-        sent = 0
+        params = chat_params(self.settings, model, template.repetition_penalty, self.loops, max_tokens, temperature)
+        drive = Drive(Pipeline(loop_detectors()), on_delta, lambda: log.warning(
+            "chat: repetition loop cut; %d recent for %s", self.loops.record(model), model))
         async with self.streams:
             try:
-                async for chunk in self._stream(model, messages, params, result):
-                    result.completion_tokens += 1
-                    if chunk.finish_reason == "length":
-                        result.finish_reason = "length"
-                    pipe.feed(chunk.text)
-                    if len(pipe.text) > sent:
-                        on_delta(pipe.text[sent:])
-                        sent = len(pipe.text)
-                    if pipe.cut is not None:
-                        break
+                await drive.run(self._stream(model, messages, params, result))
+                self.report(None)
             except asyncio.CancelledError:
                 result.finish_reason = "cancelled"
             except BackendError as exc:
                 result.finish_reason, result.error = "error", str(exc)
-        result.content = pipe.text
-        if pipe.cut is not None and is_loop(pipe.cut.reason):
+                self.report(exc)
+        result.content, result.completion_tokens = drive.pipeline.text, drive.chunks
+        if drive.finish_reason == "length" and result.finish_reason == "stop":
+            result.finish_reason = "length"
+        if is_loop(drive.cut_reason):
             result.finish_reason = "loop-cut"
-            self.health.record(model)
         return result
 
     async def _stream(
         self, model: str, messages: list[dict[str, str]], params: dict[str, Any], result: ChatResult
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         key = (self.backend.endpoint, model)
         if key not in self.fallback:
             got_any = False
@@ -169,12 +175,16 @@ class ChatService:
                 log.warning(note)
                 self.status.tell_user(note, error=False)
         template = resolve_template(model, self.settings.template)
-        prompt = render_chat(template, messages)
         result.via = "completions"
-        started = time.perf_counter()
+        prompt = render_chat(template, messages)
         async with contextlib.aclosing(
             self.backend.stream_completion(prompt, stop=list(template.stop), **params)
         ) as stream:
             async for chunk in stream:
                 yield chunk
-        log.debug("fallback answer in %.0f ms", (time.perf_counter() - started) * 1000)
+
+
+def _system(history: list[dict[str, str]]) -> str:
+    """Our system prompt, then any the client sent (merged: the client's cannot drop ours)."""
+    given = [m["content"] for m in history if m["role"] == "system"]
+    return "\n\n".join([SYSTEM_PROMPT, *given])

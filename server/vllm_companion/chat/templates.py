@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..prompts.render import pick
+
 
 @dataclass(frozen=True)
 class ChatTemplate:
@@ -21,6 +23,9 @@ class ChatTemplate:
     stop: tuple[str, ...]
     source: str
     bos: str = ""
+    # Where the loop guard starts raising repetition_penalty: Qwen's published chat default
+    # (generation_config.json) for ChatML, a mild 1.05 elsewhere.
+    repetition_penalty: float = 1.05
 
 
 CHATML = ChatTemplate(
@@ -32,6 +37,7 @@ CHATML = ChatTemplate(
     generation="<|im_start|>assistant\n",
     stop=("<|im_end|>", "<|im_start|>", "<|endoftext|>"),
     source="https://huggingface.co/Qwen/Qwen2.5-Coder-7B-Instruct/blob/main/tokenizer_config.json",
+    repetition_penalty=1.1,
 )
 
 DEEPSEEK = ChatTemplate(
@@ -73,10 +79,7 @@ BY_NAME = {t.name: t for t in TEMPLATES}
 
 
 def resolve_template(model_id: str | None, override: str = "auto") -> ChatTemplate:
-    if override != "auto" and override in BY_NAME:
-        return BY_NAME[override]
-    lowered = (model_id or "").lower()
-    return next((t for t in TEMPLATES if any(m in lowered for m in t.match)), CHATML)
+    return pick(TEMPLATES, model_id, override, CHATML)
 
 
 def render_chat(template: ChatTemplate, messages: list[dict[str, str]]) -> str:

@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..documents import Document
+from ..sampling import Budget
 
+__all__ = ["Budget", "Window", "build_window", "estimate_tokens"]
 STEP = 16  # lines: the granularity of window edges
 MAX_LINE_CHARS = 2000  # longer lines (minified code, data) are clipped near the cursor
-TEMPLATE_OVERHEAD = 32  # tokens reserved for FIM tokens and file headers
 SUFFIX_SHARE = 0.25
 
 
@@ -30,26 +31,12 @@ def estimate_tokens(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class Budget:
-    prompt_tokens: int  # what the prompt may hold in all
-
-    @classmethod
-    def for_model(cls, max_model_len: int, max_tokens: int, max_prompt_tokens: int) -> Budget:
-        room = max_model_len - max_tokens - TEMPLATE_OVERHEAD
-        return cls(max(16, min(room, max_prompt_tokens)))
-
-    def halved(self) -> Budget:
-        return Budget(max(16, self.prompt_tokens // 2))
-
-
-@dataclass(frozen=True)
 class Window:
     prefix: str
     suffix: str
     line_prefix: str  # current line up to the cursor
     line_suffix: str  # current line after the cursor
     start_row: int
-    tokens: int
 
 
 def _clip_left(text: str, max_chars: int) -> str:
@@ -91,8 +78,7 @@ def build_window(
         prefix_lines, suffix_lines = [], []
     prefix = "".join(prefix_lines) + cur_prefix
     suffix = cur_suffix + eol + "".join(suffix_lines)
-    tokens = estimate_tokens(prefix) + estimate_tokens(suffix)
-    return Window(prefix, suffix, line_prefix, line_suffix, start, tokens)
+    return Window(prefix, suffix, line_prefix, line_suffix, start)
 
 
 def _take(doc: Document, rows: range, limit: int, used: int) -> tuple[int, int]:

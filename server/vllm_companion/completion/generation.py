@@ -9,14 +9,13 @@ what was being generated) subscribes instead of starting over.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from ..backend import Backend
 from ..streaming import Pipeline
+from ..streaming.drive import Drive
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +31,12 @@ class Generation:
         prefix: str,
         suffix: str,
         request_id: str,
+        on_loop: Callable[[], None] | None = None,
     ) -> None:
         self.prefix, self.suffix, self.request_id = prefix, suffix, request_id
         self.pipeline = pipeline
+        self.drive = Drive(pipeline, on_loop=on_loop)
         self.refs = 0
-        self.started = time.perf_counter()
-        self.first_token_s: float | None = None
-        self.chunks = 0  # stream events with text (usually one token each; not a token count)
         self._finish = finish
         self.task: asyncio.Task[str] = asyncio.create_task(self._run(backend, prompt, params))
         self.task.add_done_callback(_consume)
@@ -54,19 +52,21 @@ class Generation:
 
     @property
     def cut_reason(self) -> str | None:
-        return self.pipeline.cut.reason if self.pipeline.cut else None
+        return self.drive.cut_reason
+
+    @property
+    def chunks(self) -> int:
+        return self.drive.chunks
+
+    @property
+    def first_token_s(self) -> float | None:
+        return self.drive.first_token_s
 
     async def _run(self, backend: Backend, prompt: str, params: dict[str, Any]) -> str:
-        async with contextlib.aclosing(backend.stream_completion(prompt, **params)) as stream:
-            async for chunk in stream:
-                if self.first_token_s is None:
-                    self.first_token_s = time.perf_counter() - self.started
-                self.chunks += 1
-                if self.pipeline.feed(chunk.text) is not None:
-                    log.debug("[%s] cut: %s", self.request_id, self.cut_reason)
-                    break  # leaving the block closes the stream: the engine stops now
-        self.pipeline.close()
-        return self._finish(self.pipeline.text)
+        text = await self.drive.run(backend.stream_completion(prompt, **params), close=True)
+        if self.cut_reason:
+            log.debug("[%s] cut: %s", self.request_id, self.cut_reason)
+        return self._finish(text)
 
     def acquire(self) -> Generation:
         self.refs += 1

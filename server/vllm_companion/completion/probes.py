@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from ..backend import Backend, BackendError, ErrorKind, ModelInfo
 from ..prompts import PLAIN, Family, resolve_family
-from ..status import State, StatusReporter
+from ..status import ServerStatus
 from .fim_check import unknown_fim_tokens
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 
 class Probes:
-    def __init__(self, backend: Backend, family_setting: str, status: StatusReporter) -> None:
+    def __init__(self, backend: Backend, family_setting: str, status: ServerStatus) -> None:
         self.backend, self.family_setting, self.status = backend, family_setting, status
         self.deadline_s = min(PROBE_DEADLINE_S, backend.settings.first_token_timeout_s)
         self.families: dict[str, Family] = {}
@@ -100,7 +100,7 @@ class Probes:
                 log.warning(msg)
                 family = PLAIN
         self.families[model.id] = family
-        self.status.update(State.READY, model=model.id, family=family.name)
+        self.status.serving(model.id, family.name)
         return family
 
     def watch_recovery(self) -> None:
@@ -119,7 +119,7 @@ class Probes:
                 availability.failed(error, probe=True)
                 continue
             availability.succeeded()
-            self.status.update(State.READY, message="the engine answers again")
+            self.status.succeeded()
             log.info("the endpoint answers again")
 
 

@@ -23,11 +23,11 @@ from ..backend import Backend, BackendError, ErrorKind, ModelInfo
 from ..backend.availability import ENDPOINT_KINDS
 from ..config import Config
 from ..documents import Document, DocumentStore
-from ..health import LoopHealth
-from ..privacy import Privacy, redact
+from ..privacy import Privacy, file_name, redact
 from ..prompts import Family, FimContext, render_fim
-from ..status import State, StatusReporter
-from ..streaming.loops import is_loop
+from ..repetition import LoopHealth
+from ..sampling import completion_params
+from ..status import ServerStatus
 from .cache import CompletionCache, remainder
 from .context import Budget, Window, build_window
 from .generation import Generation
@@ -65,12 +65,12 @@ class CompletionService:
         config: Config,
         backend: Backend,
         documents: DocumentStore,
-        status: StatusReporter,
-        health: LoopHealth | None = None,
+        status: ServerStatus,
+        loops: LoopHealth | None = None,
         privacy: Privacy | None = None,
     ):
         self.documents, self.status = documents, status
-        self.health = health or LoopHealth()
+        self.loops = loops or LoopHealth()
         self.privacy = privacy or Privacy()
         self.gate: Callable[[], bool] = lambda: True  # False while a launched engine is not ready
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
@@ -119,7 +119,7 @@ class CompletionService:
                 log.debug("[%s] superseded", rid)
                 return None
             except BackendError as exc:
-                self.failed(exc)
+                self.outcome(exc)
                 return None
 
     def _eligible(self, req: CompletionRequest) -> Document | None:
@@ -177,15 +177,11 @@ class CompletionService:
         if not self.backend.on_loopback:  # code leaving the machine: no inline secrets either
             prefix, suffix = redact(prefix).text, redact(suffix).text
         others = self._other_files(uri, family, language, budget)
-        return render_fim(family, FimContext(prefix, suffix, _path(uri), others))
+        return render_fim(family, FimContext(prefix, suffix, file_name(uri), others))
 
     def _finished(self, key: tuple[str, str, str], req: CompletionRequest, gen: Generation, typed: str,
                   rid: str) -> str | None:
-        self.backend.availability.succeeded()
-        self.status.update(State.READY, message="")
-        if is_loop(gen.cut_reason):
-            recent = self.health.record(key[0])
-            log.warning("[%s] repetition loop cut (%s); %d recent", rid, gen.cut_reason, recent)
+        self.outcome(None)
         text = gen.result
         self.cache.put(key, req.uri, gen.prefix, gen.suffix, text)
         answer = remainder(text, typed) if typed else text
@@ -193,18 +189,15 @@ class CompletionService:
         return answer or None
 
     def _start(self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window) -> Generation:
-        params: dict[str, object] = {
-            "max_tokens": self.settings.max_tokens,
-            "temperature": self.settings.temperature,
-            "top_p": self.settings.top_p,
-            **self.health.penalties(model.id, family.repetition_penalty),
-        }
-        if family.stop:
-            params["stop"] = list(family.stop)
+        params = completion_params(self.settings, model.id, family.stop, family.repetition_penalty, self.loops)
         stages = stages_for(family, window, self.settings.max_lines)
         log.debug("[%s] start: %d prompt chars, family %s", rid, len(prompt), family.name)
+
+        def on_loop() -> None:
+            log.warning("[%s] repetition loop cut; %d recent", rid, self.loops.record(model.id))
+
         return Generation(
-            self.backend, prompt, params, stages, finisher(window), window.prefix, window.suffix, rid
+            self.backend, prompt, params, stages, finisher(window), window.prefix, window.suffix, rid, on_loop
         )
 
     def _other_files(self, uri: str, family: Family, language: str, budget: Budget) -> tuple[tuple[str, str], ...]:
@@ -216,12 +209,17 @@ class CompletionService:
         for doc in [d for d in self.documents.others(uri, language) if not self.privacy.is_secret(d.uri)][:4]:
             head = redact("".join(doc.lines[:80])).text[: max(0, room)]
             if head:
-                out.append((_path(doc.uri), head))
+                out.append((file_name(doc.uri), head))
                 room -= len(head)
         return tuple(out)
 
-    def failed(self, exc: BackendError) -> None:
-        """A backend failure: the endpoint's availability, the status, and the user if needed."""
+    def outcome(self, exc: BackendError | None) -> None:
+        """How a request to the backend ended (completion and chat report here): the endpoint's
+        availability, the status, and the user if needed."""
+        if exc is None:
+            self.backend.availability.succeeded()
+            self.status.succeeded()
+            return
         log.warning("backend: %s", exc)
         if self.backend.availability.failed(exc):
             self.probes.watch_recovery()  # the engine asked for a pause (Retry-After)
@@ -229,8 +227,7 @@ class CompletionService:
             self.probes.check_soon()
         if exc.kind.request_local:
             return  # this request's own problem: the endpoint is as healthy as it was
-        state = State.UNAVAILABLE if exc.kind.transient else State.ERROR
-        self.status.update(state, message=self.backend.availability.blocked() or str(exc))
+        self.status.failed(exc, self.backend.availability.blocked())
         if not exc.kind.transient:
             self.status.tell_user(f"vLLM Companion: {exc}")
 
@@ -247,7 +244,3 @@ class CompletionService:
 def _skip_here(line: str, col: int) -> bool:
     """No completion in the middle of a word (Copilot's rule too)."""
     return col < len(line) and (line[col].isalnum() or line[col] == "_") and col > 0 and line[col - 1].isalnum()
-
-
-def _path(uri: str) -> str:
-    return uri.rsplit("/", 1)[-1] if "/" in uri else uri

@@ -57,6 +57,11 @@ class EngineManager:
         self._api_key = ""
         self._follow: asyncio.Task[None] | None = None
 
+    @property
+    def api_key(self) -> str:
+        """The engine's key (clients send it as ``Authorization: Bearer``)."""
+        return self._api_key
+
     # -- acquire / release ---------------------------------------------------------------------
     async def acquire(self) -> bool:
         """Attach or start; True once an engine is ready (events report the way there)."""

@@ -7,24 +7,38 @@ the result is exactly the template with the context spliced in; golden files in 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
-from .families import BY_NAME, FAMILIES, PLAIN, Family
+from .families import FAMILIES, PLAIN, Family
 
 _PLACEHOLDER = re.compile(r"(\{files\}|\{prefix\}|\{suffix\})")
 
 
-def resolve_family(model_id: str | None, override: str = "auto") -> Family:
-    """The user's override when it names a family, else the first family whose pattern is in the id."""
+class Matchable(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def match(self) -> tuple[str, ...]: ...
+
+
+M = TypeVar("M", bound=Matchable)
+
+
+def pick(records: Sequence[M], model_id: str | None, override: str, default: M) -> M:
+    """The record the user's override names, else the first whose pattern is in the model id:
+    one resolver for FIM families and chat templates alike."""
     if override and override != "auto":
-        family = BY_NAME.get(override.lower())
-        if family is not None:
-            return family
+        named = next((r for r in records if r.name == override.lower()), None)
+        if named is not None:
+            return named
     lowered = (model_id or "").lower()
-    for family in FAMILIES:
-        if any(pattern in lowered for pattern in family.match):
-            return family
-    return PLAIN
+    return next((r for r in records if any(pattern in lowered for pattern in r.match)), default)
+
+
+def resolve_family(model_id: str | None, override: str = "auto") -> Family:
+    return pick(FAMILIES, model_id, override, PLAIN)
 
 
 @dataclass(frozen=True)

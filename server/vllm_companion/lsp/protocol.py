@@ -12,12 +12,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
+
+from ..actions import catalog
+from ..documents import Change
 
 if TYPE_CHECKING:
     from .server import CompanionServer
@@ -56,15 +60,25 @@ class CompanionProtocol(LanguageServerProtocol):
         error = {"code": -32700, "message": f"Parse error: {detail[:200]}"}
         self._send_data({"jsonrpc": "2.0", "id": None, "error": error})
 
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        """pygls's initialize, plus the action catalog in ``capabilities.experimental``."""
+        result: types.InitializeResult = yield from super().lsp_initialize(params)
+        result.capabilities.experimental = {"vllmCompanion": {"actions": catalog()}}
+        return result
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
-        self._server.documents.open(params.text_document)
+        item = params.text_document
+        self._server.services.documents.open(item.uri, item.language_id, item.version, item.text)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
-        self._server.documents.change(params, self._server.encoding)
+        changes = [Change(c.text, getattr(c, "range", None)) for c in params.content_changes]
+        doc = params.text_document
+        self._server.services.documents.change(doc.uri, doc.version, changes, self._server.encoding)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
-        self._server.documents.close(params.text_document.uri)
-        self._server.completions.forget(params.text_document.uri)
+        self._server.services.documents.close(params.text_document.uri)
+        self._server.services.completions.forget(params.text_document.uri)

@@ -11,22 +11,13 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..status import State
-from .supervisor import EngineEvent, EngineState
+from ..engine.supervisor import EngineEvent, EngineState
 
 if TYPE_CHECKING:
-    from ..server import CompanionServer
+    from .server import CompanionServer
 
 log = logging.getLogger(__name__)
 TOKEN = "vllmCompanion/engine"
-ENGINE_STATUS = {
-    EngineState.STOPPED: State.UNAVAILABLE,
-    EngineState.STARTING: State.STARTING,
-    EngineState.READY: State.READY,
-    EngineState.UNHEALTHY: State.UNAVAILABLE,
-    EngineState.RESTARTING: State.STARTING,
-    EngineState.FAILED: State.ERROR,
-}
 
 
 class EngineProgress:

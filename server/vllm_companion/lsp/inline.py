@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..completion.service import CompletionRequest
+from ..documents import Position
 
 if TYPE_CHECKING:
-    from ..server import CompanionServer
+    from .server import CompanionServer
 
 
 def register(server: CompanionServer) -> None:
@@ -23,7 +24,7 @@ def register(server: CompanionServer) -> None:
     async def inline_completion(
         ls: CompanionServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
-        doc = ls.documents.get(params.text_document.uri)
+        doc = ls.services.documents.get(params.text_document.uri)
         if doc is None:
             return None
         row, col = doc.to_index(params.position, ls.encoding)
@@ -34,10 +35,10 @@ def register(server: CompanionServer) -> None:
             if s_row == row and s_col <= col:
                 insert, start = selected.text, s_col
         automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
-        text = await ls.completions.complete(CompletionRequest(doc.uri, row, col, automatic, insert, start))
+        text = await ls.services.completions.complete(CompletionRequest(doc.uri, row, col, automatic, insert, start))
         if not text:
             return None
-        begin = doc.to_position(row, start, ls.encoding)
+        begin = _position(doc.to_position(row, start, ls.encoding))
         item = types.InlineCompletionItem(
             insert_text=insert + text, range=types.Range(start=begin, end=params.position)
         )
@@ -45,7 +46,7 @@ def register(server: CompanionServer) -> None:
 
 
 def register_completion_fallback(server: CompanionServer, caps: types.ClientCapabilities) -> None:
-    mode = server.config.completion.completion_items
+    mode = server.services.config.completion.completion_items
     has_inline = bool(caps.text_document and caps.text_document.inline_completion)
     if mode == "never" or (mode == "auto" and has_inline):
         return
@@ -54,7 +55,7 @@ def register_completion_fallback(server: CompanionServer, caps: types.ClientCapa
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, options)
     async def completion(ls: CompanionServer, params: types.CompletionParams) -> types.CompletionList:
         empty = types.CompletionList(is_incomplete=True, items=[])
-        doc = ls.documents.get(params.text_document.uri)
+        doc = ls.services.documents.get(params.text_document.uri)
         if doc is None:
             return empty
         row, col = doc.to_index(params.position, ls.encoding)
@@ -62,13 +63,13 @@ def register_completion_fallback(server: CompanionServer, caps: types.ClientCapa
         start = col
         while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
             start -= 1
-        text = await ls.completions.complete(CompletionRequest(doc.uri, row, col, True))
+        text = await ls.services.completions.complete(CompletionRequest(doc.uri, row, col, True))
         if not text:
             return empty
         word = line[start:col]
         label = (word + text.split("\n", 1)[0]).strip()[:80] or text.strip()[:80]
         edit = types.TextEdit(
-            range=types.Range(start=doc.to_position(row, start, ls.encoding), end=params.position),
+            range=types.Range(start=_position(doc.to_position(row, start, ls.encoding)), end=params.position),
             new_text=word + text,
         )
         item = types.CompletionItem(
@@ -81,3 +82,7 @@ def register_completion_fallback(server: CompanionServer, caps: types.ClientCapa
             text_edit=edit,
         )
         return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def _position(pos: Position) -> types.Position:
+    return types.Position(line=pos.line, character=pos.character)

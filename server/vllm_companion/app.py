@@ -1,0 +1,73 @@
+"""The object graph, built in one place: the language server and the command line both use it.
+
+Objects are built here and passed through constructors (tabby-agent's ``server.ts``); each piece
+of state has one owner: the documents (``DocumentStore``), the status (``ServerStatus``), the
+engine binding (``EngineBinding``), the backend for the current settings (``Services.backend``),
+the completion cache (``CompletionService``), the privacy filter (``Privacy``).
+``reconfigure`` applies new settings to all of them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .backend import Backend
+from .chat.service import ChatService
+from .completion.service import CompletionService
+from .config import Config
+from .documents import DocumentStore
+from .engine.binding import EngineBinding
+from .privacy import Privacy
+from .repetition import LoopHealth
+from .status import ServerStatus, StatusReporter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    config: Config
+    documents: DocumentStore
+    status: ServerStatus
+    privacy: Privacy
+    loops: LoopHealth
+    backend: Backend
+    completions: CompletionService
+    chat: ChatService
+    binding: EngineBinding
+
+    def reconfigure(self, config: Config) -> Backend | None:
+        """Apply ``config`` everywhere; returns the replaced backend (to close), if any."""
+        old = None
+        if config.backend != self.config.backend:
+            old, self.backend = self.backend, Backend(config.backend)
+        self.config = config
+        self.privacy.update(extra_globs=config.chat.exclude_globs)
+        self.completions.reconfigure(config, self.backend)
+        self.chat.reconfigure(config, self.backend)
+        self.binding.configure(config.engine)
+        self.status.completions_enabled(config.completion.enabled)
+        return old
+
+
+def build(
+    config: Config,
+    notify: Callable[[str, dict[str, Any]], None],
+    show: Callable[[str, bool], None],
+    loop_store: Path | None = None,
+) -> Services:
+    """Everything a server (or ``vllm-companion complete``) needs, wired."""
+    status = ServerStatus(StatusReporter(notify, show))
+    documents = DocumentStore()
+    privacy = Privacy(config.chat.exclude_globs)
+    loops = LoopHealth(store=loop_store, on_loop=lambda model, total: status.loops(total))
+    backend = Backend(config.backend)
+    binding = EngineBinding(status)
+    completions = CompletionService(config, backend, documents, status, loops, privacy)
+    completions.gate = lambda: binding.ready
+    chat = ChatService(config, backend, status, loops, documents, privacy, completions.outcome)
+    return Services(config, documents, status, privacy, loops, backend, completions, chat, binding)

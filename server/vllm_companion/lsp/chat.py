@@ -1,0 +1,183 @@
+"""``vllmCompanion/chat`` and ``vllmCompanion/edit`` at the edge: parse, call the chat service,
+convert. Protocol (types and examples in docs/protocol.md): chat deltas stream as ``$/progress``
+on the request's ``partialResultToken`` with value ``{"delta": text}``; the result is the whole
+answer with metadata. Backend failures before any text are JSON-RPC errors (-32803).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from lsprotocol import types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+
+from ..backend import BackendError
+from ..chat.requests import ChatRequest, ChatResult, EditRefused, EditRequest, Selection
+
+if TYPE_CHECKING:
+    from .server import CompanionServer
+
+CHAT, EDIT = "vllmCompanion/chat", "vllmCompanion/edit"
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Message(_Params):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class SelectionParams(_Params):
+    uri: str
+    range: dict[str, Any]
+
+
+class ChatContext(_Params):
+    selection: SelectionParams | None = None
+    current_file: str | None = None  # a URI
+    files: list[str] = Field(default_factory=list)  # more URIs the user attached
+
+
+class ChatParams(_Params):
+    messages: list[Message] = Field(min_length=1)
+    context: ChatContext | None = None
+    model: str | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    partial_result_token: int | str | None = None
+    work_done_token: int | str | None = None
+
+
+class EditParams(_Params):
+    text_document: dict[str, Any]
+    range: dict[str, Any]
+    instruction: str = Field(min_length=1)
+    apply: bool = False
+    partial_result_token: int | str | None = None
+
+
+_ParamsT = TypeVar("_ParamsT", bound=_Params)
+
+
+class RequestFailed(JsonRpcException):
+    CODE = -32803  # LSP RequestFailed
+    MESSAGE = "Request failed"
+
+
+def plain(obj: Any) -> Any:
+    """pygls hands custom params over as namedtuples: back to JSON-like data."""
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, list | tuple):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def parse(model: type[_ParamsT], params: Any) -> _ParamsT:
+    try:
+        return model.model_validate(plain(params))
+    except ValidationError as exc:
+        raise JsonRpcInvalidParams(f"invalid params: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from exc
+
+
+def register(server: CompanionServer) -> None:
+    @server.feature(CHAT)
+    async def chat(ls: CompanionServer, params: Any) -> dict[str, Any]:
+        return await run_chat(ls, parse(ChatParams, params))
+
+    @server.feature(EDIT)
+    async def edit(ls: CompanionServer, params: Any) -> dict[str, Any]:
+        return await run_edit(ls, parse(EditParams, params))
+
+
+async def run_chat(ls: CompanionServer, p: ChatParams) -> dict[str, Any]:
+    context = p.context or ChatContext()
+    request = ChatRequest(
+        messages=[m.model_dump() for m in p.messages],
+        selection=selection(ls, context.selection.uri, context.selection.range) if context.selection else None,
+        files=[u for u in [context.current_file, *context.files] if u],
+        model=p.model,
+        max_tokens=p.max_tokens,
+    )
+    if p.work_done_token is not None:
+        begin = types.WorkDoneProgressBegin(title="vLLM Companion", cancellable=True)
+        ls.work_done_progress.begin(p.work_done_token, begin)
+    try:
+        result = await _answer(lambda on_delta: ls.services.chat.chat(request, on_delta), ls, p.partial_result_token)
+    finally:
+        if p.work_done_token is not None:
+            ls.work_done_progress.end(p.work_done_token, types.WorkDoneProgressEnd())
+    answer: dict[str, Any] = result.to_json()
+    return answer
+
+
+async def run_edit(ls: CompanionServer, p: EditParams) -> dict[str, Any]:
+    uri = str(p.text_document.get("uri", ""))
+    request = EditRequest(selection(ls, uri, p.range), p.instruction)
+    try:
+        done = await ls.services.chat.edit(request, _deltas(ls, p.partial_result_token))
+    except EditRefused as exc:
+        raise JsonRpcInvalidParams(str(exc)) from exc
+    except BackendError as exc:
+        raise RequestFailed(str(exc)) from exc
+    result = _checked(done.answer)
+    rng = to_range(p.range)
+    # Versioned: the editor refuses the edit if the document changed while the model was writing.
+    target = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=done.version)
+    change = types.TextDocumentEdit(text_document=target, edits=[types.TextEdit(range=rng, new_text=done.new_text)])
+    workspace_edit = types.WorkspaceEdit(document_changes=[change])
+    applied = False
+    if p.apply and result.finish_reason in ("stop", "length"):
+        reply = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=workspace_edit, label="vLLM Companion: edit")
+        )
+        applied = bool(reply and reply.applied)
+    return {"edit": workspace_edit, "applied": applied, **result.to_json()}
+
+
+def selection(ls: CompanionServer, uri: str, raw: dict[str, Any]) -> Selection:
+    """A wire range in a document as plain indices (an unknown document keeps the raw rows)."""
+    rng = to_range(raw)
+    doc = ls.services.documents.get(uri)
+    if doc is None:
+        return Selection(uri, (rng.start.line, rng.start.character), (rng.end.line, rng.end.character))
+    start, end = doc.span(rng.start, rng.end, ls.encoding)
+    return Selection(uri, start, end)
+
+
+def to_range(raw: dict[str, Any]) -> types.Range:
+    try:
+        return types.Range(
+            start=types.Position(line=int(raw["start"]["line"]), character=int(raw["start"]["character"])),
+            end=types.Position(line=int(raw["end"]["line"]), character=int(raw["end"]["character"])),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JsonRpcInvalidParams("range must be {start: {line, character}, end: {line, character}}") from exc
+
+
+def _deltas(ls: CompanionServer, token: int | str | None) -> Callable[[str], None]:
+    def on_delta(text: str) -> None:
+        if token is not None:
+            ls.protocol.notify(types.PROGRESS, types.ProgressParams(token=token, value={"delta": text}))
+
+    return on_delta
+
+
+async def _answer(
+    ask: Callable[[Callable[[str], None]], Awaitable[ChatResult]], ls: CompanionServer, token: int | str | None
+) -> ChatResult:
+    try:
+        result = await ask(_deltas(ls, token))
+    except BackendError as exc:
+        raise RequestFailed(str(exc)) from exc
+    return _checked(result)
+
+
+def _checked(result: ChatResult) -> ChatResult:
+    if result.finish_reason == "error" and not result.content:
+        raise RequestFailed(result.error or "the engine failed")
+    return result

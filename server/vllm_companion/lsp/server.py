@@ -1,0 +1,167 @@
+"""The language server: the LSP edge around the services that ``app.build`` wires.
+
+Handlers (this package, one module per area) parse params, call a service and convert the
+result; everything that imports pygls or lsprotocol lives in this package (a test reads the
+imports). The server keeps only what is about the connection: the position encoding, the
+settings sources it merges, its background tasks, and the editor process it watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from .. import __version__
+from ..app import Services, build
+from ..backend import BackendError
+from ..config import env_overrides, load_config, without_machine_only
+from ..documents import UTF16
+from ..engine.procs import ProcessId
+from ..engine.registry import runtime_dir
+from .progress import EngineProgress
+from .protocol import CompanionProtocol
+
+log = logging.getLogger(__name__)
+EDITOR_POLL_S = 2.0
+EXIT_GRACE_S = 15.0
+
+
+class CompanionServer(LanguageServer):
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(
+            "vllm-companion",
+            __version__,
+            protocol_cls=CompanionProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.encoding = UTF16
+        self._env = env_overrides(environ)
+        self._init_options: dict[str, Any] = {}
+        self._client_settings: dict[str, Any] = {}
+        config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
+        self.services: Services = build(config, self._send_status, self._show_message, runtime_dir() / "loops.json")
+        self.services.binding.on_endpoint = self._engine_endpoint
+        self._tasks: set[asyncio.Task[Any]] = set()
+        from . import register_all
+
+        register_all(self)
+
+    # -- configuration -------------------------------------------------------------------------
+    def apply_settings(self, init_options: Any = None, client_settings: Any = None) -> list[str]:
+        """Merge a new source of settings in; every service gets the result."""
+        if isinstance(init_options, Mapping):
+            self._init_options = dict(init_options)
+        dropped: list[str] = []
+        if isinstance(client_settings, Mapping):
+            self._client_settings, dropped = without_machine_only(client_settings)
+        sources = (self._env, self._init_options, self._client_settings, self.services.binding.overrides())
+        config, problems = load_config(*sources)
+        problems = dropped + problems
+        if (old := self.services.reconfigure(config)) is not None:
+            self.spawn(old.close())
+        if config.log.level:
+            logging.getLogger("vllm_companion").setLevel(config.log.level.upper())
+        for problem in problems:
+            log.warning("%s", problem)
+        if problems:
+            self.services.status.tell_user("vLLM Companion settings: " + "; ".join(problems), error=False)
+        return problems
+
+    # -- background work -----------------------------------------------------------------------
+    def spawn(self, coro: Any) -> None:
+        """Run a background coroutine; its failure is logged, never raised into a request."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def stop_background(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background task failed: %s", task.exception())
+
+    # -- local engine ---------------------------------------------------------------------------
+    async def start_engine(self) -> None:
+        """backend.launch: attach to or start the local engine, reporting progress to the editor."""
+        progress = EngineProgress(self)
+        self.services.binding.listeners.append(progress.report)
+        await progress.begin()
+        await self.services.binding.start(self.services.config.engine)
+
+    def _engine_endpoint(self) -> None:
+        self.apply_settings()
+        self.spawn(self.probe_backend())
+
+    async def watch_health(self) -> None:
+        """Attach mode: check the endpoint every ``backend.healthIntervalS`` so the status bar
+        follows it even while nobody types (the launch mode has its supervisor for this)."""
+        while True:
+            await asyncio.sleep(self.services.config.backend.health_interval_s)
+            if not self.services.config.backend.launch:
+                await self.probe_backend()
+
+    async def probe_backend(self) -> None:
+        """Contact the engine so the status bar shows its health straight away."""
+        completions = self.services.completions
+        self.services.backend.forget_model()
+        try:
+            await completions.probes.model_and_family()
+        except BackendError as exc:
+            completions.outcome(exc)
+        else:
+            completions.outcome(None)
+
+    # -- the editor's end is ours ----------------------------------------------------------------
+    def watch_editor(self, process_id: int | None) -> None:
+        """Exit cleanly (releasing the engine) on SIGTERM/SIGHUP, and when the editor's process
+        from ``initialize`` is gone, as the LSP spec asks of servers (``processId``)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        editor = ProcessId.of(process_id) if isinstance(process_id, int) else None
+        if editor is not None:
+            self.spawn(self._watch_process(editor))
+
+    def _on_signal(self, name: str) -> None:
+        self.spawn(self.exit_now(f"got {name}"))
+
+    async def _watch_process(self, editor: ProcessId) -> None:
+        while editor.alive():  # noqa: ASYNC110 - not our child: nothing to await but time
+            await asyncio.sleep(EDITOR_POLL_S)
+        await self.exit_now(f"the editor (pid {editor.pid}) is gone")
+
+    async def exit_now(self, why: str) -> None:
+        log.warning("exiting: %s", why)
+        try:
+            await asyncio.wait_for(self.services.binding.stop(), EXIT_GRACE_S)
+        except Exception:  # leaving is what matters; the engine's guard stops an orphan anyway
+            log.exception("engine release failed on exit")
+        os._exit(0)
+
+    # -- outgoing ------------------------------------------------------------------------------
+    def _send_status(self, method: str, params: dict[str, Any]) -> None:
+        self.protocol.notify(method, params)
+
+    def _show_message(self, text: str, error: bool) -> None:
+        kind = types.MessageType.Error if error else types.MessageType.Warning
+        self.window_show_message(types.ShowMessageParams(type=kind, message=text))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Out-of-band errors: a body that is not JSON gets a ParseError answer; all are logged."""
+        if isinstance(error, json.JSONDecodeError):
+            protocol = self.protocol
+            if isinstance(protocol, CompanionProtocol):
+                protocol.answer_parse_error(str(error))
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error)

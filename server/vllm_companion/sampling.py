@@ -1,0 +1,68 @@
+"""Sampling parameters and token budgets, in one place, each for its own model.
+
+- Completion: ``completion.temperature``/``topP``/``maxTokens`` and the family's stop strings;
+  its prompt budget is the model's ``max_model_len`` minus ``maxTokens`` and the template's
+  overhead, capped by ``completion.maxPromptTokens`` (``Budget``).
+- Chat: ``chat.temperature``/``topP``/``maxTokens``; its history budget is the *chat* model's
+  ``max_model_len`` (``chat.model`` may differ from the completion model) minus the answer.
+- Both: the loop guard's penalties (repetition.py), raised from the family's or chat template's
+  own ``repetition_penalty`` (data, with sources, in prompts/families.py and chat/templates.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ChatSettings, CompletionSettings
+from .repetition import LoopHealth
+
+TEMPLATE_OVERHEAD = 32  # tokens reserved for FIM tokens and file headers
+CHAT_OVERHEAD = 16  # tokens reserved for the chat template's own markup
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a completion prompt may hold in all, in tokens."""
+
+    prompt_tokens: int
+
+    @classmethod
+    def for_model(cls, max_model_len: int, max_tokens: int, max_prompt_tokens: int) -> Budget:
+        room = max_model_len - max_tokens - TEMPLATE_OVERHEAD
+        return cls(max(16, min(room, max_prompt_tokens)))
+
+    def halved(self) -> Budget:
+        return Budget(max(16, self.prompt_tokens // 2))
+
+
+def chat_budget(max_model_len: int, max_tokens: int) -> int:
+    """Tokens the chat messages may use, so that the answer still fits."""
+    return max(256, max_model_len - max_tokens - CHAT_OVERHEAD)
+
+
+def completion_params(
+    settings: CompletionSettings, model: str, stop: tuple[str, ...], base_penalty: float, loops: LoopHealth
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "max_tokens": settings.max_tokens,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        **loops.penalties(model, base_penalty),
+    }
+    if stop:
+        params["stop"] = list(stop)
+    return params
+
+
+def chat_params(
+    settings: ChatSettings, model: str, base_penalty: float, loops: LoopHealth,
+    max_tokens: int | None = None, temperature: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "max_tokens": max_tokens or settings.max_tokens,
+        "temperature": settings.temperature if temperature is None else temperature,
+        "top_p": settings.top_p,
+        "model": model,
+        **loops.penalties(model, base_penalty),
+    }
