@@ -5,7 +5,7 @@ Takes vLLM's command line (only --port and --served-model-name matter). Behaviou
 comes from the JSON list in $FAKE_ENGINE_SCRIPT (each start pops the first entry; the last one
 repeats), and every start appends its argv to $FAKE_ENGINE_ARGS (JSON lines) so tests can check
 step-downs. Modes: ok, slow, crash_start, crash_after_ready, oom, kv, kv_small, port_taken, hang,
-gated, missing, no_health (like llama-cpp-python: no /health, an access-log line per probe).
+gated, missing, free_memory, graph_capture, no_health (like llama-cpp-python: no /health, an access-log line per probe).
 A ready engine serves the fake OpenAI API (tests/fake_backend.py).
 """
 
@@ -29,6 +29,14 @@ FAILURES = {
     "port_taken": "OSError: [Errno 98] Address already in use",
     "gated": "huggingface_hub.errors.GatedRepoError: 401 Client Error. Cannot access gated repo.",
     "missing": "ModuleNotFoundError: No module named 'vllm'",
+    # vLLM's start-up memory check, word for word (vllm/v1/worker/utils.py request_memory)
+    "free_memory": "ValueError: Free memory on device (6.92/8.0 GiB) on startup is less than desired GPU memory "
+                   "utilization (0.9, 7.2 GiB). Decrease GPU memory utilization or reduce GPU memory used by "
+                   "other processes.",
+    # CUDA-graph capture running out of memory (8 GB cards at 0.8 and above)
+    "graph_capture": "Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):  40%|####      | 27/67\n"
+                     "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total "
+                     "capacity of 7.63 GiB of which 17.44 MiB is free.",
 }
 
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_file)
     if args.command == "lsp":
         return run_lsp(args.tcp)
-    if args.command in ("engine", "doctor", "demo"):
+    if args.command in ("engine", "doctor", "demo", "plan"):
         from .cli_engine import run
 
         return run(args)

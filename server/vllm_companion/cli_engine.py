@@ -26,6 +26,12 @@ def add_commands(sub: Any) -> None:
     doc = sub.add_parser("doctor", help="hardware, launch plan, engine install and health, FIM tokens")
     _engine_args(doc)
     doc.add_argument("--endpoint", help="check this OpenAI-compatible endpoint too")
+    what = sub.add_parser("plan", help="what would run on these GPUs, and the memory arithmetic behind it")
+    what.add_argument("--gpu", action="append", metavar="NAME:TOTAL_MIB:USED_MIB[:CC]",
+                      help="a GPU to plan for (repeatable); default: the GPUs NVML reports")
+    what.add_argument("--model", help="a model to check instead of the planner's choice")
+    what.add_argument("--context", type=int, help="max-model-len to check")
+    what.add_argument("--utilization", type=float, help="gpu-memory-utilization to check")
     demo = sub.add_parser("demo", help="start the local engine, then a completion and a chat round trip")
     _engine_args(demo)
 
@@ -48,11 +54,27 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
 def run(args: argparse.Namespace) -> int:
     if args.command == "engine":
         return {"start": engine_start, "stop": engine_stop, "status": engine_status}[args.action](args)
+    if args.command == "plan":
+        return what_if_command(args)
     if args.command == "doctor":
         from .doctor import doctor
 
         return asyncio.run(doctor(engine_settings(args), args.endpoint))
     return asyncio.run(demo(engine_settings(args)))
+
+
+def what_if_command(args: argparse.Namespace) -> int:
+    from .engine.hardware import read_gpus
+    from .engine.whatif import BadSpec, parse_gpu, what_if
+
+    try:
+        gpus = [parse_gpu(spec, i) for i, spec in enumerate(args.gpu)] if args.gpu else read_gpus()
+    except BadSpec as exc:
+        print(f"vllm-companion: {exc}", file=sys.stderr)
+        return 2
+    for line in what_if(gpus, args.model, args.context, args.utilization):
+        print(line)
+    return 0
 
 
 # -- engine --------------------------------------------------------------------------------------

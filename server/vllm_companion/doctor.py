@@ -4,14 +4,22 @@ the engine (running, or the one given with --endpoint) is healthy and has its FI
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from .config import EngineSettings, load_config
 from .engine.command import engine_installed, engine_module
 from .engine.diagnose import install_hint
-from .engine.hardware import read_gpus
+from .engine.hardware import Gpu, read_gpus
 from .engine.plan import plan_launch
 from .engine.procs import alive
 from .engine.registry import EngineRegistry
+
+
+def held_by_others(gpu: Gpu) -> list[str]:
+    """What other programs hold on ``gpu``, for the doctor's report."""
+    held = gpu.total_mb - gpu.free_mb
+    lines = [f"{name} (pid {pid}): {mib} MiB" for pid, name, mib in gpu.processes[:8]]
+    return [f"held by other programs: {held} MiB", *lines] if held > 0 else []
 
 
 def _line(label: str, value: object) -> None:
@@ -29,9 +37,17 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
     for g in gpus:
         _line(f"GPU {g.index}", f"{g.name}, {g.total_gb:.1f} GB ({g.free_mb / 1024:.1f} GB free), "
               f"compute {g.compute_capability[0]}.{g.compute_capability[1]}, driver {g.driver}")
+        for line in held_by_others(g):
+            _line("", line)
     plan = plan_launch(gpus, settings.overrides())
     _line("launch plan", plan.describe())
     _line("why", plan.reason)
+    if plan.arithmetic:
+        _line("arithmetic", plan.arithmetic)
+    if gpus and plan.device == "cuda":
+        alone = plan_launch([replace(g, free_mb=g.total_mb) for g in gpus], settings.overrides())
+        if alone.describe() != plan.describe():
+            _line("with the GPU to itself", alone.describe())
     module = engine_module(plan)
     installed = engine_installed(plan)
     _line("engine package", _version(module) if installed else f"missing: {install_hint(plan)}")

@@ -79,7 +79,7 @@ async def test_slow_start_reports_progress_then_ready_and_stop_leaves_nothing(
     assert percents and percents[-1] == 100 and percents == sorted(percents)
     assert h.sup.endpoint and h.events[-1].state is EngineState.READY
     argv = h.starts()[0]
-    assert arg(argv, "--host") == "127.0.0.1" and arg(argv, "--gpu-memory-utilization") == "0.85"
+    assert arg(argv, "--host") == "127.0.0.1" and arg(argv, "--gpu-memory-utilization") == "0.90"
     assert "--enable-prefix-caching" in argv
     pid = h.sup.pid
     await h.sup.stop()
@@ -174,3 +174,37 @@ async def test_engine_without_health_endpoint_and_noisy_access_log(tmp_path: Pat
     await h.sup.start()
     assert await h.sup.wait_ready(10)
     assert h.sup.state is EngineState.READY
+
+
+LAPTOP_09 = [Gpu(0, "NVIDIA GeForce RTX 4060 Laptop GPU", 8188, 8188 - 900, (8, 9))]
+
+
+async def test_free_memory_check_lowers_utilization_and_the_next_start_succeeds(
+    tmp_path: Path, harnesses: list[Harness]
+) -> None:
+    """vLLM's start-up check finds 6.92 of 8 GiB free (another program grew): the utilization
+    comes down to what is free, the arithmetic keeps the model or picks a smaller one, and the
+    next start is ready; the step is reported with its reason."""
+    plan = replace(plan_launch(LAPTOP_09), gpu_memory_utilization=0.9, enforce_eager=False)
+    h = Harness(tmp_path, ["free_memory", "ok"], plan)
+    h.sup.gpus = LAPTOP_09
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    first, second = h.starts()
+    assert arg(first, "--gpu-memory-utilization") == "0.90"
+    assert float(arg(second, "--gpu-memory-utilization")) <= (6.92 - 0.25) / 8.0
+    assert "were free" in h.messages() and "gpu-memory-utilization 0.90 ->" in h.messages()
+    await h.sup.stop()
+
+
+async def test_graph_capture_failure_goes_eager(tmp_path: Path, harnesses: list[Harness]) -> None:
+    plan = replace(GPU_PLAN, enforce_eager=False)
+    h = Harness(tmp_path, ["graph_capture", "ok"], plan)
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    first, second = h.starts()
+    assert "--enforce-eager" not in first and "--enforce-eager" in second
+    assert "CUDA graphs" in h.messages()
+    await h.sup.stop()

@@ -50,3 +50,43 @@ def test_port_in_use_and_plain_crash_restart_as_is() -> None:
     assert next_plan(PLAN, diagnose(["OSError: [Errno 98] Address already in use"]))[0] == PLAN
     crash = diagnose(["Traceback...", "RuntimeError: boom"])
     assert crash.kind == "crash" and "RuntimeError: boom" in crash.message
+
+
+def test_free_memory_check_replans_by_arithmetic() -> None:
+    """vLLM: "Free memory on device (6.92/8.0 GiB) on startup is less than desired GPU memory
+    utilization (0.9, 7.2 GiB)": the utilization follows what is free; with less free, a smaller
+    model; with almost nothing free, stop and say why."""
+    from vllm_companion.engine.hardware import Gpu
+    from vllm_companion.engine.plan import plan_launch
+
+    gpus = [Gpu(0, "RTX 4060 Laptop", 8188, 8188 - 300, (8, 9))]
+    plan = plan_launch(gpus)
+    line = ("ValueError: Free memory on device (6.92/8.0 GiB) on startup is less than desired GPU memory "
+            "utilization (0.9, 7.2 GiB). Decrease GPU memory utilization or reduce GPU memory used by other processes.")
+    diagnosis = diagnose([line])
+    assert diagnosis.kind == "free-memory" and (diagnosis.free_gib, diagnosis.total_gib) == (6.92, 8.0)
+    again, why = next_plan(plan, diagnosis, gpus)
+    assert again is not None and again.gpu_memory_utilization == 0.83 and again.model == plan.model
+    assert "0.90 -> 0.83" in why and again.step == plan.step + 1
+    tight = diagnose([line.replace("6.92/8.0", "5.90/8.0")])
+    smaller, why = next_plan(plan, tight, gpus)
+    assert smaller is not None and "3B" in smaller.model and "smaller model" in why
+    none, why = next_plan(plan, diagnose([line.replace("6.92/8.0", "1.20/8.0")]), gpus)
+    assert none is None and "close other programs" in why
+
+
+def test_graph_capture_oom_goes_eager_then_smaller() -> None:
+    from dataclasses import replace
+
+    from vllm_companion.engine.hardware import Gpu
+    from vllm_companion.engine.plan import plan_launch
+
+    plan = replace(plan_launch([Gpu(0, "RTX 4060 Laptop", 8188, 7888, (8, 9))]), enforce_eager=False)
+    tail = ["Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):  40%|####      | 27/67",
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB."]
+    assert diagnose(tail).kind == "graph-capture"
+    eager, why = next_plan(plan, diagnose(tail))
+    assert eager is not None and eager.enforce_eager and "eager" in why
+    smaller, _ = next_plan(eager, diagnose(tail))
+    assert smaller is not None and smaller.model != plan.model
+    assert diagnose(["torch.OutOfMemoryError: CUDA out of memory."]).kind == "cuda-oom"

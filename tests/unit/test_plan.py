@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from vllm_companion.engine.architectures import arch_of
 from vllm_companion.engine.hardware import Gpu, read_gpus
+from vllm_companion.engine.memory import fit
 from vllm_companion.engine.plan import CPU_MODEL, plan_launch, smaller_model
 
 
@@ -12,29 +14,49 @@ def gpu(name: str, gb: float, cc: tuple[int, int] = (8, 9), index: int = 0) -> G
     return Gpu(index, name, int(gb * 1024), int(gb * 1024) - 300, cc, "560.35")
 
 
+def used(name: str, total_mib: int, used_mib: int, cc: tuple[int, int] = (8, 9), index: int = 0) -> Gpu:
+    return Gpu(index, name, total_mib, total_mib - used_mib, cc, "560.35")
+
+
+LAPTOP = "NVIDIA GeForce RTX 4060 Laptop GPU"
+
+
 @pytest.mark.parametrize(
     ("gpus", "model", "quant", "util", "max_len", "tp"),
     [
-        ([gpu("NVIDIA GeForce RTX 4060 Laptop GPU", 8)], "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq", 0.85, 4096, 1),
-        ([gpu("NVIDIA GeForce RTX 3060 Laptop GPU", 6)], "Qwen/Qwen2.5-Coder-3B-Instruct-AWQ", "awq", 0.85, 4096, 1),
-        ([gpu("NVIDIA GeForce RTX 3060", 12)], "Qwen/Qwen2.5-Coder-14B-Instruct-AWQ", "awq", 0.90, 4096, 1),
-        ([gpu("NVIDIA RTX A4000", 16)], "deepseek-ai/deepseek-coder-6.7b-instruct", None, 0.92, 4096, 1),
-        ([gpu("NVIDIA GeForce RTX 4090", 24)], "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 0.92, 8192, 1),
-        ([gpu("NVIDIA H100 80GB HBM3", 79.6, (9, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct", None, 0.90, 16384, 1),
-        ([gpu("NVIDIA H200", 139.8, (9, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct", None, 0.90, 16384, 1),
-        ([gpu("NVIDIA GeForce RTX 3090", 24, index=0), gpu("NVIDIA GeForce RTX 3090", 24, index=1)],
-         "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 0.92, 8192, 2),
+        # The 8 GB laptop with 0.3 / 0.9 / 1.8 GB already held by a desktop, a browser, a game.
+        ([used(LAPTOP, 8188, 300)], "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq", 0.90, 4096, 1),
+        ([used(LAPTOP, 8188, 900)], "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq", 0.85, 4096, 1),
+        ([used(LAPTOP, 8188, 1800)], "Qwen/Qwen2.5-Coder-3B-Instruct-AWQ", "awq", 0.74, 4096, 1),
+        ([used("NVIDIA GeForce RTX 3060", 12288, 400, (8, 6))], "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq",
+         0.92, 4096, 1),
+        ([used("NVIDIA GeForce RTX 4090", 24564, 500)], "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 0.92, 4096, 1),
+        ([used("NVIDIA A100-PCIE-40GB", 40960, 400, (8, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq",
+         0.92, 8192, 1),
+        ([used("NVIDIA A100-SXM4-80GB", 81920, 400, (8, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct", None,
+         0.92, 16384, 1),
+        ([used("NVIDIA H100 80GB HBM3", 81559, 500, (9, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct", None,
+         0.92, 16384, 1),
+        ([used("NVIDIA H200", 143771, 500, (9, 0))], "Qwen/Qwen2.5-Coder-32B-Instruct", None, 0.92, 16384, 1),
+        ([used("NVIDIA A100-SXM4-80GB", 81920, 400, (8, 0), 0), used("NVIDIA A100-SXM4-80GB", 81920, 400, (8, 0), 1)],
+         "Qwen/Qwen2.5-Coder-32B-Instruct", None, 0.92, 16384, 2),
     ],
-    ids=["rtx4060-8gb", "6gb", "12gb", "16gb", "24gb", "h100-80gb", "h200", "two-gpus"],
+    ids=["4060-0.3gb-used", "4060-0.9gb-used", "4060-1.8gb-used", "3060-12gb", "4090-24gb", "a100-40gb",
+         "a100-80gb", "h100-80gb", "h200-141gb", "2x-a100-80gb"],
 )
-def test_gpu_profiles(gpus: list[Gpu], model: str, quant: str | None, util: float, max_len: int, tp: int) -> None:
+def test_plans_fit_by_arithmetic(gpus: list[Gpu], model: str, quant: str | None, util: float, max_len: int,
+                                 tp: int) -> None:
     plan = plan_launch(gpus)
     assert (plan.engine, plan.device, plan.model, plan.quantization) == ("vllm", "cuda", model, quant)
-    assert plan.gpu_memory_utilization == util
-    assert plan.max_model_len == max_len
-    assert plan.tensor_parallel == tp
-    assert plan.prefix_caching
-    assert gpus[0].name in plan.reason
+    assert (plan.gpu_memory_utilization, plan.max_model_len, plan.tensor_parallel) == (util, max_len, tp)
+    assert plan.prefix_caching and gpus[0].name in plan.reason
+    # the plan fits in what is free, by its own arithmetic, with two full contexts of KV cache
+    arch = arch_of(plan.model)
+    assert arch is not None
+    result = fit(arch, plan.quantization, gpus[0].total_mb, util, max_len, eager=plan.enforce_eager, tensor_parallel=tp)
+    assert gpus[0].total_mb * util <= gpus[0].free_mb - 256
+    assert result.kv > 0 and result.tokens >= 2 * max_len
+    assert f"{result.tokens:,} tokens" in plan.arithmetic
 
 
 def test_no_gpu_is_the_cpu_profile() -> None:

@@ -17,6 +17,7 @@ class Gpu:
     free_mb: int
     compute_capability: tuple[int, int] = (8, 0)
     driver: str = ""
+    processes: tuple[tuple[int, str, int], ...] = ()  # other programs on it: (pid, name, MiB)
 
     @property
     def total_gb(self) -> float:
@@ -42,7 +43,8 @@ def read_gpus() -> list[Gpu]:
             mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
             cc = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
             name = _text(pynvml.nvmlDeviceGetName(handle))
-            gpus.append(Gpu(i, name, int(mem.total) // 2**20, int(mem.free) // 2**20, (int(cc[0]), int(cc[1])), driver))
+            total, free = int(mem.total) // 2**20, int(mem.free) // 2**20
+            gpus.append(Gpu(i, name, total, free, (int(cc[0]), int(cc[1])), driver, _processes(pynvml, handle)))
         return gpus
     except Exception as exc:
         log.warning("NVML query failed: %s", exc)
@@ -52,6 +54,27 @@ def read_gpus() -> list[Gpu]:
             pynvml.nvmlShutdown()
         except Exception:
             log.debug("nvmlShutdown failed", exc_info=True)
+
+
+def _processes(pynvml: object, handle: object) -> tuple[tuple[int, str, int], ...]:
+    """Programs holding memory on the GPU (compute and graphics), biggest first."""
+    found: dict[int, int] = {}
+    for query in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+        try:
+            for proc in getattr(pynvml, query)(handle):
+                used = getattr(proc, "usedGpuMemory", None)
+                found[int(proc.pid)] = int(used) // 2**20 if isinstance(used, int) else 0
+        except Exception:  # not supported on this driver or GPU: nothing to show
+            continue
+    return tuple(sorted(((pid, _comm(pid), mib) for pid, mib in found.items()), key=lambda p: -p[2]))
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read(64).strip() or "?"
+    except OSError:
+        return "?"
 
 
 def _text(value: object) -> str:

@@ -105,7 +105,8 @@ class EngineManager:
 
     # -- starting our own ----------------------------------------------------------------------
     async def _start_own(self) -> bool:
-        self.plan = plan_launch(read_gpus(), self.settings.overrides())
+        gpus = read_gpus()
+        self.plan = plan_launch(gpus, self.settings.overrides())
         self._event(EngineState.STARTING, f"plan: {self.plan.describe()} ({self.plan.reason})")
         try:
             model_path = await asyncio.to_thread(resolve_model, self.plan)
@@ -117,7 +118,7 @@ class EngineManager:
             return False
         policy = Policy(stall_timeout_s=self.settings.stall_timeout_s)
         self.supervisor = ProcessSupervisor(
-            self.plan, self._builder(model_path), self.registry.dir / "logs", self._supervisor_event, policy
+            self.plan, self._builder(model_path), self.registry.dir / "logs", self._supervisor_event, policy, gpus
         )
         await self.supervisor.start()
         return await self.supervisor.wait_ready(self.settings.ready_timeout_s)

