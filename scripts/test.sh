@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# All checks: lint, types, and every test (unit, end to end over stdio, real engines), then the
-# VS Code extension (strict TypeScript, unit tests, and a real VS Code driven in Chromium).
+# All checks: lint, types, and every test (unit, end to end over stdio, real editors: Neovim,
+# Emacs, Vim; real engines), then the VS Code extension (strict TypeScript, unit tests, and a real
+# VS Code driven in Chromium).
 #   --python-only   skip the extension
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,9 @@ args=()
 for arg in "$@"; do
   if [ "$arg" = "--python-only" ]; then python_only=1; else args+=("$arg"); fi
 done
-if ! "$VENV/bin/python" -c "import pytest_lsp, vllm, llama_cpp" 2>/dev/null; then
-  bash scripts/setup.sh --tests --llamacpp
+if ! "$VENV/bin/python" -c "import pytest_lsp, vllm, llama_cpp, pynvim" 2>/dev/null \
+   || ! command -v emacs >/dev/null || ! command -v vim >/dev/null || ! command -v tmux >/dev/null; then
+  bash scripts/setup.sh --tests --llamacpp --editors
 fi
 "$VENV/bin/ruff" check server tests scripts
 "$VENV/bin/mypy"

@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     comp = sub.add_parser("complete", help="print the completion offered at FILE:LINE:COL")
     comp.add_argument("where", metavar="FILE:LINE:COL")
     _backend_args(comp)
+    where = sub.add_parser("editor-path", help="where the editor plugins shipped with this package are")
+    where.add_argument("editor", choices=["nvim", "emacs"])
     from .cli_engine import add_commands
 
     add_commands(sub)
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_file)
     if args.command == "lsp":
         return run_lsp(args.tcp)
+    if args.command == "editor-path":
+        print(Path(__file__).resolve().parent / "editors" / args.editor)
+        return 0
     if args.command in ("engine", "doctor", "demo", "plan"):
         from .cli_engine import run
 

@@ -52,36 +52,54 @@ def register_completion_fallback(server: CompanionServer, caps: types.ClientCapa
         return
     options = types.CompletionOptions(trigger_characters=[".", "(", "[", "{", ",", " ", ":", "="])
 
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, options)
-    async def completion(ls: CompanionServer, params: types.CompletionParams) -> types.CompletionList:
-        empty = types.CompletionList(is_incomplete=True, items=[])
-        doc = ls.services.documents.get(params.text_document.uri)
-        if doc is None:
-            return empty
-        row, col = doc.to_index(params.position, ls.encoding)
-        line = doc.line(row)
-        start = col
-        while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
-            start -= 1
-        text = await ls.services.completions.complete(CompletionRequest(doc.uri, row, col, True))
-        if not text:
-            return empty
-        word = line[start:col]
-        label = (word + text.split("\n", 1)[0]).strip()[:80] or text.strip()[:80]
-        edit = types.TextEdit(
-            range=types.Range(start=_position(doc.to_position(row, start, ls.encoding)), end=params.position),
-            new_text=word + text,
-        )
-        item = types.CompletionItem(
-            label=label,
-            kind=types.CompletionItemKind.Text,
-            detail="vLLM Companion",
-            filter_text=word + text,
-            sort_text="0",
-            insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=edit,
-        )
-        return types.CompletionList(is_incomplete=True, items=[item])
+    server.feature(types.TEXT_DOCUMENT_COMPLETION, options)(completion)
+
+
+async def completion(ls: CompanionServer, params: types.CompletionParams) -> types.CompletionList:
+    empty = types.CompletionList(is_incomplete=True, items=[])
+    doc = ls.services.documents.get(params.text_document.uri)
+    if doc is None:
+        return empty
+    row, col = doc.to_index(params.position, ls.encoding)
+    line = doc.line(row)
+    start = col
+    while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
+        start -= 1
+    text = await ls.services.completions.complete(CompletionRequest(doc.uri, row, col, True))
+    if not text:
+        return empty
+    begin = _position(doc.to_position(row, start, ls.encoding))
+    item = completion_item(line[start:col], text, types.Range(start=begin, end=params.position), _snippets(ls))
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def completion_item(word: str, text: str, rng: types.Range, snippets: bool) -> types.CompletionItem:
+    """The suggestion as one item that replaces the word being typed (``textEdit``: some clients,
+    ALE among them, would insert the label). To a client with snippet support it goes as a
+    snippet: Neovim inserts a plain text edit only up to its first space (``x * x`` became
+    ``x``), and expands a snippet whole."""
+    new_text = word + text
+    label = (word + text.split("\n", 1)[0]).strip()[:80] or text.strip()[:80]
+    return types.CompletionItem(
+        label=label,
+        kind=types.CompletionItemKind.Text,
+        detail="vLLM Companion",
+        filter_text=new_text,
+        sort_text="0",
+        insert_text_format=types.InsertTextFormat.Snippet if snippets else types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=rng, new_text=_escape_snippet(new_text) if snippets else new_text),
+    )
+
+
+def _snippets(ls: CompanionServer) -> bool:
+    caps = ls.client_capabilities.text_document
+    item = caps.completion.completion_item if caps and caps.completion else None
+    return bool(item and item.snippet_support)
+
+
+def _escape_snippet(text: str) -> str:
+    r"""Snippet syntax (LSP 3.17 "Snippet Syntax"): ``\``, ``$`` and ``}`` are literal only escaped."""
+    return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
 
 
 def _position(pos: Position) -> types.Position:

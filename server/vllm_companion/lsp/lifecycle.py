@@ -7,6 +7,7 @@ Settings come from ``initializationOptions``, then ``workspace/configuration`` (
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SECTION = "vllmCompanion"
+CONFIGURATION_TIMEOUT_S = 3.0
 
 
 def register(server: CompanionServer) -> None:
@@ -88,9 +90,10 @@ async def pull_configuration(ls: CompanionServer) -> None:
     caps = ls.client_capabilities.workspace
     if not (caps and caps.configuration):
         return
-    try:
+    try:  # a client that never answers must not hold the engine's start or the settings
         items = [types.ConfigurationItem(section=SECTION)]
-        result = await ls.workspace_configuration_async(types.ConfigurationParams(items=items))
+        request = ls.workspace_configuration_async(types.ConfigurationParams(items=items))
+        result = await asyncio.wait_for(request, CONFIGURATION_TIMEOUT_S)
     except Exception as exc:  # a client that cannot answer keeps the settings we have
         log.info("workspace/configuration failed: %s", exc)
         return
