@@ -43,6 +43,7 @@ class Seen:
     ended: float | None = None
     chunks_sent: int = 0
     client_closed: bool = False  # the client hung up before the stream ended
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FakeBackend:
@@ -63,6 +64,7 @@ class FakeBackend:
         self.chat_error_body: str = ""
         self.api_key: str | None = None  # like vLLM's --api-key: /v1/* needs "Bearer <key>"
         self.unauthorized = 0  # requests refused for a missing or wrong key
+        self._headers: dict[str, str] = {}
         self.requests: list[Seen] = []
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
@@ -98,6 +100,7 @@ class FakeBackend:
                 if request is None:
                     return
                 method, path, body, headers = request
+                self._headers = headers
                 if self.api_key and path.startswith("/v1") and headers.get("authorization") != f"Bearer {self.api_key}":
                     self.unauthorized += 1
                     keep = await _send_json(writer, 401, {"error": "Unauthorized"})
@@ -133,7 +136,7 @@ class FakeBackend:
                 return await _trickle(writer, {"count": count}, self.tokenize_trickle_s)
             return await _send_json(writer, 200, {"count": count, "tokens": list(range(count))})
         if path in ("/v1/completions", "/v1/chat/completions"):
-            seen = Seen(path, body, time.monotonic())
+            seen = Seen(path, body, time.monotonic(), headers=dict(self._headers))
             self.requests.append(seen)
             if path.endswith("chat/completions") and self.chat_status != 200:
                 seen.ended = time.monotonic()

@@ -66,7 +66,15 @@ async def serve(port: int, model: str, crash_after: float | None, llamacpp_like:
     fake = FakeBackend(model=model, max_model_len=int(arg("--max-model-len", "2048")))
     if llamacpp_like:  # no /health, and an access-log line for every probe
         fake.health_enabled, fake.access_log = False, True
-    fake.default = Reply(chunks=["ready_engine_answer"])
+    bodies = os.environ.get("FAKE_ENGINE_BODIES")
+
+    def reply(body: dict[str, object]) -> Reply:
+        if bodies:  # tests read what the server sent (priority, ...)
+            with open(bodies, "a") as f:
+                f.write(json.dumps(body) + "\n")
+        return Reply(chunks=["ready_engine_answer"])
+
+    fake.default = reply
     fake.api_key = os.environ.get("VLLM_API_KEY") or None  # as vLLM does
     await fake.start(port)
     say(f"INFO:     Uvicorn running on http://127.0.0.1:{port}")

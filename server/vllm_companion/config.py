@@ -38,6 +38,16 @@ class BackendSettings(_Section):
     first_token_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the first streamed token.")
     total_timeout_s: float = Field(60.0, gt=0, description="Longest any backend request may take.")
     health_interval_s: float = Field(15.0, gt=0, description="How often an attached endpoint's health is checked.")
+    priority: bool | None = Field(
+        None,
+        description="Send a request priority (completion before edit before chat; vLLM's --scheduling-policy "
+        "priority). Unset: on for the engine this server launches, off for others (vLLM rejects priorities "
+        "it was not started for).",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers sent on every request (a gateway's or Cloudflare Access's tokens).",
+    )
 
 
 class CompletionSettings(_Section):

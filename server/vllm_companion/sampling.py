@@ -18,6 +18,9 @@ from .config import ChatSettings, CompletionSettings
 from .repetition import LoopHealth
 
 TEMPLATE_OVERHEAD = 32  # tokens reserved for FIM tokens and file headers
+# vLLM priority scheduling: lower runs first. Inline completion is what the user waits for while
+# typing; an edit waits in a progress bar; a chat answer streams and can wait a little.
+PRIORITY = {"completion": 0, "edit": 1, "chat": 2}
 CHAT_OVERHEAD = 16  # tokens reserved for the chat template's own markup
 
 
@@ -42,7 +45,8 @@ def chat_budget(max_model_len: int, max_tokens: int) -> int:
 
 
 def completion_params(
-    settings: CompletionSettings, model: str, stop: tuple[str, ...], base_penalty: float, loops: LoopHealth
+    settings: CompletionSettings, model: str, stop: tuple[str, ...], base_penalty: float, loops: LoopHealth,
+    priority: bool = False,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
         "max_tokens": settings.max_tokens,
@@ -52,17 +56,22 @@ def completion_params(
     }
     if stop:
         params["stop"] = list(stop)
+    if priority:
+        params["priority"] = PRIORITY["completion"]
     return params
 
 
 def chat_params(
     settings: ChatSettings, model: str, base_penalty: float, loops: LoopHealth,
-    max_tokens: int | None = None, temperature: float | None = None,
+    max_tokens: int | None = None, temperature: float | None = None, priority: int | None = None,
 ) -> dict[str, Any]:
-    return {
+    params: dict[str, Any] = {
         "max_tokens": max_tokens or settings.max_tokens,
         "temperature": settings.temperature if temperature is None else temperature,
         "top_p": settings.top_p,
         "model": model,
         **loops.penalties(model, base_penalty),
     }
+    if priority is not None:
+        params["priority"] = priority
+    return params

@@ -51,7 +51,9 @@ class Backend:
         self.root = self.endpoint[:-3] if self.endpoint.endswith("/v1") else self.endpoint
         timeout = httpx.Timeout(settings.total_timeout_s, connect=settings.connect_timeout_s)
         self.client = openai.AsyncOpenAI(
-            base_url=self.endpoint, api_key=settings.api_key or "EMPTY", max_retries=0, timeout=timeout
+            base_url=self.endpoint, api_key=settings.api_key or "EMPTY", max_retries=0, timeout=timeout,
+            default_headers={k: v for k, v in settings.headers.items()
+                             if k.lower() != "authorization" or not settings.api_key},
         )
         self._http = httpx.AsyncClient(timeout=timeout, headers=self._auth_headers())
         self._model: ModelInfo | None = None
@@ -59,7 +61,12 @@ class Backend:
         self.availability = Availability()
 
     def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
+        """``backend.headers`` (a gateway's own tokens) and the bearer key; neither is ever logged."""
+        headers = dict(self.settings.headers)
+        if self.settings.api_key:  # the key wins over a header of the same name
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        return headers
 
     async def close(self) -> None:
         await self.client.close()

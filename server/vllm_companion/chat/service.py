@@ -29,7 +29,7 @@ from ..config import ChatSettings, Config
 from ..documents import DocumentStore
 from ..privacy import Privacy, file_name, path_of, redact
 from ..repetition import LoopHealth
-from ..sampling import chat_budget, chat_params
+from ..sampling import PRIORITY, chat_budget, chat_params
 from ..status import ServerStatus
 from ..streaming import Pipeline
 from ..streaming.drive import Drive
@@ -99,7 +99,7 @@ class ChatService:
         code = doc.text_between(req.selection.start, req.selection.end)
         hidden = redact(code)
         messages = edit_messages(redact(req.instruction).text, hidden.text, path_of(uri), doc.language_id)
-        result = await self.answer(messages, on_delta, temperature=0.1)
+        result = await self.answer(messages, on_delta, temperature=0.1, kind="edit")
         return EditResult(result, hidden.restore(extract_code(result.content, hidden.text)), doc.version)
 
     def _snippets(self, req: ChatRequest) -> tuple[list[Snippet], list[tuple[str, str]]]:
@@ -130,13 +130,16 @@ class ChatService:
         max_tokens: int | None = None,
         temperature: float | None = None,
         model: str | None = None,
+        kind: str = "chat",
     ) -> ChatResult:
         """Stream an answer to ``messages`` (already trimmed); ``on_delta`` gets each new piece.
         ``model``: the request's choice, else ``chat.model``, else the endpoint's model."""
         model = model or self.settings.model or (await self.backend.model_info()).id
         result = ChatResult("", model, "stop", sum(estimate_tokens(m["content"]) for m in messages))
         template = resolve_template(model, self.settings.template)
-        params = chat_params(self.settings, model, template.repetition_penalty, self.loops, max_tokens, temperature)
+        priority = PRIORITY[kind] if self.config.backend.priority else None
+        params = chat_params(self.settings, model, template.repetition_penalty, self.loops, max_tokens, temperature,
+                             priority)
         drive = Drive(Pipeline(loop_detectors()), on_delta, lambda: log.warning(
             "chat: repetition loop cut; %d recent for %s", self.loops.record(model), model))
         async with self.streams:

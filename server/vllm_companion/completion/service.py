@@ -189,7 +189,8 @@ class CompletionService:
         return answer or None
 
     def _start(self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window) -> Generation:
-        params = completion_params(self.settings, model.id, family.stop, family.repetition_penalty, self.loops)
+        params = completion_params(self.settings, model.id, family.stop, family.repetition_penalty, self.loops,
+                                   bool(self.config.backend.priority))
         stages = stages_for(family, window, self.settings.max_lines)
         log.debug("[%s] start: %d prompt chars, family %s", rid, len(prompt), family.name)
 

@@ -43,7 +43,9 @@ class EngineBinding:
         """Backend settings the launched engine decides (a settings source above the user's)."""
         if not self.launch or self.endpoint is None:
             return {}
-        return {"backend": {"endpoint": self.endpoint, "model": self.model, "apiKey": self.api_key}}
+        priority = self.manager is not None and self.manager.settings.kind == "vllm"  # launched with the policy
+        return {"backend": {"endpoint": self.endpoint, "model": self.model, "apiKey": self.api_key,
+                            "priority": priority}}
 
     async def start(self, settings: EngineSettings) -> bool:
         """Launch mode: attach to or start the local engine (events report the way there)."""

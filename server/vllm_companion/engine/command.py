@@ -83,6 +83,8 @@ def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineC
         argv += ["--gpu-memory-utilization", f"{plan.gpu_memory_utilization:.2f}"]
     if plan.enforce_eager:
         argv.append("--enforce-eager")
+    if plan.priority_scheduling:  # requests carry a priority (sampling.py): completion first
+        argv += ["--scheduling-policy", "priority"]
     if plan.prefix_caching:
         argv.append("--enable-prefix-caching")
     if plan.tensor_parallel > 1:

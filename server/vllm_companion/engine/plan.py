@@ -62,6 +62,7 @@ class LaunchPlan:
     max_num_seqs: int = 4
     enforce_eager: bool = False
     prefix_caching: bool = True
+    priority_scheduling: bool = True  # vLLM --scheduling-policy priority: completion ahead of chat
     tensor_parallel: int = 1
     reason: str = ""
     step: int = 0  # how many step-downs led here
