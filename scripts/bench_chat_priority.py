@@ -43,12 +43,15 @@ async def timed_completions(client: object, uri: str, rows: list[int]) -> list[f
     return out
 
 
-async def run(kind: str, requests: int) -> None:
-    manager = EngineManager(EngineSettings(kind=kind, device="cpu"), lambda e: None, lambda a, b, c: None,
+async def run(kind: str, requests: int, args_no_priority: bool = False, max_num_seqs: int | None = None) -> None:
+    settings = EngineSettings(kind=kind, device="cpu", max_num_seqs=max_num_seqs)
+    manager = EngineManager(settings, lambda e: None, lambda a, b, c: None,
                             EngineRegistry(Path(tempfile.mkdtemp(prefix="bench-prio-"))))
     if not await manager.acquire():
         raise SystemExit("engine failed")
-    options = {"backend": {"endpoint": manager.endpoint, "model": manager.model, "apiKey": manager.api_key},
+    backend = {"endpoint": manager.endpoint, "model": manager.model, "apiKey": manager.api_key,
+               "priority": not args_no_priority}
+    options = {"backend": backend,
                "completion": {"debounceMs": 0, "cacheSize": 0, "maxTokens": 24, "temperature": 0.0},
                "chat": {"maxTokens": 512, "temperature": 0.7}}
     try:
@@ -78,8 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=["vllm", "llamacpp"], default="vllm")
     parser.add_argument("--requests", type=int, default=12)
+    parser.add_argument("--no-priority", action="store_true", help="send no request priorities (FCFS)")
+    parser.add_argument("--max-num-seqs", type=int, help="the engine's --max-num-seqs (1: a completion preempts chat)")
     args = parser.parse_args()
-    asyncio.run(run(args.kind, args.requests))
+    asyncio.run(run(args.kind, args.requests, args.no_priority, args.max_num_seqs))
 
 
 if __name__ == "__main__":

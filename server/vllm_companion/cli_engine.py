@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +24,10 @@ def add_commands(sub: Any) -> None:
     eng = sub.add_parser("engine", help="start, stop or inspect the shared local engine")
     eng.add_argument("action", choices=["start", "stop", "status"])
     eng.add_argument("--foreground", action="store_true", help="supervise here until Ctrl-C")
+    eng.add_argument("--team", action="store_true", help="serve a team: an API key is required (made once)")
+    eng.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    eng.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    eng.add_argument("--api-key", default=None, help="the key clients must send (or VLLM_COMPANION_ENGINE_KEY)")
     _engine_args(eng)
     doc = sub.add_parser("doctor", help="hardware, launch plan, engine install and health, FIM tokens")
     _engine_args(doc)
@@ -44,7 +50,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
-    given = {"kind": args.kind, "device": args.device, "model": args.model, "keepAlive": args.keep_alive or None}
+    given = {"kind": args.kind, "device": args.device, "model": args.model, "keepAlive": args.keep_alive or None,
+             "host": getattr(args, "host", None), "port": getattr(args, "port", None)}
     config, problems = load_config(env_overrides(), {"engine": {k: v for k, v in given.items() if v is not None}})
     for problem in problems:
         print(f"vllm-companion: {problem}", file=sys.stderr)
@@ -83,11 +90,20 @@ def engine_start(args: argparse.Namespace) -> int:
         return asyncio.run(_foreground(engine_settings(args)))
     from .engine.registry import EngineRegistry, runtime_dir
 
+    key, problem = _team_key(args)
+    if problem:
+        print(f"vllm-companion: {problem}", file=sys.stderr)
+        return 2
     argv = [sys.executable, "-m", "vllm_companion", "engine", "start", "--foreground", "--keep-alive"]
-    argv += [f"--{k}={v}" for k, v in (("kind", args.kind), ("device", args.device), ("model", args.model)) if v]
+    given = (("kind", args.kind), ("device", args.device), ("model", args.model), ("host", args.host),
+             ("port", args.port))
+    argv += [f"--{k}={v}" for k, v in given if v]
+    env = {**os.environ, **({"VLLM_COMPANION_ENGINE_KEY": key} if key else {})}  # never on a command line
     log_path = runtime_dir() / "engine-service.log"
-    with open(log_path, "ab") as log:
-        service = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        service = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env=env)
     print(f"engine service started (pid {service.pid}), log: {log_path}", file=sys.stderr)
     registry = EngineRegistry()
     deadline = time.monotonic() + 1800
@@ -99,6 +115,28 @@ def engine_start(args: argparse.Namespace) -> int:
         time.sleep(1)
     print(f"vllm-companion: the engine did not become ready; see {log_path}", file=sys.stderr)
     return 1
+
+
+def _team_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The key a team engine requires (given, from the environment, stored, or made and shown
+    once), or why the start is refused: never beyond loopback without a key."""
+    from .engine.registry import is_loopback, runtime_dir, write_private
+
+    host = args.host or "127.0.0.1"
+    key = args.api_key or os.environ.get("VLLM_COMPANION_ENGINE_KEY")
+    if not is_loopback(f"http://{host}/") and host not in ("0.0.0.0", "::"):
+        return None, f"--host {host}: listen on 0.0.0.0 or loopback (and put a TLS proxy in front; docs/deployment.md)"
+    if not is_loopback(f"http://{host}/") and not (args.team or key):
+        return None, f"refusing to listen on {host} without an API key: add --team (a key is made) or --api-key KEY"
+    if not args.team or key:
+        return key, None
+    stored = runtime_dir() / "team.key"
+    if stored.exists():
+        return stored.read_text().strip(), None
+    key = secrets.token_urlsafe(32)
+    write_private(stored, key + "\n")
+    print(f"team API key (shown once; stored in {stored}):\n{key}", file=sys.stderr)
+    return key, None
 
 
 async def _foreground(settings: EngineSettings) -> int:

@@ -8,6 +8,7 @@ the problem reported once (``load_config`` returns the messages).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -19,6 +20,8 @@ ENV_VARS = {
     "VLLM_COMPANION_ENDPOINT": ("backend", "endpoint"),
     "VLLM_COMPANION_MODEL": ("backend", "model"),
     "VLLM_COMPANION_API_KEY": ("backend", "apiKey"),
+    "VLLM_COMPANION_ENGINE_KEY": ("engine", "apiKey"),
+    "VLLM_COMPANION_ENGINE_COMMAND": ("engine", "command"),  # a JSON list
 }
 
 
@@ -97,6 +100,9 @@ class EngineSettings(_Section):
     enforce_eager: bool | None = Field(None, description="vLLM --enforce-eager (no CUDA graphs: less memory).")
     tensor_parallel: int | None = Field(None, ge=1, description="GPUs to split the model over.")
     python: str | None = Field(None, description="Interpreter that has the engine installed (default: this one).")
+    host: str = Field("127.0.0.1", description="Address the engine listens on (team server: 0.0.0.0, with a key).")
+    port: int | None = Field(None, ge=1, le=65535, description="The engine's port (default: a free one).")
+    api_key: str | None = Field(None, description="The engine's API key (default: a random one per engine).")
     command: list[str] | None = Field(None, description="Replaces [python, -m, module] (a wrapper or test engine).")
     keep_alive: bool = Field(False, description="Leave the engine running when the last editor closes.")
     ready_timeout_s: float = Field(1800, gt=0, description="Longest wait for the engine to become ready.")
@@ -125,7 +131,7 @@ class Config(_Section):
 # What selects an executable may come only from the user (initializationOptions, set by the
 # editor's own configuration, or the environment), never from ``workspace/configuration`` or
 # ``didChangeConfiguration``, which carry a repository's settings (.vscode/settings.json, .dir-locals).
-MACHINE_ONLY = (("engine", "command"), ("engine", "python"))
+MACHINE_ONLY = (("engine", "command"), ("engine", "python"), ("engine", "host"), ("engine", "apiKey"))
 
 
 def without_machine_only(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -156,7 +162,13 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for var, (section, key) in ENV_VARS.items():
         if environ.get(var):
-            out.setdefault(section, {})[key] = environ[var]
+            value: Any = environ[var]
+            if var.endswith("_COMMAND"):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = value.split()
+            out.setdefault(section, {})[key] = value
     return out
 
 

@@ -74,7 +74,7 @@ def engine_installed(plan: LaunchPlan, python: str | None = None) -> bool:
 
 
 def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineCommand:
-    argv = [*prefix, "--model", model, "--served-model-name", plan.served_name, "--host", "127.0.0.1",
+    argv = [*prefix, "--model", model, "--served-model-name", plan.served_name, "--host", plan.host,
             "--port", str(port), "--max-model-len", str(plan.max_model_len),
             "--max-num-seqs", str(plan.max_num_seqs), "--dtype", plan.dtype]
     if plan.quantization:
@@ -97,7 +97,7 @@ def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineC
 
 def _llamacpp(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineCommand:
     threads = str(max(1, os.cpu_count() or 1))
-    argv = [*prefix, "--model", model, "--model_alias", plan.served_name, "--host", "127.0.0.1",
+    argv = [*prefix, "--model", model, "--model_alias", plan.served_name, "--host", plan.host,
             "--port", str(port), "--n_ctx", str(plan.max_model_len), "--n_threads", threads,
             "--n_threads_batch", threads, "--logits_all", "false",
             # With interrupts on (its default), the request that follows one whose client hung up

@@ -69,7 +69,7 @@ class EngineManager:
             attach = alive(record.get("engine")) or record.get("state") == "starting"
             if not attach:
                 record.clear()
-                self._api_key = secrets.token_urlsafe(24)
+                self._api_key = self.settings.api_key or secrets.token_urlsafe(24)
                 record.update(state="starting", supervisor=self.registry.me.to_json(), beat=time.time(),
                               apiKey=self._api_key)
             self.registry.add_owner(record)
@@ -218,7 +218,7 @@ class EngineManager:
                 return False
             engine, owners = record.get("engine"), record.get("owners", [])
             record.clear()
-            self._api_key = secrets.token_urlsafe(24)
+            self._api_key = self.settings.api_key or secrets.token_urlsafe(24)
             record.update(state="starting", supervisor=self.registry.me.to_json(), owners=owners,
                           beat=time.time(), apiKey=self._api_key)
             self.registry.add_owner(record)

@@ -63,6 +63,8 @@ class LaunchPlan:
     enforce_eager: bool = False
     prefix_caching: bool = True
     priority_scheduling: bool = True  # vLLM --scheduling-policy priority: completion ahead of chat
+    host: str = "127.0.0.1"  # 0.0.0.0 for a team server (always with an API key)
+    port: int | None = None  # None: a free port per start
     tensor_parallel: int = 1
     reason: str = ""
     step: int = 0  # how many step-downs led here
@@ -184,6 +186,7 @@ _OVERRIDABLE = {
     "kind": "engine", "model": "model", "servedName": "served_name", "quantization": "quantization",
     "dtype": "dtype", "gpuMemoryUtilization": "gpu_memory_utilization", "maxModelLen": "max_model_len",
     "maxNumSeqs": "max_num_seqs", "enforceEager": "enforce_eager", "tensorParallel": "tensor_parallel",
+    "host": "host", "port": "port",
 }
 
 

@@ -152,7 +152,7 @@ class ProcessSupervisor:
             await asyncio.sleep(delay)
 
     async def _launch_and_watch(self) -> str:
-        self.port = free_port()
+        self.port = self.plan.port or free_port()
         command = self.build(self.plan, self.port)
         private_dir(self.log_dir)
         self.log_path = self.log_dir / f"engine-{self.port}.log"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .architectures import arch_of, quantization_of
 from .hardware import Gpu
 from .memory import GIB, fit, utilization_for
-from .plan import MIN_CONCURRENCY, SMALL_CARD_MIB, plan_launch
+from .plan import MIN_CONCURRENCY, SMALL_CARD_CEILING, SMALL_CARD_MIB, plan_launch
 
 
 class BadSpec(ValueError):
@@ -55,7 +55,8 @@ def _pinned(gpus: list[Gpu], model: str, context: int | None, utilization: float
         return [f"{model}: no architecture on record (engine/architectures.py) or no GPU: cannot do the arithmetic"]
     quant = quantization_of(model, None)
     total = min(g.total_mb for g in gpus)
-    util = utilization or min(utilization_for(g.total_mb, g.free_mb) for g in gpus)
+    ceiling = SMALL_CARD_CEILING if total < 12 * 1024 else 0.92  # as the planner does
+    util = utilization or min(utilization_for(g.total_mb, g.free_mb, ceiling) for g in gpus)
     eager, tp = total < SMALL_CARD_MIB, len(gpus)
     length = context or min(arch.max_context, 8192)
     result = fit(arch, quant, total, util, length, eager=eager, tensor_parallel=tp)
