@@ -85,10 +85,15 @@ async function main() {
   const extensions = join(root, "extensions");
   const workspace = join(root, "workspace");
   mkdirSync(join(userData, "User"), { recursive: true });
+  mkdirSync(join(userData, "Machine"), { recursive: true });
+  // serverCommand is machine-scoped (a workspace may not choose what runs): in code-server, as in
+  // any remote window, machine settings live in the Machine settings file, not the User one.
+  writeFileSync(join(userData, "Machine", "settings.json"), JSON.stringify({
+    "vllmCompanion.serverCommand": [python, "-m", "vllm_companion", "lsp"],
+  }, null, 2));
   mkdirSync(workspace, { recursive: true });
   writeFileSync(join(workspace, "main.py"), "def total(items):\n    return sum(items)\n\n\n");
   writeFileSync(join(userData, "User", "settings.json"), JSON.stringify({
-    "vllmCompanion.serverCommand": [python, "-m", "vllm_companion", "lsp"],
     "vllmCompanion.backend.launch": false,
     "vllmCompanion.backend.endpoint": `http://127.0.0.1:${backendPort}/v1`,
     "vllmCompanion.completion.debounceMs": 50,
