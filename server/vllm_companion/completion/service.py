@@ -105,7 +105,9 @@ class CompletionService:
         doc = self._eligible(req)
         if doc is None or self.backend.availability.blocked():
             return None
-        with self.slots[req.uri].subscribe() as sub:
+        with self.slots[req.uri].subscribe() as sub:  # supersedes the document's older request
+            if _skip_here(doc.line(req.row), req.col) and not req.insert:
+                return None
             try:
                 found = await self.probes.model_and_family()
                 if found is None:
@@ -129,8 +131,6 @@ class CompletionService:
             return None
         if not self.gate() or self.privacy.is_secret(req.uri):
             return None  # engine still starting; or a secret file, whose text never leaves
-        if _skip_here(doc.line(req.row), req.col) and not req.insert:
-            return None
         return doc
 
     async def _attempt(
