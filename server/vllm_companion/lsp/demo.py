@@ -50,10 +50,23 @@ def _client(watch: _Watch) -> Any:
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("vllm-companion-demo", "1")
-    client.feature("vllmCompanion/status")(watch.status)
-    client.feature(types.PROGRESS)(watch.progress)
-    client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)(lambda params: None)
-    client.feature(types.WINDOW_SHOW_MESSAGE)(lambda params: print(f"  (server) {params.message}", file=sys.stderr))
+
+    # pygls marks the functions it registers: plain functions, not bound methods
+    def status(params: Any) -> None:
+        watch.status(params)
+
+    def progress(params: Any) -> None:
+        watch.progress(params)
+
+    def create(params: Any) -> None:
+        return None
+
+    def show(params: Any) -> None:
+        print(f"  (server) {params.message}", file=sys.stderr)
+
+    for method, handler in (("vllmCompanion/status", status), (types.PROGRESS, progress),
+                            (types.WINDOW_WORK_DONE_PROGRESS_CREATE, create), (types.WINDOW_SHOW_MESSAGE, show)):
+        client.feature(method)(handler)
     return client
 
 
