@@ -20,6 +20,7 @@ import httpx2 as httpx  # openai >= 3's transport
 import openai
 
 from ..config import BackendSettings
+from ..engine.registry import is_loopback
 from .availability import Availability
 from .errors import BackendError, ErrorKind, classify, retry_after, status_error
 
@@ -59,6 +60,7 @@ class Backend:
         self._model: ModelInfo | None = None
         self._lengths: dict[str, int | None] = {}  # every listed model's max_model_len
         self.availability = Availability()
+        self.on_loopback = is_loopback(self.endpoint)  # code sent there never leaves the machine
 
     def _auth_headers(self) -> dict[str, str]:
         """``backend.headers`` (a gateway's own tokens) and the bearer key; neither is ever logged."""
@@ -106,12 +108,6 @@ class Backend:
     def cached_model(self) -> ModelInfo | None:
         return self._model
 
-    @property
-    def on_loopback(self) -> bool:
-        """Does the endpoint live on this machine (code sent there never leaves it)?"""
-        from ..engine.registry import is_loopback
-
-        return is_loopback(self.endpoint)
 
     def forget_model(self) -> None:
         """Re-read the served model next time (the engine went away and may come back different)."""

@@ -16,7 +16,6 @@ Usage: ``python -m vllm_companion.engine.guard RECORD -- ENGINE_ARGV...``
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .procs import ProcessId, alive
+from .registry import EngineRegistry
 
 INTERVAL_S = float(os.environ.get("VLLM_COMPANION_GUARD_INTERVAL_S", "1.5"))
 STOPPED_ON_PURPOSE = 86  # exit status: the guard stopped the engine; the supervisor must not restart it
@@ -33,18 +33,10 @@ MISSES = 2
 GRACE_S = 10.0
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read(1 << 20))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def orphaned(record: dict[str, Any] | None, me: ProcessId) -> str | None:
-    """Why the engine should stop now, or None while someone needs it."""
-    if record is None:
+def orphaned(record: dict[str, Any], me: ProcessId) -> str | None:
+    """Why the engine should stop now, or None while someone needs it (``record`` as the registry
+    reads it: bounded, sanitized, ``{}`` when gone)."""
+    if not record:
         return "the registry record is gone"
     if record.get("stopRequested"):
         return "a stop was requested"
@@ -74,6 +66,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m vllm_companion.engine.guard RECORD -- ENGINE_ARGV...", file=sys.stderr)
         return 2
     record_path, command = Path(argv[0]), argv[2:]
+    registry = EngineRegistry(record_path.parent)
     me = ProcessId.me()
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # same group, same log file
     stopping = False
@@ -87,22 +80,20 @@ def main(argv: list[str]) -> int:
     misses = 0
     while not stopping and child.poll() is None:
         time.sleep(INTERVAL_S)
-        reason = orphaned(read_record(record_path), me)
+        reason = orphaned(registry.read(), me)
         misses = misses + 1 if reason else 0
         if misses >= MISSES:
             print(f"vllm-companion guard: stopping the engine: {reason}", flush=True)
             _stop(child)
-            _forget(record_path, me)
+            _forget(registry, me)
             return STOPPED_ON_PURPOSE
     return _stop(child)
 
 
-def _forget(record_path: Path, me: ProcessId) -> None:
+def _forget(registry: EngineRegistry, me: ProcessId) -> None:
     """Clear the record if it still names this engine (nobody else will: its users are gone)."""
-    from .registry import EngineRegistry
-
     try:
-        with EngineRegistry(record_path.parent).locked() as record:
+        with registry.locked() as record:
             if ProcessId.from_json(record.get("engine")) == me:
                 record.clear()
     except OSError:
