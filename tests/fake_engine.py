@@ -4,9 +4,10 @@
 Takes vLLM's command line (only --port and --served-model-name matter). Behaviour per start
 comes from the JSON list in $FAKE_ENGINE_SCRIPT (each start pops the first entry; the last one
 repeats), and every start appends its argv to $FAKE_ENGINE_ARGS (JSON lines) so tests can check
-step-downs. Modes: ok, slow, crash_start, crash_after_ready, oom, kv, kv_small, port_taken, hang,
+step-downs. Modes: ok, slow (2 s), late (6 s), crash_start, crash_after_ready, oom, kv, kv_small, port_taken, hang,
 gated, missing, free_memory, graph_capture, no_health (like llama-cpp-python: no /health, an access-log line per probe).
-A ready engine serves the fake OpenAI API (tests/fake_backend.py).
+A ready engine serves the fake OpenAI API (tests/fake_backend.py); with $FAKE_ENGINE_SAY_PORT
+it answers ``answer_from_<port>`` (fleet tests see which replica served).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ async def serve(port: int, model: str, crash_after: float | None, llamacpp_like:
         if bodies:  # tests read what the server sent (priority, ...)
             with open(bodies, "a") as f:
                 f.write(json.dumps(body) + "\n")
-        return Reply(chunks=["ready_engine_answer"])
+        say_port = os.environ.get("FAKE_ENGINE_SAY_PORT")
+        return Reply(chunks=[f"answer_from_{port}" if say_port else "ready_engine_answer"])
 
     fake.default = reply
     fake.api_key = os.environ.get("VLLM_API_KEY") or None  # as vLLM does
@@ -98,9 +100,9 @@ def main() -> None:
         sys.exit(1)
     if mode == "hang":
         time.sleep(3600)
-    steps = 5 if mode == "slow" else 1
+    steps = {"slow": 5, "late": 15}.get(mode, 1)
     for i in range(1, steps + 1):
-        time.sleep(0.4 if mode == "slow" else 0.05)
+        time.sleep(0.4 if mode in ("slow", "late") else 0.05)
         say(f"Loading safetensors checkpoint shards: {100 * i // steps}% Completed")
     asyncio.run(serve(port, model, 1.0 if mode == "crash_after_ready" else None, mode == "no_health"))
 

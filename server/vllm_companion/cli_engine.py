@@ -28,6 +28,10 @@ def add_commands(sub: Any) -> None:
     eng.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     eng.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     eng.add_argument("--api-key", default=None, help="the key clients must send (or VLLM_COMPANION_ENGINE_KEY)")
+    eng.add_argument("--replicas", type=int, default=None, help="a fleet: this many engines behind vLLM's router")
+    eng.add_argument("--inventory", default=None, help="a JSON file of hosts and GPUs: this host is the Ray head")
+    eng.add_argument("--worker", action="append", default=None, metavar="http://HOST:PORT",
+                     help="another host's engine to add to the fleet's router (repeatable)")
     _engine_args(eng)
     doc = sub.add_parser("doctor", help="hardware, launch plan, engine install and health, FIM tokens")
     _engine_args(doc)
@@ -38,6 +42,7 @@ def add_commands(sub: Any) -> None:
     what.add_argument("--model", help="a model to check instead of the planner's choice")
     what.add_argument("--context", type=int, help="max-model-len to check")
     what.add_argument("--utilization", type=float, help="gpu-memory-utilization to check")
+    what.add_argument("--inventory", help="a JSON file of hosts and their GPUs: plan across hosts (Ray)")
     demo = sub.add_parser("demo", help="start the local engine, then a completion and a chat round trip")
     _engine_args(demo)
 
@@ -51,7 +56,9 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
     given = {"kind": args.kind, "device": args.device, "model": args.model, "keepAlive": args.keep_alive or None,
-             "host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+             "host": getattr(args, "host", None), "port": getattr(args, "port", None),
+             "replicas": getattr(args, "replicas", None), "workers": getattr(args, "worker", None),
+             "inventory": getattr(args, "inventory", None)}
     config, problems = load_config(env_overrides(), {"engine": {k: v for k, v in given.items() if v is not None}})
     for problem in problems:
         print(f"vllm-companion: {problem}", file=sys.stderr)
@@ -74,6 +81,8 @@ def what_if_command(args: argparse.Namespace) -> int:
     from .engine.hardware import read_gpus
     from .engine.whatif import BadSpec, parse_gpu, what_if
 
+    if args.inventory:
+        return _cluster_what_if(args)
     try:
         gpus = [parse_gpu(spec, i) for i, spec in enumerate(args.gpu)] if args.gpu else read_gpus()
     except BadSpec as exc:
@@ -81,6 +90,24 @@ def what_if_command(args: argparse.Namespace) -> int:
         return 2
     for line in what_if(gpus, args.model, args.context, args.utilization):
         print(line)
+    return 0
+
+
+def _cluster_what_if(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .engine.cluster import BadInventory, load_inventory, plan_cluster
+
+    try:
+        found = plan_cluster(load_inventory(Path(args.inventory)), args.model, args.context)
+    except BadInventory as exc:
+        print(f"vllm-companion: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(found, str):
+        print(f"does not fit: {found}")
+        return 1
+    print(f"plan: {found.plan.describe()}\nwhy: {found.plan.reason}\narithmetic: {found.plan.arithmetic}")
+    print("run:\n  " + "\n  ".join(found.commands()))
     return 0
 
 
@@ -98,6 +125,9 @@ def engine_start(args: argparse.Namespace) -> int:
     given = (("kind", args.kind), ("device", args.device), ("model", args.model), ("host", args.host),
              ("port", args.port))
     argv += [f"--{k}={v}" for k, v in given if v]
+    argv += [f"--replicas={args.replicas}"] if args.replicas else []
+    argv += [f"--inventory={os.path.abspath(args.inventory)}"] if args.inventory else []
+    argv += [f"--worker={url}" for url in args.worker or []]
     env = {**os.environ, **({"VLLM_COMPANION_ENGINE_KEY": key} if key else {})}  # never on a command line
     log_path = runtime_dir() / "engine-service.log"
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
@@ -124,6 +154,9 @@ def _team_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
     host = args.host or "127.0.0.1"
     key = args.api_key or os.environ.get("VLLM_COMPANION_ENGINE_KEY")
+    if (args.replicas or args.worker) and not is_loopback(f"http://{host}/"):
+        return None, ("a fleet's router listens on loopback only (its admin routes answer anyone who reaches it): "
+                      "put a TLS proxy that forwards /v1/ in front (docs/deployment.md)")
     if not is_loopback(f"http://{host}/") and host not in ("0.0.0.0", "::"):
         return None, f"--host {host}: listen on 0.0.0.0 or loopback (and put a TLS proxy in front; docs/deployment.md)"
     if not is_loopback(f"http://{host}/") and not (args.team or key):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
 ENV_VARS = {
@@ -23,6 +23,9 @@ ENV_VARS = {
     "VLLM_COMPANION_ENGINE_KEY": ("engine", "apiKey"),
     "VLLM_COMPANION_ENGINE_COMMAND": ("engine", "command"),  # a JSON list
 }
+
+
+WorkerUrl = Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+:\d{1,5}/?$", max_length=300)]
 
 
 class _Section(BaseModel):
@@ -99,6 +102,10 @@ class EngineSettings(_Section):
     max_num_seqs: int | None = Field(None, ge=1, description="vLLM --max-num-seqs (concurrent sequences).")
     enforce_eager: bool | None = Field(None, description="vLLM --enforce-eager (no CUDA graphs: less memory).")
     tensor_parallel: int | None = Field(None, ge=1, description="GPUs to split the model over.")
+    inventory: str | None = Field(None, description="A JSON file of hosts and GPUs: plan across hosts (Ray).")
+    replicas: int | None = Field(None, ge=1, le=64, description="Engine replicas behind vLLM's router (a fleet).")
+    workers: list[WorkerUrl] | None = Field(
+        None, max_length=64, description="Other hosts' engines (http://host:port) for the fleet's router.")
     python: str | None = Field(None, description="Interpreter that has the engine installed (default: this one).")
     host: str = Field("127.0.0.1", description="Address the engine listens on (team server: 0.0.0.0, with a key).")
     port: int | None = Field(None, ge=1, le=65535, description="The engine's port (default: a free one).")
@@ -131,7 +138,8 @@ class Config(_Section):
 # What selects an executable may come only from the user (initializationOptions, set by the
 # editor's own configuration, or the environment), never from ``workspace/configuration`` or
 # ``didChangeConfiguration``, which carry a repository's settings (.vscode/settings.json, .dir-locals).
-MACHINE_ONLY = (("engine", "command"), ("engine", "python"), ("engine", "host"), ("engine", "apiKey"))
+MACHINE_ONLY = (("engine", "command"), ("engine", "python"), ("engine", "host"), ("engine", "apiKey"),
+                ("engine", "workers"), ("engine", "inventory"))
 
 
 def without_machine_only(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

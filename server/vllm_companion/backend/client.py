@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,10 @@ MAX_ERROR_BYTES = 64 << 10
 MAX_CONTEXT = 10_000_000  # a max_model_len beyond this is not a real model's
 EXTRA_CHUNKS = 16  # chunks tolerated past max_tokens (role and empty chunks) before we cut
 PROBE_TIMEOUT_S = 5.0
+# One random id per language server, on every request: a fleet's router (engine/fleet.py,
+# consistent_hash) sends one editor's prompts, which share their prefix, to the same replica.
+SESSION_HEADER = "X-Session-ID"
+SESSION_ID = secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,7 @@ class Backend:
         timeout = httpx.Timeout(settings.total_timeout_s, connect=settings.connect_timeout_s)
         self.client = openai.AsyncOpenAI(
             base_url=self.endpoint, api_key=settings.api_key or "EMPTY", max_retries=0, timeout=timeout,
-            default_headers={k: v for k, v in settings.headers.items()
-                             if k.lower() != "authorization" or not settings.api_key},
+            default_headers=self._auth_headers(),
         )
         self._http = httpx.AsyncClient(timeout=timeout, headers=self._auth_headers())
         self._model: ModelInfo | None = None
@@ -64,7 +68,7 @@ class Backend:
 
     def _auth_headers(self) -> dict[str, str]:
         """``backend.headers`` (a gateway's own tokens) and the bearer key; neither is ever logged."""
-        headers = dict(self.settings.headers)
+        headers = {SESSION_HEADER: SESSION_ID, **self.settings.headers}
         if self.settings.api_key:  # the key wins over a header of the same name
             headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             headers["Authorization"] = f"Bearer {self.settings.api_key}"

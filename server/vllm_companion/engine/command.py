@@ -89,6 +89,8 @@ def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineC
         argv.append("--enable-prefix-caching")
     if plan.tensor_parallel > 1:
         argv += ["--tensor-parallel-size", str(plan.tensor_parallel)]
+    if plan.pipeline_parallel > 1:  # stages on other hosts: the Ray cluster (engine/cluster.py)
+        argv += ["--pipeline-parallel-size", str(plan.pipeline_parallel), "--distributed-executor-backend", "ray"]
     env = {"VLLM_CPU_KVCACHE_SPACE": "1"} if plan.device == "cpu" else {}
     if Path(model).exists():
         env["HF_HUB_OFFLINE"] = "1"  # a local folder: never ask the hub

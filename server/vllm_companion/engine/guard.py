@@ -10,8 +10,11 @@ it as its child, in the same process group (the group the supervisor signals), a
   (``procs.ProcessId``, so a reused PID keeps nothing alive), and ``keepAlive`` is off; or
 - the record is gone, names another engine, or asks for a stop (``vllm-companion engine stop``).
 
+A fleet (engine/fleet.py) records its router as the engine; its replicas run under guards started
+with ``--member``, which skip the "names another engine" check and follow the rest.
+
 Measured: a language server killed with SIGKILL leaves its engine for 2-5 s (tests/e2e).
-Usage: ``python -m vllm_companion.engine.guard RECORD -- ENGINE_ARGV...``
+Usage: ``python -m vllm_companion.engine.guard RECORD [--member] -- ENGINE_ARGV...``
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ MISSES = 2
 GRACE_S = 10.0
 
 
-def orphaned(record: dict[str, Any], me: ProcessId) -> str | None:
+def orphaned(record: dict[str, Any], me: ProcessId, member: bool = False) -> str | None:
     """Why the engine should stop now, or None while someone needs it (``record`` as the registry
     reads it: bounded, sanitized, ``{}`` when gone)."""
     if not record:
@@ -41,9 +44,9 @@ def orphaned(record: dict[str, Any], me: ProcessId) -> str | None:
     if record.get("stopRequested"):
         return "a stop was requested"
     engine = ProcessId.from_json(record.get("engine"))
-    if engine is not None and engine != me:
+    if engine is not None and engine != me and not member:
         return "the registry names another engine"
-    if record.get("keepAlive") is True and engine == me:
+    if record.get("keepAlive") is True and (engine == me or member):
         return None
     owners = record.get("owners")
     if isinstance(owners, list) and any(alive(o) for o in owners[:64]):
@@ -62,8 +65,10 @@ def _stop(child: subprocess.Popen[bytes]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    member = len(argv) > 1 and argv[1] == "--member"
+    argv = [argv[0], *argv[2:]] if member else argv
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m vllm_companion.engine.guard RECORD -- ENGINE_ARGV...", file=sys.stderr)
+        print("usage: python -m vllm_companion.engine.guard RECORD [--member] -- ENGINE_ARGV...", file=sys.stderr)
         return 2
     record_path, command = Path(argv[0]), argv[2:]
     registry = EngineRegistry(record_path.parent)
@@ -80,7 +85,7 @@ def main(argv: list[str]) -> int:
     misses = 0
     while not stopping and child.poll() is None:
         time.sleep(INTERVAL_S)
-        reason = orphaned(registry.read(), me)
+        reason = orphaned(registry.read(), me, member)
         misses = misses + 1 if reason else 0
         if misses >= MISSES:
             print(f"vllm-companion guard: stopping the engine: {reason}", flush=True)

@@ -13,6 +13,7 @@ use it. Processes are signalled only through ``procs.signal_group`` (identity ch
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import secrets
 import signal
@@ -20,13 +21,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import httpx2 as httpx
 
 from ..config import EngineSettings
+from .cluster import BadInventory, load_inventory, plan_cluster
 from .command import EngineCommand, build_command, engine_installed, resolve_model
 from .diagnose import install_hint
-from .hardware import read_gpus
+from .fleet import Fleet, plan_fleet, router_command
+from .hardware import Gpu, read_gpus
 from .models import ModelUnavailable
 from .plan import LaunchPlan, plan_launch
 from .procs import ProcessId, alive, signal_group
@@ -49,13 +53,14 @@ class EngineManager:
     ) -> None:
         self.settings, self.on_event, self.on_endpoint = settings, on_event, on_endpoint
         self.registry = registry or EngineRegistry()
-        self.supervisor: ProcessSupervisor | None = None
+        self.supervisor: ProcessSupervisor | Fleet | None = None
         self.endpoint: str | None = None
         self.model: str | None = None
         self.plan: LaunchPlan | None = None
         self.stopped = asyncio.Event()  # set when a user stopped the engine from outside
         self._api_key = ""
         self._follow: asyncio.Task[None] | None = None
+        self._fleet_seen: str | None = None  # the fleet's summary last shown (attached editors)
 
     @property
     def api_key(self) -> str:
@@ -106,7 +111,11 @@ class EngineManager:
     # -- starting our own ----------------------------------------------------------------------
     async def _start_own(self) -> bool:
         gpus = read_gpus()
-        self.plan = plan_launch(gpus, self.settings.overrides())
+        planned = self._planned(gpus)
+        if isinstance(planned, str):
+            self._fail(planned)
+            return False
+        self.plan = planned
         self._event(EngineState.STARTING, f"plan: {self.plan.describe()} ({self.plan.reason})")
         try:
             model_path = await asyncio.to_thread(resolve_model, self.plan)
@@ -117,21 +126,56 @@ class EngineManager:
             self._fail(f"the engine is not installed: {install_hint(self.plan)}")
             return False
         policy = Policy(stall_timeout_s=self.settings.stall_timeout_s)
-        self.supervisor = ProcessSupervisor(
-            self.plan, self._builder(model_path), self.registry.dir / "logs", self._supervisor_event, policy, gpus
-        )
+        if (self.settings.replicas or 1) > 1 or self.settings.workers:
+            if importlib.util.find_spec("vllm_router") is None:
+                self._fail("a fleet needs vLLM's router: pip install vllm-router==0.1.17")
+                return False
+            self.supervisor = self._fleet(gpus, model_path, policy)
+        else:
+            build = self._builder(model_path)
+            self.supervisor = ProcessSupervisor(self.plan, lambda plan, port: build(plan, port, None),
+                                                self.registry.dir / "logs", self._supervisor_event, policy, gpus)
         await self.supervisor.start()
         return await self.supervisor.wait_ready(self.settings.ready_timeout_s)
 
-    def _builder(self, model_path: str) -> Callable[[LaunchPlan, int], EngineCommand]:
+    def _planned(self, gpus: list[Gpu]) -> LaunchPlan | str:
+        """From NVML's GPUs, or across the hosts of ``engine.inventory`` (then this host is the head)."""
+        if not self.settings.inventory:
+            return plan_launch(gpus, self.settings.overrides())
+        try:
+            found = plan_cluster(load_inventory(Path(self.settings.inventory)), self.settings.model,
+                                 self.settings.max_model_len)
+        except BadInventory as exc:
+            return str(exc)
+        return found if isinstance(found, str) else replace(found.plan, host=self.settings.host,
+                                                            port=self.settings.port)
+
+    def _fleet(self, gpus: list[Gpu], model_path: str, policy: Policy) -> Fleet:
+        """Replicas (guards started as fleet members) behind vllm-router, the router as the engine."""
+        fleet = plan_fleet(gpus, self.settings.overrides(), self.settings.replicas or 1, self.settings.workers or [],
+                           self.settings.port)
+        self.plan = fleet.router
+        self._event(EngineState.STARTING, f"fleet: {fleet.describe()}")
+        guard = [sys.executable, "-m", GUARD_MODULE, str(self.registry.path), "--"]
+
+        def build_router(workers: list[str]) -> EngineCommand:
+            command = router_command(fleet, workers, self._api_key)
+            return replace(command, argv=[*guard, *command.argv])
+
+        return Fleet(fleet, self._builder(model_path, member=True), build_router, self.registry.dir / "logs",
+                     self._supervisor_event, policy, gpus)
+
+    def _builder(self, model_path: str, member: bool = False) -> Callable[[LaunchPlan, int, str | None],
+                                                                          EngineCommand]:
         python = self.settings.python or sys.executable
         first_model = self.plan.model if self.plan else None
+        guard = [sys.executable, "-m", GUARD_MODULE, str(self.registry.path), *(["--member"] if member else []), "--"]
 
-        def build(plan: LaunchPlan, port: int) -> EngineCommand:
+        def build(plan: LaunchPlan, port: int, devices: str | None) -> EngineCommand:
             path = model_path if plan.model == first_model else plan.model
             command = build_command(plan, port, path, python, self.settings.command, self._api_key)
-            guard = [sys.executable, "-m", GUARD_MODULE, str(self.registry.path), "--"]
-            return replace(command, argv=[*guard, *command.argv])
+            env = {**command.env, "CUDA_VISIBLE_DEVICES": devices} if devices else command.env
+            return replace(command, argv=[*guard, *command.argv], env=env)
 
         return build
 
@@ -144,9 +188,11 @@ class EngineManager:
             self._use(event.endpoint, event.plan.served_name)
         self.on_event(event)
 
-    def _record_event(self, record: dict[str, object], event: EngineEvent, sup: ProcessSupervisor) -> None:
+    def _record_event(self, record: dict[str, object], event: EngineEvent, sup: ProcessSupervisor | Fleet) -> None:
         engine = ProcessId.of(sup.pid) if sup.pid else None
         record.update(beat=time.time(), engine=engine.to_json() if engine else None)
+        if isinstance(sup, Fleet):
+            record["fleet"] = sup.summary()  # what the attached editors' status shows
         if event.state is EngineState.READY and event.endpoint:
             record.update(state="ready", port=sup.port, endpoint=event.endpoint, model=event.plan.served_name,
                           log=str(sup.log_path), keepAlive=self.settings.keep_alive, plan=event.plan.describe())
@@ -193,11 +239,14 @@ class EngineManager:
                 record["beat"] = time.time()
 
     async def _follow_shared(self, record: dict[str, object]) -> None:
-        endpoint = record.get("endpoint")
+        endpoint, fleet = record.get("endpoint"), record.get("fleet")
         if isinstance(endpoint, str) and endpoint != self.endpoint and record.get("state") == "ready":
             self._api_key = str(record.get("apiKey") or "")
             self._use(endpoint, str(record.get("model")))
             self._event(EngineState.READY, f"engine moved to {endpoint}")
+        elif isinstance(fleet, str) and fleet != self._fleet_seen and record.get("state") == "ready":
+            self._fleet_seen = fleet
+            self._event(EngineState.READY, f"fleet: {fleet[:300]}")
         elif not alive(record.get("supervisor")) and not (
             isinstance(endpoint, str) and await _ready(endpoint, self._api_key)
         ):

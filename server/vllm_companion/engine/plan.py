@@ -66,6 +66,7 @@ class LaunchPlan:
     host: str = "127.0.0.1"  # 0.0.0.0 for a team server (always with an API key)
     port: int | None = None  # None: a free port per start
     tensor_parallel: int = 1
+    pipeline_parallel: int = 1  # > 1: stages on several hosts, vLLM's Ray backend (engine/cluster.py)
     reason: str = ""
     step: int = 0  # how many step-downs led here
     arithmetic: str = ""  # engine/memory.py's Fit.explain() for this plan
@@ -80,6 +81,8 @@ class LaunchPlan:
         parts.append(f"max-model-len {self.max_model_len}")
         if self.tensor_parallel > 1:
             parts.append(f"tensor-parallel {self.tensor_parallel}")
+        if self.pipeline_parallel > 1:
+            parts.append(f"pipeline-parallel {self.pipeline_parallel} (Ray)")
         return ", ".join(parts)
 
 

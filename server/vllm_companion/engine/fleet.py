@@ -1,0 +1,214 @@
+"""A fleet: engine replicas behind vLLM's own router (PyPI ``vllm-router``), supervised as one engine.
+
+Each local replica is a planned engine under its own ``ProcessSupervisor`` (restarts, step-downs,
+logs), on a port fixed for the fleet's life so the router's worker list stays true across
+restarts, on its own GPUs (``CUDA_VISIBLE_DEVICES``). Remote replicas (``engine.workers``: engines
+other hosts serve, e.g. ``engine start --team`` there) join the router's list as they are. The
+router is one more supervised process, started once the local replicas are ready or failed; the
+language servers attach to it as to a single engine (the registry records the router).
+
+Routing (docs/deployment.md): ``consistent_hash`` on the ``X-Session-ID`` header each language
+server sends (backend/client.py), so one editor's consecutive prompts, which share their prefix,
+reach the replica that holds that prefix in its cache; a replica that fails its health checks
+leaves the ring and its sessions move. Measured on vllm-router 0.1.17 (docs/security.md):
+
+- it does not check clients' keys itself (``--api-key`` is not an access check): it forwards
+  ``Authorization``, and the replicas check the fleet's key;
+- its admin routes (``POST /add_worker``) answer anyone who reaches its port: so it listens on
+  loopback only, and ``watch_workers`` stops it if its worker list ever holds a URL we did not give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx2 as httpx
+
+from .command import EngineCommand
+from .hardware import Gpu
+from .plan import LaunchPlan, plan_launch
+from .supervisor import EngineEvent, EngineState, Policy, ProcessSupervisor, free_port
+
+log = logging.getLogger(__name__)
+ROUTER_MODULE = "vllm_router.launch_router"
+ROUTER_POLICY = "consistent_hash"
+WATCH_S = 2.0
+FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    replicas: tuple[LaunchPlan, ...]  # local replicas, each on a fixed port
+    devices: tuple[str | None, ...]  # CUDA_VISIBLE_DEVICES per local replica (None: CPU)
+    remote: tuple[str, ...]  # other hosts' engines, as root URLs (http://host:port)
+    router: LaunchPlan  # the router as the manager sees an engine: served name, port
+
+    @property
+    def local_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{p.port}" for p in self.replicas]
+
+    def describe(self) -> str:
+        parts = [f"{len(self.replicas)} local"] + ([f"{len(self.remote)} remote"] if self.remote else [])
+        return f"vllm-router ({ROUTER_POLICY}) over {' + '.join(parts)} replicas of {self.router.served_name}"
+
+
+def plan_fleet(gpus: list[Gpu], overrides: dict[str, object], replicas: int, remote: list[str],
+               router_port: int | None = None) -> FleetPlan:
+    """Split the GPUs evenly between ``replicas`` (each planned on its share), or CPU replicas."""
+    per = len(gpus) // replicas if gpus and replicas else 0
+    shares = [gpus[i * per:(i + 1) * per] for i in range(replicas)] if per else [[] for _ in range(replicas)]
+    plans = []
+    for share in shares:
+        plan = plan_launch(share, {**overrides, "host": "127.0.0.1", "port": None})
+        plans.append(replace(plan, host="127.0.0.1", port=free_port()))
+    devices = tuple(",".join(str(g.index) for g in share) if share else None for share in shares)
+    base = plans[0] if plans else plan_launch([], overrides)
+    router = replace(base, engine="router", host="127.0.0.1", port=router_port or free_port(),
+                     reason=f"{replicas} replicas ({base.reason})")
+    return FleetPlan(tuple(plans), devices, tuple(u.rstrip("/") for u in remote), router)
+
+
+def router_command(plan: FleetPlan, workers: list[str], api_key: str, python: str = sys.executable) -> EngineCommand:
+    """vllm-router on loopback over ``workers``; health checked every 2 s, a worker out of the
+    ring after one failed check or two failed requests, so a dead replica costs a few requests."""
+    argv = [python, "-m", ROUTER_MODULE, "--host", "127.0.0.1", "--port", str(plan.router.port),
+            "--worker-urls", *workers, "--policy", ROUTER_POLICY,
+            "--health-check-interval-secs", "2", "--health-failure-threshold", "1",
+            "--health-success-threshold", "1", "--health-check-timeout-secs", "2",
+            "--cb-failure-threshold", "2", "--cb-timeout-duration-secs", "10",
+            "--worker-startup-timeout-secs", "120", "--request-timeout-secs", "600",
+            "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
+            "--log-level", "warning"]  # info logs three lines per request
+    return EngineCommand(argv, {"NO_COLOR": "1"}, api_key)  # the key: our probes send it, the router forwards it
+
+
+class Fleet:
+    """The replicas and the router, seen by ``EngineManager`` as one supervised engine."""
+
+    def __init__(self, plan: FleetPlan, build: Callable[[LaunchPlan, int, str | None], EngineCommand],
+                 build_router: Callable[[list[str]], EngineCommand], log_dir: Path,
+                 on_event: Callable[[EngineEvent], None], policy: Policy, gpus: list[Gpu]) -> None:
+        self.fleet, self.on_event = plan, on_event
+        self.replicas = [
+            ProcessSupervisor(p, _with_devices(build, dev), log_dir, self._replica_event(i), policy, gpus)
+            for i, (p, dev) in enumerate(zip(plan.replicas, plan.devices, strict=True))
+        ]
+        self.workers: list[str] = []
+        self.router = ProcessSupervisor(plan.router, lambda _plan, _port: build_router(self.workers), log_dir,
+                                        self._router_event, policy)
+        self._task: asyncio.Task[None] | None = None
+        self._settled = asyncio.Event()  # the router is ready, or the fleet failed
+        self._stopping = False
+
+    # The manager reads these as it reads a ProcessSupervisor's: the router is "the engine".
+    @property
+    def pid(self) -> int | None:
+        return self.router.pid
+
+    @property
+    def port(self) -> int | None:
+        return self.router.port
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.router.log_path
+
+    @property
+    def state(self) -> EngineState:
+        return self.router.state
+
+    def summary(self) -> str:
+        """One line for the status and the registry: how many replicas serve, and what the others do."""
+        ready = sum(r.state is EngineState.READY for r in self.replicas)
+        parts = [f"{ready} of {len(self.replicas)} local replicas ready"]
+        parts += [f"replica {i + 1} {r.state.value}: {r.last_error}" if r.last_error else f"replica {i + 1} "
+                  f"{r.state.value}" for i, r in enumerate(self.replicas) if r.state is not EngineState.READY]
+        if self.fleet.remote:
+            parts.append(f"{len(self.fleet.remote)} remote")
+        return "; ".join(parts)
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        for replica in self.replicas:
+            await replica.start()
+        await asyncio.gather(*(r.wait_ready(FOREVER_S) for r in self.replicas))
+        ready = [url for url, r in zip(self.fleet.local_urls, self.replicas, strict=True)
+                 if r.state is EngineState.READY]
+        self.workers = ready + list(self.fleet.remote)
+        if not self.workers:
+            self._emit(EngineState.FAILED, f"no replica started: {self.summary()}")
+            return
+        await self.router.start()
+        await self.watch_workers()
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._settled.wait()
+        return self.router.state is EngineState.READY
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+        await self.router.stop()
+        await asyncio.gather(*(r.stop() for r in self.replicas))
+
+    async def watch_workers(self) -> None:
+        """Stop the router if its worker list holds a URL we did not give it (``/add_worker``
+        answers anyone on this machine): requests must never reach an engine we did not choose."""
+        ours = {u.rstrip("/") for u in self.workers}
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while True:
+                await asyncio.sleep(WATCH_S)
+                if self.router.state is not EngineState.READY:
+                    continue
+                try:
+                    listed = (await http.get(f"http://127.0.0.1:{self.router.port}/list_workers")).json()
+                    urls = {str(u).rstrip("/") for u in listed.get("urls", [])}
+                except (httpx.HTTPError, ValueError, AttributeError):
+                    continue
+                if urls - ours:
+                    log.error("router lists workers we did not start: %s; restarting it", sorted(urls - ours))
+                    await self.router.stop()
+                    await self.router.start()
+
+    def _replica_event(self, index: int) -> Callable[[EngineEvent], None]:
+        def on_event(event: EngineEvent) -> None:
+            log.info("replica %d: %s %s", index + 1, event.state.value, event.message)
+            if self._stopping:
+                return
+            if self.router.state is EngineState.READY:
+                self._emit(EngineState.READY, f"fleet: {self.summary()}")
+            else:
+                self._emit(EngineState.STARTING, f"replica {index + 1}: {event.message}", event.percent)
+
+        return on_event
+
+    def _router_event(self, event: EngineEvent) -> None:
+        message = f"{self.fleet.describe()}: {self.summary()}" if event.state is EngineState.READY else (
+            f"router: {event.message}")
+        self._emit(event.state, message, event.percent)
+
+    def _emit(self, state: EngineState, message: str, percent: int | None = None) -> None:
+        if state in (EngineState.READY, EngineState.FAILED):
+            self._settled.set()
+        endpoint = f"http://127.0.0.1:{self.fleet.router.port}/v1"
+        try:
+            self.on_event(EngineEvent(state, message, self.fleet.router, endpoint, percent))
+        except Exception:  # a listener's failure must not stop supervision
+            log.exception("fleet event listener failed")
+
+
+def _with_devices(build: Callable[[LaunchPlan, int, str | None], EngineCommand],
+                  devices: str | None) -> Callable[[LaunchPlan, int], EngineCommand]:
+    return lambda plan, port: build(plan, port, devices)
