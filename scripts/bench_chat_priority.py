@@ -3,7 +3,8 @@
 
 Starts the local engine (vLLM CPU build unless --kind llamacpp), opens one language server on it,
 then times N invoked inline completions alone, and N more while a chat answer of 512 tokens
-streams through the same server. Prints p50/p90 of both.
+streams through the same server, in two passes over two unrelated files with the order swapped,
+on interleaved rows (so prompt lengths and prefix-cache warmth favour neither). Prints p50/p90.
 
     python scripts/bench_chat_priority.py [--kind vllm] [--requests 12]
 """
@@ -29,7 +30,11 @@ from vllm_companion.config import EngineSettings  # noqa: E402
 from vllm_companion.engine.manager import EngineManager  # noqa: E402
 from vllm_companion.engine.registry import EngineRegistry  # noqa: E402
 
-CODE = "".join(f"def handler_{i}(request):\n    value = request.get('v{i}')\n    return \n\n" for i in range(40))
+
+def code(tag: str) -> str:
+    """A file of small handlers; ``tag`` makes each pass's file share no prefix with the other's."""
+    return f"# {tag}\n" + "".join(
+        f"def handler_{i}(request):\n    value = request.get('v{i}')\n    return \n\n" for i in range(40))
 
 
 async def timed_completions(client: object, uri: str, rows: list[int]) -> list[float]:
@@ -37,7 +42,7 @@ async def timed_completions(client: object, uri: str, rows: list[int]) -> list[f
     for row in rows:
         t0 = time.perf_counter()
         await client.text_document_inline_completion_async(  # type: ignore[attr-defined]
-            inline_params(uri, types.Position(line=row, character=11))
+            inline_params(uri, types.Position(line=row + 1, character=11))
         )
         out.append((time.perf_counter() - t0) * 1000)
     return out
@@ -54,27 +59,46 @@ async def run(kind: str, requests: int, args_no_priority: bool = False, max_num_
     options = {"backend": backend,
                "completion": {"debounceMs": 0, "cacheSize": 0, "maxTokens": 24, "temperature": 0.0},
                "chat": {"maxTokens": 512, "temperature": 0.7}}
+    alone: list[float] = []
+    during: list[float] = []
+    still_streaming = True
     try:
         async with session(options) as client:
             capture_partials(client)
-            uri, _ = open_doc(client, CODE + "█")
-            rows = [2 + 4 * i for i in range(requests * 2)]
-            await timed_completions(client, uri, rows[:2])  # warm-up
-            alone = await timed_completions(client, uri, rows[:requests])
-            question = {"messages": [{"role": "user", "content": "Explain Python's asyncio in depth, with examples."}],
-                        "partialResultToken": "bench", "maxTokens": 512}
-            chat = asyncio.ensure_future(client.protocol.send_request_async("vllmCompanion/chat", question))
-            await asyncio.sleep(1.0)  # the answer is streaming
-            during = await timed_completions(client, uri, rows[requests:])
-            chat_done = chat.done()
-            await chat
+            # Two passes on two unrelated files, on interleaved rows (the same spread of prompt
+            # lengths), the order swapped in the second, so prefix-cache warmth favours neither.
+            rows = [2 + 4 * i for i in range(requests)]
+            for tag, chat_first in (("first pass", False), ("second pass", True)):
+                uri, _ = open_doc(client, code(tag) + "█")
+                await timed_completions(client, uri, rows[:1])  # warm-up
+                for with_chat in (chat_first, not chat_first):
+                    part = rows[0::2] if with_chat == chat_first else rows[1::2]
+                    if not with_chat:
+                        alone += await timed_completions(client, uri, part)
+                        continue
+                    got, streaming = await during_chat(client, uri, part)
+                    during += got
+                    still_streaming = still_streaming and streaming
     finally:
         await manager.release(stop=True)
     for name, values in (("alone", alone), ("during chat", during)):
         values.sort()
         print(f"{kind}: inline completion {name:12s} p50 {statistics.median(values):6.0f} ms, "
               f"p90 {values[int(len(values) * 0.9) - 1]:6.0f} ms ({len(values)} requests)")
-    print(f"{kind}: chat still streaming throughout: {not chat_done}")
+    print(f"{kind}: chat still streaming throughout: {still_streaming}")
+
+
+async def during_chat(client: object, uri: str, rows: list[int]) -> tuple[list[float], bool]:
+    """Completions timed while a long chat answer streams through the same server."""
+    question = {"messages": [{"role": "user", "content": "Explain Python's asyncio in depth, with examples."}],
+                "partialResultToken": f"bench-{uri}", "maxTokens": 512}
+    protocol = client.protocol  # type: ignore[attr-defined]
+    chat = asyncio.ensure_future(protocol.send_request_async("vllmCompanion/chat", question))
+    await asyncio.sleep(1.0)  # the answer is streaming
+    out = await timed_completions(client, uri, rows)
+    streaming = not chat.done()
+    await chat
+    return out, streaming
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from .engine.binding import EngineBinding
 from .privacy import Privacy
 from .repetition import LoopHealth
 from .status import ServerStatus, StatusReporter
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def build(
     loops = LoopHealth(store=loop_store, on_loop=lambda model, total: status.loops(total))
     backend = Backend(config.backend)
     binding = EngineBinding(status)
-    completions = CompletionService(config, backend, documents, status, loops, privacy)
+    turns = Turns()  # completion ahead of chat on this server's engine
+    completions = CompletionService(config, backend, documents, status, loops, privacy, turns)
     completions.gate = lambda: binding.ready
-    chat = ChatService(config, backend, status, loops, documents, privacy, completions.outcome)
+    chat = ChatService(config, backend, status, loops, documents, privacy, completions.outcome, turns)
     return Services(config, documents, status, privacy, loops, backend, completions, chat, binding)

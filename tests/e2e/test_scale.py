@@ -54,3 +54,52 @@ async def test_the_launched_engine_schedules_by_priority(tmp_path: Path) -> None
 
 
 assert as_dict and sys  # shared helpers
+
+
+def words_reply(body: dict[str, Any]) -> Reply:
+    """Chat: numbered words, slowly (continuations go on from where the partial answer ended);
+    completion: at once."""
+    if "messages" not in body:  # longer than a chat step: the chat sees it running
+        return Reply(chunks=["do", "ne"], delay_s=0.15)
+    last = body["messages"][-1]
+    start = len(last["content"].split()) if body.get("continue_final_message") else 0
+    return Reply(chunks=[f"w{i} " for i in range(start, 30)], delay_s=0.05)
+
+
+async def test_a_chat_steps_aside_while_a_completion_runs_and_continues(backend: FakeBackend) -> None:
+    """Priorities on (a vLLM engine): the chat stream closes for the completion and continues
+    from its partial answer (continue_final_message); the answer is whole, in order, once."""
+    import asyncio
+
+    backend.default = words_reply
+    opts = options(backend.url)
+    opts["backend"]["priority"] = True
+    async with session(opts) as client:
+        partials = capture_partials(client)
+        question = {"messages": [{"role": "user", "content": "count"}], "partialResultToken": "t", "maxTokens": 64}
+        chat = asyncio.ensure_future(chat_request(client, question, timeout=20))
+        await wait_for(lambda: len(partials.get("t", [])) >= 3)
+        uri, pos = open_doc(client, "x = █\n")
+        assert await inline(client, uri, pos) == "done"
+        result = as_dict(await chat)
+    assert result["content"] == "".join(f"w{i} " for i in range(30)), result
+    chats = [s for s in backend.generation_requests() if "messages" in s.body]
+    assert len(chats) == 2 and chats[0].client_closed  # stepped aside, then continued
+    assert chats[1].body["continue_final_message"] is True and chats[1].body["add_generation_prompt"] is False
+    assert chats[1].body["messages"][-1]["role"] == "assistant"
+    assert chats[1].body["max_tokens"] == 64 - len(chats[1].body["messages"][-1]["content"].split())
+
+
+async def test_without_priorities_a_chat_does_not_step_aside(backend: FakeBackend) -> None:
+    import asyncio
+
+    backend.default = words_reply
+    async with session(options(backend.url)) as client:
+        partials = capture_partials(client)
+        question = {"messages": [{"role": "user", "content": "count"}], "partialResultToken": "t", "maxTokens": 64}
+        chat = asyncio.ensure_future(chat_request(client, question, timeout=20))
+        await wait_for(lambda: len(partials.get("t", [])) >= 3)
+        uri, pos = open_doc(client, "x = █\n")
+        assert await inline(client, uri, pos) == "done"
+        await chat
+    assert len([s for s in backend.generation_requests() if "messages" in s.body]) == 1

@@ -9,6 +9,8 @@ the loop guard, the template fallback and a concurrency cap.
 - Every delta passes the loop guard (streaming/drive.py, shared with completion); a loop closes
   the stream and the answer ends "loop-cut".
 - At most ``chat.maxConcurrent`` answers stream at once (chat/limiter.py).
+- On a vLLM engine (priorities on) a chat answer steps aside while this server's completions
+  run, and continues after (turns.py): completion ahead of chat.
 - Cancellation closes the engine stream; the partial answer is returned, "cancelled".
 - Every outcome reaches the status through ``report`` (the same path as completion's).
 """
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..backend import Backend, BackendError, ErrorKind
@@ -34,6 +36,7 @@ from ..status import ServerStatus
 from ..streaming import Pipeline
 from ..streaming.drive import Drive
 from ..streaming.loops import is_loop, loop_detectors
+from ..turns import Turns
 from .context import SYSTEM_PROMPT, Snippet, build_messages
 from .edit import edit_messages, extract_code
 from .limiter import Limiter
@@ -55,8 +58,10 @@ class ChatService:
         documents: DocumentStore | None = None,
         privacy: Privacy | None = None,
         report: Callable[[BackendError | None], None] = lambda exc: None,
+        turns: Turns | None = None,
     ) -> None:
         self.status, self.loops, self.report = status, loops, report
+        self.turns = turns or Turns()
         self.documents = documents or DocumentStore()
         self.privacy = privacy or Privacy()
         self.fallback: set[tuple[str, str]] = set()  # (endpoint, model) without a usable chat template
@@ -144,7 +149,8 @@ class ChatService:
             "chat: repetition loop cut; %d recent for %s", self.loops.record(model), model))
         async with self.streams:
             try:
-                await drive.run(self._stream(model, messages, params, result))
+                yielding = kind == "chat" and priority is not None  # priorities on: a vLLM engine
+                await drive.run(self._stream(model, messages, params, result, yielding))
                 self.report(None)
             except asyncio.CancelledError:
                 result.finish_reason = "cancelled"
@@ -159,16 +165,19 @@ class ChatService:
         return result
 
     async def _stream(
-        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], result: ChatResult
+        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], result: ChatResult,
+        yielding: bool = False,
     ) -> AsyncGenerator[Chunk, None]:
         key = (self.backend.endpoint, model)
+        budget = int(params["max_tokens"])
         if key not in self.fallback:
             got_any = False
             try:
-                async with contextlib.aclosing(self.backend.stream_chat(messages, **params)) as stream:
-                    async for chunk in stream:
-                        got_any = True
-                        yield chunk
+                chat = self._taking_turns(lambda sent, left: self._chat_call(messages, params, sent, left), budget,
+                                          yielding)
+                async for chunk in chat:
+                    got_any = True
+                    yield chunk
                 return
             except BackendError as exc:
                 if got_any or exc.kind not in FALLBACK_KINDS:
@@ -180,11 +189,59 @@ class ChatService:
         template = resolve_template(model, self.settings.template)
         result.via = "completions"
         prompt = render_chat(template, messages)
-        async with contextlib.aclosing(
-            self.backend.stream_completion(prompt, stop=list(template.stop), **params)
-        ) as stream:
-            async for chunk in stream:
-                yield chunk
+        async for chunk in self._taking_turns(lambda sent, left: self.backend.stream_completion(
+                prompt + sent, stop=list(template.stop), **{**params, "max_tokens": left}), budget, yielding):
+            yield chunk
+
+    def _chat_call(self, messages: list[dict[str, str]], params: dict[str, Any], sent: str,
+                   left: int) -> AsyncIterator[Chunk]:
+        if not sent:
+            return self.backend.stream_chat(messages, **params)
+        partial = [*messages, {"role": "assistant", "content": sent}]  # vLLM continues the answer
+        return self.backend.stream_chat(partial, **{**params, "max_tokens": left, "continue_final_message": True,
+                                                    "add_generation_prompt": False})
+
+    async def _taking_turns(self, open_stream: Callable[[str, int], AsyncIterator[Chunk]], budget: int,
+                            yielding: bool) -> AsyncGenerator[Chunk, None]:
+        """The answer's chunks; with ``yielding``, the stream closes as soon as a completion starts
+        and continues from the text so far when it is the chat's turn again (turns.py)."""
+        sent, count = "", 0
+        while True:
+            async with contextlib.aclosing(open_stream(sent, max(1, budget - count))) as stream:  # type: ignore[type-var]
+                async for chunk in _until(stream, self.turns.completion_began if yielding else None):
+                    if chunk is None:
+                        break
+                    sent, count = sent + chunk.text, count + 1
+                    yield chunk
+                else:
+                    return
+            log.debug("chat: steps aside for a completion after %d chunks", count)
+            await self.turns.wait_for_chat_turn()
+
+
+async def _until(stream: AsyncIterator[Chunk], event: Callable[[], Awaitable[None]] | None,
+                 ) -> AsyncGenerator[Chunk | None, None]:
+    """``stream``'s chunks, then ``None`` if ``event`` happens first (the stream is left open
+    for the caller to close)."""
+    if event is None:
+        async for chunk in stream:
+            yield chunk
+        return
+    while True:
+        nxt: asyncio.Future[Any] = asyncio.ensure_future(anext(stream, None))
+        happened: asyncio.Future[Any] = asyncio.ensure_future(event())
+        await asyncio.wait([nxt, happened], return_when=asyncio.FIRST_COMPLETED)
+        happened.cancel()
+        if not nxt.done():
+            nxt.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await nxt
+            yield None
+            return
+        got: Chunk | None = nxt.result()
+        if got is None:
+            return
+        yield got
 
 
 def _system(history: list[dict[str, str]]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from ..backend import Backend
 from ..streaming import Pipeline
 from ..streaming.drive import Drive
+from ..turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ class Generation:
         suffix: str,
         request_id: str,
         on_loop: Callable[[], None] | None = None,
+        turns: Turns | None = None,
     ) -> None:
+        self.turns = turns or Turns()
         self.prefix, self.suffix, self.request_id = prefix, suffix, request_id
         self.pipeline = pipeline
         self.drive = Drive(pipeline, on_loop=on_loop)
@@ -63,7 +66,8 @@ class Generation:
         return self.drive.first_token_s
 
     async def _run(self, backend: Backend, prompt: str, params: dict[str, Any]) -> str:
-        text = await self.drive.run(backend.stream_completion(prompt, **params), close=True)
+        with self.turns.completing():  # a chat on this server steps aside meanwhile (turns.py)
+            text = await self.drive.run(backend.stream_completion(prompt, **params), close=True)
         if self.cut_reason:
             log.debug("[%s] cut: %s", self.request_id, self.cut_reason)
         return self._finish(text)

@@ -28,6 +28,7 @@ from ..prompts import Family, FimContext, render_fim
 from ..repetition import LoopHealth
 from ..sampling import completion_params
 from ..status import ServerStatus
+from ..turns import Turns
 from .cache import CompletionCache, remainder
 from .context import Budget, Window, build_window
 from .generation import Generation
@@ -68,8 +69,10 @@ class CompletionService:
         status: ServerStatus,
         loops: LoopHealth | None = None,
         privacy: Privacy | None = None,
+        turns: Turns | None = None,
     ):
         self.documents, self.status = documents, status
+        self.turns = turns or Turns()  # shared with the chat service (app.py)
         self.loops = loops or LoopHealth()
         self.privacy = privacy or Privacy()
         self.gate: Callable[[], bool] = lambda: True  # False while a launched engine is not ready
@@ -198,7 +201,8 @@ class CompletionService:
             log.warning("[%s] repetition loop cut; %d recent", rid, self.loops.record(model.id))
 
         return Generation(
-            self.backend, prompt, params, stages, finisher(window), window.prefix, window.suffix, rid, on_loop
+            self.backend, prompt, params, stages, finisher(window), window.prefix, window.suffix, rid, on_loop,
+            self.turns,
         )
 
     def _other_files(self, uri: str, family: Family, language: str, budget: Budget) -> tuple[tuple[str, str], ...]:

@@ -225,8 +225,8 @@ class EngineManager:
         while not self.stopped.is_set():
             await asyncio.sleep(FOLLOW_S)
             record = self.registry.read()
-            if record.get("stopRequested"):
-                await self._stopped_by_user()
+            if record.get("stopRequested") or (self.supervisor is not None and not record):
+                await self._stopped_by_user()  # asked to stop, or our record was deleted: nobody finds us
             elif self.supervisor is None:
                 await self._follow_shared(record)
             elif record.get("state") == "starting":
