@@ -52,7 +52,7 @@ def completion_params(
         "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
-        **loops.penalties(model, base_penalty),
+        **({} if "penalties" in settings.ablate else loops.penalties(model, base_penalty)),
     }
     if stop:
         params["stop"] = list(stop)

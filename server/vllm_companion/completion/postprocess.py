@@ -3,7 +3,7 @@ live in ``streaming/``, one file each)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ..prompts import Family
 from ..streaming import Pipeline, Stage
@@ -17,17 +17,18 @@ from ..streaming.suffix_retype import SuffixRetype
 from .context import Window
 
 
-def stages_for(family: Family, window: Window, max_lines: int) -> Pipeline:
+def stages_for(family: Family, window: Window, max_lines: int, off: Collection[str] = ()) -> Pipeline:
+    """The stream stages, less the ones ``off`` names (``completion.ablate``: quality ablations)."""
     after_line = window.suffix[len(window.line_suffix) :].lstrip("\r\n")
-    stages: list[Stage] = [
-        StopSequences(family.stop),
-        SingleLine(window.line_suffix),
-        SuffixRetype(after_line, window.line_prefix),
-        IndentScope(window.line_prefix),
-        MaxLines(max_lines),
-        *loop_detectors(window.prefix),
+    named: list[tuple[str, list[Stage]]] = [
+        ("stop", [StopSequences(family.stop)]),
+        ("single-line", [SingleLine(window.line_suffix)]),
+        ("suffix-retype", [SuffixRetype(after_line, window.line_prefix)]),
+        ("scope", [IndentScope(window.line_prefix)]),
+        ("max-lines", [MaxLines(max_lines)]),
+        ("loops", list(loop_detectors(window.prefix))),
     ]
-    return Pipeline(stages)
+    return Pipeline([stage for name, stages in named if name not in off for stage in stages])
 
 
 def finisher(window: Window) -> Callable[[str], str]:

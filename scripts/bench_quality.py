@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Completion quality on a held-out fill-in-the-middle set: our pipeline against the raw engine
+call, and the pipeline with each stage or policy switched off in turn.
+
+Cases are cut at run time, seeded, from real code on this machine that is not ours: the Python
+standard library, npm's bundled JavaScript (/usr/lib/node_modules/npm), system C headers
+(/usr/include). Kinds: end-of-line (the rest of a line, nothing after the cursor), mid-line (the
+middle of a line whose closing brackets stay after the cursor), next-line (an emptied line, the
+cursor after its indentation) and block (2-6 lines removed). Each case goes through the real
+language server over stdio (an invoked inline completion) against the engine (the CPU vLLM with
+SmolLM2-135M-Instruct by default, or --endpoint); the baseline is the same engine called directly
+with the bare prefix, greedy, its text cut to the target's number of lines.
+
+Scores: exact; first line (the suggestion's first line is the target's); starts (the suggestion is
+a non-empty prefix of the target: a partial accept); edit similarity (difflib ratio on the
+suggestion cut to the target's lines); accepted (non-empty, and first line right or similarity
+>= 0.8: what a user would keep); empty; p50 latency.
+
+    python scripts/bench_quality.py [--cases 120] [--variants raw,pipeline,...] [--endpoint URL --model M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import random
+import statistics
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "server"))
+
+import httpx2 as httpx  # noqa: E402
+from lsprotocol import types  # noqa: E402
+
+from tests.lsp_session import inline, session  # noqa: E402
+
+KINDS = ("end-of-line", "mid-line", "next-line", "block")
+SOURCES = {"python": (Path(sysconfig.get_paths()["stdlib"]), "*.py"),
+           "javascript": (Path("/usr/lib/node_modules/npm"), "*.js"),
+           "c": (Path("/usr/include"), "*.h")}
+ABLATIONS = ("stop", "single-line", "suffix-retype", "scope", "max-lines", "loops", "penalties")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "raw": {},
+    "pipeline": {},
+    "temperature 0": {"temperature": 0.0},
+    "cap 30 s": {"timeoutMs": 30000},
+    **{f"no {name}": {"ablate": [name]} for name in ABLATIONS},
+}
+CLOSERS = (");", "):", ")", "];", "]", "};", "}", '")', "')")
+
+
+@dataclass(frozen=True)
+class Case:
+    language: str
+    kind: str
+    name: str
+    prefix: str
+    suffix: str
+    target: str
+
+
+def build_cases(count: int, seed: int) -> list[Case]:
+    """``count`` cases, languages and kinds in turn, from files present (a missing source is skipped)."""
+    rng = random.Random(seed)
+    pools = {lang: sorted(p for p in root.rglob(glob) if _usable(p))[:4000]
+             for lang, (root, glob) in SOURCES.items() if root.is_dir()}
+    pools = {lang: files for lang, files in pools.items() if files}
+    out: list[Case] = []
+    slots = [(lang, kind) for lang in pools for kind in KINDS]
+    while len(out) < count and slots:
+        lang, kind = slots[len(out) % len(slots)]
+        for _ in range(50):  # a file with no line of this kind: try another
+            case = _cut(rng, lang, kind, rng.choice(pools[lang]))
+            if case is not None:
+                out.append(case)
+                break
+    return out
+
+
+def _usable(path: Path) -> bool:
+    """The language's own code: no third-party packages in the stdlib folder, no tests, no giants."""
+    skip = {"site-packages", "dist-packages", "test", "tests", "idlelib"}
+    return not skip.intersection(path.parts) and path.is_file() and path.stat().st_size < 400_000
+
+
+def _cut(rng: random.Random, lang: str, kind: str, path: Path) -> Case | None:
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    if len(lines) < 20:
+        return None
+    rows = [i for i in range(10, len(lines) - 6) if 12 <= len(lines[i].strip()) <= 100
+            and not lines[i].lstrip().startswith(("#", "//", "/*", "*", '"""'))]
+    if kind == "mid-line":
+        rows = [i for i in rows if lines[i].rstrip().endswith(CLOSERS)]
+    if not rows:
+        return None
+    row = rng.choice(rows)
+    head, line = "".join(lines[:row]), lines[row].rstrip("\n")
+    indent = line[: len(line) - len(line.lstrip())]
+    rest = "".join(lines[row + 1:])
+    if kind == "end-of-line":
+        cut = len(indent) + rng.randint(len(line.strip()) * 3 // 10, len(line.strip()) * 8 // 10)
+        return Case(lang, kind, path.name, head + line[:cut], "\n" + rest, line[cut:])
+    if kind == "mid-line":
+        closer = next(c for c in CLOSERS if line.rstrip().endswith(c))
+        body = line.rstrip()[: -len(closer)]
+        cut = len(indent) + rng.randint(len(body.strip()) * 3 // 10, len(body.strip()) * 8 // 10)
+        return Case(lang, kind, path.name, head + body[:cut], closer + "\n" + rest, body[cut:])
+    if kind == "next-line":
+        return Case(lang, kind, path.name, head + indent, "\n" + rest, line.strip())
+    size = rng.randint(2, 6)
+    block = lines[row: row + size]
+    if any(not x.strip() for x in block):
+        return None
+    target = "".join(block).rstrip("\n")[len(indent):]
+    return Case(lang, kind, path.name, head + indent, "\n" + "".join(lines[row + size:]), target)
+
+
+def score(case: Case, text: str | None) -> dict[str, float]:
+    got = (text or "").rstrip()
+    want = case.target.rstrip()
+    got_cut = "\n".join(got.split("\n")[: want.count("\n") + 1]).rstrip()
+    first_got, first_want = got_cut.split("\n")[0].strip(), want.split("\n")[0].strip()
+    sim = difflib.SequenceMatcher(None, got_cut, want).ratio() if got_cut else 0.0
+    first = float(bool(first_got) and first_got == first_want)
+    return {"exact": float(bool(got_cut) and got_cut.strip() == want.strip()), "first line": first,
+            "starts": float(bool(got_cut.strip()) and want.strip().startswith(got_cut.strip())),
+            "edit sim": sim, "accept": float(bool(got_cut.strip()) and (first == 1.0 or sim >= 0.8)),
+            "empty": float(not got_cut.strip())}
+
+
+async def raw_call(http: httpx.AsyncClient, endpoint: str, model: str, case: Case) -> str:
+    body = {"model": model, "prompt": case.prefix[-6000:], "max_tokens": 64, "temperature": 0.0}
+    resp = await http.post(f"{endpoint}/completions", json=body)
+    resp.raise_for_status()
+    return str(resp.json()["choices"][0]["text"])
+
+
+async def run_variant(name: str, cases: list[Case], endpoint: str, model: str, key: str) -> list[dict[str, float]]:
+    rows: list[dict[str, float]] = []
+    if name == "raw":
+        async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {key}"} if key else {}) as http:
+            for case in cases:
+                began = time.perf_counter()
+                text = await raw_call(http, endpoint, model, case)
+                rows.append({**score(case, text), "ms": (time.perf_counter() - began) * 1000})
+        return rows
+    completion = {"debounceMs": 0, "cacheSize": 0, **VARIANTS[name]}
+    options = {"backend": {"endpoint": endpoint, "model": model, "apiKey": key}, "completion": completion}
+    ext = {"python": "py", "javascript": "js", "c": "h"}
+    async with session(options) as client:
+        for i, case in enumerate(cases):
+            uri = f"file:///bench/{i}/{case.name}.{ext[case.language]}"
+            text = case.prefix + case.suffix
+            client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+                uri=uri, language_id=case.language, version=1, text=text)))
+            line = case.prefix.count("\n")
+            col = len(case.prefix) - (case.prefix.rfind("\n") + 1)
+            col16 = len(case.prefix[len(case.prefix) - col:].encode("utf-16-le")) // 2
+            began = time.perf_counter()
+            got = await inline(client, uri, types.Position(line=line, character=col16))
+            rows.append({**score(case, got), "ms": (time.perf_counter() - began) * 1000})
+            client.text_document_did_close(types.DidCloseTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=uri)))
+    return rows
+
+
+def summary(name: str, rows: list[dict[str, float]]) -> str:
+    keys = ("exact", "first line", "starts", "edit sim", "accept", "empty")
+    means = [statistics.fmean(r[k] for r in rows) for k in keys]
+    latency = statistics.median(r["ms"] for r in rows)
+    return f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + f" | {latency:.0f} |"
+
+
+def by_group(cases: list[Case], results: dict[str, list[dict[str, float]]], field: str) -> list[str]:
+    groups = sorted({getattr(c, field) for c in cases})
+    out = [f"| accept / edit sim by {field} | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    for name, rows in results.items():
+        cells = []
+        for g in groups:
+            picked = [r for c, r in zip(cases, rows, strict=True) if getattr(c, field) == g]
+            cells.append(f"{statistics.fmean(r['accept'] for r in picked):.2f} / "
+                         f"{statistics.fmean(r['edit sim'] for r in picked):.2f}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    cases = build_cases(args.cases, args.seed)
+    manager = None
+    endpoint, model, key = args.endpoint, args.model, args.api_key or ""
+    if endpoint is None:
+        from vllm_companion.config import EngineSettings
+        from vllm_companion.engine.manager import EngineManager
+        from vllm_companion.engine.registry import EngineRegistry
+
+        manager = EngineManager(EngineSettings(kind="vllm", device="cpu"), lambda e: None, lambda a, b, c: None,
+                                EngineRegistry(Path(tempfile.mkdtemp(prefix="bench-quality-"))))
+        if not await manager.acquire():
+            raise SystemExit("engine failed")
+        endpoint, model, key = manager.endpoint, manager.model, manager.api_key
+    assert endpoint and model
+    results: dict[str, list[dict[str, float]]] = {}
+    try:
+        print(f"{len(cases)} cases: " + ", ".join(f"{lang} {sum(c.language == lang for c in cases)}"
+                                                  for lang in SOURCES), flush=True)
+        print("| variant | exact | first line | starts | edit sim | accept | empty | p50 ms |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name in args.variants.split(","):
+            results[name] = await run_variant(name, cases, endpoint, model, key)
+            print(summary(name, results[name]), flush=True)
+    finally:
+        if manager is not None:
+            await manager.release(stop=True)
+    for field in ("kind", "language"):
+        print("\n" + "\n".join(by_group(cases, results, field)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--endpoint", help="an OpenAI-compatible /v1 endpoint (default: start the CPU vLLM)")
+    parser.add_argument("--model")
+    parser.add_argument("--api-key")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
