@@ -47,7 +47,7 @@ KINDS = ("end-of-line", "mid-line", "next-line", "block")
 SOURCES = {"python": (Path(sysconfig.get_paths()["stdlib"]), "*.py"),
            "javascript": (Path("/usr/lib/node_modules/npm"), "*.js"),
            "c": (Path("/usr/include"), "*.h")}
-ABLATIONS = ("stop", "single-line", "suffix-retype", "scope", "max-lines", "loops", "penalties")
+ABLATIONS = ("stop", "single-line", "suffix-retype", "scope", "max-lines", "loops")
 VARIANTS: dict[str, dict[str, Any]] = {
     "raw": {},
     "pipeline": {},
@@ -138,10 +138,15 @@ def score(case: Case, text: str | None) -> dict[str, float]:
 
 
 async def raw_call(http: httpx.AsyncClient, endpoint: str, model: str, case: Case) -> str:
-    body = {"model": model, "prompt": case.prefix[-6000:], "max_tokens": 64, "temperature": 0.0}
-    resp = await http.post(f"{endpoint}/completions", json=body)
-    resp.raise_for_status()
-    return str(resp.json()["choices"][0]["text"])
+    """The bare prefix (its tail, halved until the engine takes it: no tokenizer here), greedy."""
+    chars = 8000
+    while True:
+        body = {"model": model, "prompt": case.prefix[-chars:], "max_tokens": 64, "temperature": 0.0}
+        resp = await http.post(f"{endpoint}/completions", json=body)
+        if resp.status_code != 400 or chars < 500:
+            resp.raise_for_status()
+            return str(resp.json()["choices"][0]["text"])
+        chars //= 2
 
 
 async def run_variant(name: str, cases: list[Case], endpoint: str, model: str, key: str) -> list[dict[str, float]]:

@@ -11,7 +11,7 @@ args=()
 for arg in "$@"; do
   if [ "$arg" = "--python-only" ]; then python_only=1; else args+=("$arg"); fi
 done
-if ! "$VENV/bin/python" -c "import pytest_lsp, vllm, llama_cpp, pynvim" 2>/dev/null \
+if ! "$VENV/bin/python" -c "import pytest_lsp, vllm, llama_cpp, pynvim, vllm_router" 2>/dev/null \
    || ! command -v emacs >/dev/null || ! command -v vim >/dev/null || ! command -v tmux >/dev/null; then
   bash scripts/setup.sh --tests --llamacpp --editors
 fi

@@ -70,7 +70,7 @@ class CompletionSettings(_Section):
     cache_ttl_s: float = Field(300, ge=0, description="Seconds a cached completion stays valid.")
     disabled_languages: list[str] = Field(default_factory=list, description="languageIds with no completions.")
     multi_file_context: bool = Field(True, description="Add other open files (families with repo tokens).")
-    ablate: list[Literal["stop", "single-line", "suffix-retype", "scope", "max-lines", "loops", "penalties"]] = Field(
+    ablate: list[Literal["stop", "single-line", "suffix-retype", "scope", "max-lines", "loops"]] = Field(
         default_factory=list, description="Stages or policies switched off (for scripts/bench_quality.py ablations).")
     completion_items: Literal["auto", "always", "never"] = Field(
         "auto", description="Offer textDocument/completion items: auto = only to clients without inline completion."

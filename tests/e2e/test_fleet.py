@@ -34,6 +34,7 @@ def router_installed() -> None:
 def fleet_env(tmp_path: Path, script: list[str]) -> dict[str, str]:
     (tmp_path / "script.json").write_text(json.dumps(script))
     return {"VLLM_COMPANION_CACHE": str(tmp_path / "cache"), "FAKE_ENGINE_SAY_PORT": "1",
+            "FAKE_ENGINE_BODIES": str(tmp_path / "bodies.jsonl"),
             "FAKE_ENGINE_SCRIPT": str(tmp_path / "script.json"), "VLLM_COMPANION_ENGINE_COMMAND": json.dumps(FAKE)}
 
 
@@ -78,6 +79,8 @@ async def test_a_fleet_serves_survives_a_dead_replica_and_router_and_stops(tmp_p
         started = cli(tmp_path, "engine", "start", "--replicas", "2", "--device", "cpu", "--model", "fake-model")
         assert started.returncode == 0, started.stderr
         await _serve_and_survive(tmp_path, env, started.stdout.strip())
+        bodies = [json.loads(x) for x in (tmp_path / "bodies.jsonl").read_text().splitlines()]
+        assert bodies and all(b.get("priority") == 0 for b in bodies)  # through the router, priority intact
     finally:
         cli(tmp_path, "engine", "stop")
         for key in env:

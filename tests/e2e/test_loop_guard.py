@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from tests.fake_backend import FakeBackend, Reply
-from tests.lsp_session import inline, open_doc, options, session, wait_for
+from tests.lsp_session import capture_partials, chat_request, inline, open_doc, options, session, wait_for
 from vllm_companion.repetition import THRESHOLD
 
 
@@ -32,17 +32,22 @@ async def test_inline_token_loop_is_cut(backend: FakeBackend) -> None:
     assert backend.requests[-1].chunks_sent < 40
 
 
-async def test_repeated_loops_raise_penalties_and_show_in_status(backend: FakeBackend) -> None:
+async def test_repeated_loops_show_in_status_and_raise_penalties_for_chat_only(backend: FakeBackend) -> None:
+    """Loops are counted and shown; a later chat answer gets raised penalties, completions never
+    (code repeats identifiers on purpose: docs/performance.md, quality benchmark)."""
     backend.default = lambda body: Reply(chunks=["a = 1\n"], loop="b = compute(a)\n")
     async with session(options(backend.url, maxTokens=4096, cacheSize=0)) as client:
         uri, _ = open_doc(client, "def f():\n    █\n" + "\n" * 10)
         for line in range(THRESHOLD + 1):
             await inline(client, uri, pos_at(line + 2))
         await wait_for(lambda: any(_get(s, "loopEvents") for s in client.statuses))
-    bodies = [r.body for r in backend.generation_requests()]
-    assert "repetition_penalty" not in bodies[0]
-    assert bodies[-1]["repetition_penalty"] > 1.1
-    assert bodies[-1]["frequency_penalty"] > 0
+        capture_partials(client)
+        await chat_request(client, {"messages": [{"role": "user", "content": "hi"}], "maxTokens": 32})
+    completions = [r.body for r in backend.generation_requests() if "messages" not in r.body]
+    chat = [r.body for r in backend.generation_requests() if "messages" in r.body]
+    assert len(completions) == THRESHOLD + 1
+    assert all("repetition_penalty" not in b and "frequency_penalty" not in b for b in completions)
+    assert chat[-1]["repetition_penalty"] > 1.0 and chat[-1]["frequency_penalty"] > 0
 
 
 def pos_at(line: int):  # type: ignore[no-untyped-def]

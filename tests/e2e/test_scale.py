@@ -66,14 +66,13 @@ def words_reply(body: dict[str, Any]) -> Reply:
     return Reply(chunks=[f"w{i} " for i in range(start, 30)], delay_s=0.05)
 
 
-async def test_a_chat_steps_aside_while_a_completion_runs_and_continues(backend: FakeBackend) -> None:
-    """Priorities on (a vLLM engine): the chat stream closes for the completion and continues
-    from its partial answer (continue_final_message); the answer is whole, in order, once."""
+async def complete_during_chat(backend: FakeBackend, priority: bool) -> dict[str, Any]:
+    """A slow chat answer, and an inline completion once it streams; the chat's result."""
     import asyncio
 
     backend.default = words_reply
     opts = options(backend.url)
-    opts["backend"]["priority"] = True
+    opts["backend"]["priority"] = priority
     async with session(opts) as client:
         partials = capture_partials(client)
         question = {"messages": [{"role": "user", "content": "count"}], "partialResultToken": "t", "maxTokens": 64}
@@ -81,7 +80,13 @@ async def test_a_chat_steps_aside_while_a_completion_runs_and_continues(backend:
         await wait_for(lambda: len(partials.get("t", [])) >= 3)
         uri, pos = open_doc(client, "x = █\n")
         assert await inline(client, uri, pos) == "done"
-        result = as_dict(await chat)
+        return dict(as_dict(await chat))
+
+
+async def test_a_chat_steps_aside_while_a_completion_runs_and_continues(backend: FakeBackend) -> None:
+    """Priorities on (a vLLM engine): the chat stream closes for the completion and continues
+    from its partial answer (continue_final_message); the answer is whole, in order, once."""
+    result = await complete_during_chat(backend, priority=True)
     assert result["content"] == "".join(f"w{i} " for i in range(30)), result
     chats = [s for s in backend.generation_requests() if "messages" in s.body]
     assert len(chats) == 2 and chats[0].client_closed  # stepped aside, then continued
@@ -91,15 +96,6 @@ async def test_a_chat_steps_aside_while_a_completion_runs_and_continues(backend:
 
 
 async def test_without_priorities_a_chat_does_not_step_aside(backend: FakeBackend) -> None:
-    import asyncio
-
-    backend.default = words_reply
-    async with session(options(backend.url)) as client:
-        partials = capture_partials(client)
-        question = {"messages": [{"role": "user", "content": "count"}], "partialResultToken": "t", "maxTokens": 64}
-        chat = asyncio.ensure_future(chat_request(client, question, timeout=20))
-        await wait_for(lambda: len(partials.get("t", [])) >= 3)
-        uri, pos = open_doc(client, "x = █\n")
-        assert await inline(client, uri, pos) == "done"
-        await chat
+    result = await complete_during_chat(backend, priority=False)
+    assert result["content"] == "".join(f"w{i} " for i in range(30))
     assert len([s for s in backend.generation_requests() if "messages" in s.body]) == 1

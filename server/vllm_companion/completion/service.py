@@ -192,8 +192,7 @@ class CompletionService:
         return answer or None
 
     def _start(self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window) -> Generation:
-        params = completion_params(self.settings, model.id, family.stop, family.repetition_penalty, self.loops,
-                                   bool(self.config.backend.priority))
+        params = completion_params(self.settings, family.stop, bool(self.config.backend.priority))
         stages = stages_for(family, window, self.settings.max_lines, self.settings.ablate)
         log.debug("[%s] start: %d prompt chars, family %s", rid, len(prompt), family.name)
 

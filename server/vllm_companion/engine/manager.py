@@ -13,34 +13,29 @@ use it. Processes are signalled only through ``procs.signal_group`` (identity ch
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import secrets
 import signal
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 
 import httpx2 as httpx
 
 from ..config import EngineSettings
-from .cluster import BadInventory, load_inventory, plan_cluster
-from .command import EngineCommand, build_command, engine_installed, resolve_model
+from .command import engine_installed, resolve_model
 from .diagnose import install_hint
-from .fleet import Fleet, plan_fleet, router_command
-from .hardware import Gpu, read_gpus
+from .fleet import Fleet
+from .hardware import read_gpus
+from .launch import Launcher, plan_for
 from .models import ModelUnavailable
-from .plan import LaunchPlan, plan_launch
+from .plan import LaunchPlan
 from .procs import ProcessId, alive, signal_group
 from .registry import EngineRegistry
-from .supervisor import EngineEvent, EngineState, Policy, ProcessSupervisor
+from .supervisor import EngineEvent, EngineState, ProcessSupervisor
 
 log = logging.getLogger(__name__)
 FOLLOW_S = 2.0
 STOPPED_BY_USER = "the engine was stopped (vllm-companion engine stop)"
-GUARD_MODULE = "vllm_companion.engine.guard"
 
 
 class EngineManager:
@@ -111,7 +106,7 @@ class EngineManager:
     # -- starting our own ----------------------------------------------------------------------
     async def _start_own(self) -> bool:
         gpus = read_gpus()
-        planned = self._planned(gpus)
+        planned = plan_for(self.settings, gpus)
         if isinstance(planned, str):
             self._fail(planned)
             return False
@@ -125,59 +120,17 @@ class EngineManager:
         if self.settings.command is None and not engine_installed(self.plan, self.settings.python):
             self._fail(f"the engine is not installed: {install_hint(self.plan)}")
             return False
-        policy = Policy(stall_timeout_s=self.settings.stall_timeout_s)
-        if (self.settings.replicas or 1) > 1 or self.settings.workers:
-            if importlib.util.find_spec("vllm_router") is None:
-                self._fail("a fleet needs vLLM's router: pip install vllm-router==0.1.17")
-                return False
-            self.supervisor = self._fleet(gpus, model_path, policy)
-        else:
-            build = self._builder(model_path)
-            self.supervisor = ProcessSupervisor(self.plan, lambda plan, port: build(plan, port, None),
-                                                self.registry.dir / "logs", self._supervisor_event, policy, gpus)
+        launcher = Launcher(self.settings, self.registry.path, self.registry.dir / "logs", lambda: self._api_key,
+                            self._supervisor_event)
+        launched = launcher.supervise(self.plan, gpus, model_path)
+        if isinstance(launched, str):
+            self._fail(launched)
+            return False
+        self.supervisor, self.plan = launched
+        if isinstance(self.supervisor, Fleet):
+            self._event(EngineState.STARTING, f"fleet: {self.supervisor.fleet.describe()}")
         await self.supervisor.start()
         return await self.supervisor.wait_ready(self.settings.ready_timeout_s)
-
-    def _planned(self, gpus: list[Gpu]) -> LaunchPlan | str:
-        """From NVML's GPUs, or across the hosts of ``engine.inventory`` (then this host is the head)."""
-        if not self.settings.inventory:
-            return plan_launch(gpus, self.settings.overrides())
-        try:
-            found = plan_cluster(load_inventory(Path(self.settings.inventory)), self.settings.model,
-                                 self.settings.max_model_len)
-        except BadInventory as exc:
-            return str(exc)
-        return found if isinstance(found, str) else replace(found.plan, host=self.settings.host,
-                                                            port=self.settings.port)
-
-    def _fleet(self, gpus: list[Gpu], model_path: str, policy: Policy) -> Fleet:
-        """Replicas (guards started as fleet members) behind vllm-router, the router as the engine."""
-        fleet = plan_fleet(gpus, self.settings.overrides(), self.settings.replicas or 1, self.settings.workers or [],
-                           self.settings.port)
-        self.plan = fleet.router
-        self._event(EngineState.STARTING, f"fleet: {fleet.describe()}")
-        guard = [sys.executable, "-m", GUARD_MODULE, str(self.registry.path), "--"]
-
-        def build_router(workers: list[str]) -> EngineCommand:
-            command = router_command(fleet, workers, self._api_key)
-            return replace(command, argv=[*guard, *command.argv])
-
-        return Fleet(fleet, self._builder(model_path, member=True), build_router, self.registry.dir / "logs",
-                     self._supervisor_event, policy, gpus)
-
-    def _builder(self, model_path: str, member: bool = False) -> Callable[[LaunchPlan, int, str | None],
-                                                                          EngineCommand]:
-        python = self.settings.python or sys.executable
-        first_model = self.plan.model if self.plan else None
-        guard = [sys.executable, "-m", GUARD_MODULE, str(self.registry.path), *(["--member"] if member else []), "--"]
-
-        def build(plan: LaunchPlan, port: int, devices: str | None) -> EngineCommand:
-            path = model_path if plan.model == first_model else plan.model
-            command = build_command(plan, port, path, python, self.settings.command, self._api_key)
-            env = {**command.env, "CUDA_VISIBLE_DEVICES": devices} if devices else command.env
-            return replace(command, argv=[*guard, *command.argv], env=env)
-
-        return build
 
     def _supervisor_event(self, event: EngineEvent) -> None:
         sup = self.supervisor
