@@ -129,3 +129,24 @@ async def typed(client: Any, i: int) -> str | None:
 def test_a_fleet_router_never_listens_beyond_loopback(tmp_path: Path) -> None:
     refused = cli(tmp_path, "engine", "start", "--replicas", "2", "--team", "--host", "0.0.0.0")
     assert refused.returncode == 2 and "loopback only" in refused.stderr
+
+
+async def test_a_worker_we_did_not_start_stops_the_fleet(tmp_path: Path) -> None:
+    """vllm-router's /add_worker answers anyone on the machine: a stranger's worker in the list
+    means code could go where nobody meant it to. The fleet fails closed, everything stops."""
+    from tests.fake_backend import FakeBackend
+
+    stranger = await FakeBackend().start()
+    try:
+        started = cli(tmp_path, "engine", "start", "--replicas", "2", "--device", "cpu", "--model", "fake-model")
+        assert started.returncode == 0, started.stderr
+        root = started.stdout.strip().removesuffix("/v1")
+        async with httpx.AsyncClient(timeout=30) as http:
+            added = await http.post(f"{root}/add_worker", params={"url": stranger.url.removesuffix("/v1")})
+        assert added.status_code == 200, added.text  # the router's own behaviour: no key asked
+        await wait_for(lambda: not processes(str(tmp_path)), timeout=30)  # router, replicas, service: gone
+        log = (tmp_path / "cache" / "run" / "engine-service.log").read_text()
+        assert "a worker we did not start" in log
+    finally:
+        cli(tmp_path, "engine", "stop")
+        await stranger.stop()

@@ -15,7 +15,8 @@ leaves the ring and its sessions move. Measured on vllm-router 0.1.17 (docs/secu
 - it does not check clients' keys itself (``--api-key`` is not an access check): it forwards
   ``Authorization``, and the replicas check the fleet's key;
 - its admin routes (``POST /add_worker``) answer anyone who reaches its port: so it listens on
-  loopback only, and ``watch_workers`` stops it if its worker list ever holds a URL we did not give.
+  loopback only, and ``watch_workers`` stops the fleet if the router's worker list ever holds a URL
+  we did not give it.
 """
 
 from __future__ import annotations
@@ -164,8 +165,9 @@ class Fleet:
         await asyncio.gather(*(r.stop() for r in self.replicas))
 
     async def watch_workers(self) -> None:
-        """Stop the router if its worker list holds a URL we did not give it (``/add_worker``
-        answers anyone on this machine): requests must never reach an engine we did not choose."""
+        """Fail closed if the router's worker list holds a URL we did not give it (``/add_worker``
+        answers anyone on this machine): requests must never reach an engine we did not choose.
+        The fleet is reported failed, the manager drops the record, and the guards stop it all."""
         ours = {u.rstrip("/") for u in self.workers}
         async with httpx.AsyncClient(timeout=2.0) as http:
             while True:
@@ -177,10 +179,11 @@ class Fleet:
                     urls = {str(u).rstrip("/") for u in listed.get("urls", [])}
                 except (httpx.HTTPError, ValueError, AttributeError):
                     continue
-                if urls - ours:
-                    log.error("router lists workers we did not start: %s; restarting it", sorted(urls - ours))
-                    await self.router.stop()
-                    await self.router.start()
+                if strangers := sorted(urls - ours)[:4]:
+                    log.error("router lists workers we did not start: %s; stopping the fleet", strangers)
+                    self._emit(EngineState.FAILED, f"the router lists a worker we did not start "
+                               f"({', '.join(strangers)}): someone used its admin route; fleet stopped")
+                    return
 
     def _replica_event(self, index: int) -> Callable[[EngineEvent], None]:
         def on_event(event: EngineEvent) -> None:
