@@ -22,9 +22,6 @@ class Family:
     repo_header: str = ""  # starts the multi-file section; empty = no multi-file context
     file_template: str = ""  # one other open file: {path} {content}
     current_file: str = ""  # names the current file after the others: {path}
-    # Where the loop guard starts raising repetition_penalty (see health.py): the family's
-    # published chat default where there is one.
-    repetition_penalty: float = 1.05
 
     @property
     def is_fim(self) -> bool:
@@ -42,7 +39,6 @@ QWEN25_CODER = Family(
           "<|file_sep|>", "<|repo_name|>", "<|im_start|>", "<|im_end|>"),
     fim_tokens=("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
     source="https://github.com/QwenLM/Qwen2.5-Coder#4-repository-level-code-completion",
-    repetition_penalty=1.1,  # generation_config.json of the Qwen2.5-Coder instruct models
 )
 
 DEEPSEEK_CODER = Family(
