@@ -37,6 +37,15 @@ def fake() -> Iterator[FakeBackend]:
         yield engine
 
 
+def type_and_accept(nvim: Any, col: int, typed: str, expected: str) -> None:
+    """On line 2 at ``col``: type, wait for the autotriggered menu, accept, see ``expected``."""
+    nvim.command(f"call cursor(2, {col})")
+    nvim.input(f"a{typed}")
+    until(lambda: nvim.funcs.complete_info(["items"])["items"])
+    nvim.input("<C-y><Esc>")
+    until(lambda: nvim.current.buffer[1] == expected)
+
+
 def open_file(nvim: Any, path: Path, text: str) -> None:
     path.write_text(text)
     nvim.command(f"edit {path}")
@@ -58,11 +67,7 @@ def test_readme_config_then_typing_completes_with_the_whole_suggestion(fake: Fak
             "  vim.lsp.completion.enable(true, a.data.client_id, a.buf, {autotrigger = true}) end})",
             [PYTHON, "-m", "vllm_companion", "lsp"], json.dumps(server_options(fake.url)))
         open_file(nvim, tmp_path / "square.py", "def square(x):\n    \n")
-        nvim.command("call cursor(2, 5)")
-        nvim.input("areturn ")
-        until(lambda: nvim.funcs.complete_info(["items"])["items"])
-        nvim.input("<C-y><Esc>")
-        until(lambda: nvim.current.buffer[1] == "    return x * x")
+        type_and_accept(nvim, 5, "return ", "    return x * x")
     finally:
         nvim.close()
 
@@ -79,11 +84,7 @@ def test_plugin_completion_raw_inline_request_and_statusline(fake: FakeBackend, 
             "return r and r.result and r.result.items")
         assert items and items[0]["insertText"] == "total + 1"
         until(lambda: "ready" in nvim.exec_lua("return require('vllm_companion').statusline()"))
-        nvim.command("call cursor(2, 8)")
-        nvim.input("a ")
-        until(lambda: nvim.funcs.complete_info(["items"])["items"])
-        nvim.input("<C-y><Esc>")
-        until(lambda: nvim.current.buffer[1] == "result = total + 1")
+        type_and_accept(nvim, 8, " ", "result = total + 1")
     finally:
         nvim.close()
 

@@ -13,8 +13,6 @@ import importlib.util
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +20,7 @@ import pytest
 
 from tests.e2e.test_fleet import processes, status_texts, workers
 from tests.lsp_session import as_dict, inline, open_doc, session, wait_for
-
-
-def _cli(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vllm_companion", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
+from tests.real.test_real_engine import _cli
 
 
 @pytest.fixture()

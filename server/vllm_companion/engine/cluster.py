@@ -27,7 +27,7 @@ from typing import Any
 from .architectures import arch_of, quantization_of
 from .hardware import Gpu
 from .memory import GIB, Fit, fit, utilization_for
-from .plan import CANDIDATES, MIN_CONCURRENCY, MIN_CONTEXT, LaunchPlan, plan_launch
+from .plan import CANDIDATES, MIN_CONCURRENCY, MIN_CONTEXT, LaunchPlan, plan_launch, powers_of_two
 
 MAX_INVENTORY_BYTES = 64 << 10
 RAY_PORT = 6379
@@ -116,7 +116,7 @@ def _smallest_layout(hosts: list[Host], model: str, quant: str | None, context: 
     if arch is None:
         return f"{model}: no architecture on record (engine/architectures.py): cannot do the arithmetic"
     per_host = min(len(h.gpus) for h in hosts)
-    layouts = [(tp, 1) for tp in _powers(per_host)] + [(per_host, pp) for pp in range(2, len(hosts) + 1)]
+    layouts = [(tp, 1) for tp in powers_of_two(per_host)] + [(per_host, pp) for pp in range(2, len(hosts) + 1)]
     gpus = [g for h in hosts for g in h.gpus]
     total, util = min(g.total_mb for g in gpus), min(utilization_for(g.total_mb, g.free_mb) for g in gpus)
     last: Fit | None = None
@@ -140,10 +140,3 @@ def _cluster_plan(hosts: list[Host], model: str, quant: str | None, tp: int, pp:
     reason = f"tensor {tp} x pipeline {pp} on {gpu.name} ({'one host' if pp == 1 else f'{pp} hosts, Ray'})"
     plan = replace(base, tensor_parallel=tp, pipeline_parallel=pp, reason=reason, arithmetic=result.explain())
     return ClusterPlan(plan, tuple(hosts))
-
-
-def _powers(n: int) -> list[int]:
-    out = [1]
-    while out[-1] * 2 <= n:
-        out.append(out[-1] * 2)
-    return out

@@ -54,7 +54,7 @@ class Launcher:
             return "a fleet needs vLLM's router: pip install vllm-router==0.1.17"
         fleet = plan_fleet(gpus, self.settings.overrides(), self.settings.replicas or 1, self.settings.workers or [],
                            self.settings.port)
-        guard = [sys.executable, "-m", GUARD_MODULE, str(self.record), "--"]
+        guard = self.guard()
 
         def build_router(workers: list[str]) -> EngineCommand:
             command = router_command(fleet, workers, self.key())
@@ -63,12 +63,16 @@ class Launcher:
         replicas = self.builder(plan.model, model_path, member=True)
         return Fleet(fleet, replicas, build_router, self.log_dir, self.on_event, policy, gpus), fleet.router
 
+    def guard(self, member: bool = False) -> list[str]:
+        """The guard's command line, to put before an engine's (``--member``: a fleet replica)."""
+        return [sys.executable, "-m", GUARD_MODULE, str(self.record), *(["--member"] if member else []), "--"]
+
     def builder(self, first_model: str, model_path: str, member: bool = False
                 ) -> Callable[[LaunchPlan, int, str | None], EngineCommand]:
         """Command lines for ``plan`` on ``port`` (on GPUs ``devices``), inside the guard
         (``--member``: one of a fleet's replicas, whose record names the router)."""
         python = self.settings.python or sys.executable
-        guard = [sys.executable, "-m", GUARD_MODULE, str(self.record), *(["--member"] if member else []), "--"]
+        guard = self.guard(member)
 
         def build(plan: LaunchPlan, port: int, devices: str | None) -> EngineCommand:
             path = model_path if plan.model == first_model else plan.model  # a step-down names its own

@@ -103,10 +103,15 @@ def _same_kind(gpus: list[Gpu]) -> list[Gpu]:
         return []
     first = max(gpus, key=lambda g: g.total_mb)
     same = [g for g in gpus if g.name == first.name and abs(g.total_mb - first.total_mb) < 512]
-    count = 1
-    while count * 2 <= len(same):
-        count *= 2
-    return same[:count]
+    return same[: powers_of_two(len(same))[-1]]
+
+
+def powers_of_two(n: int) -> list[int]:
+    """1, 2, 4, ... up to ``n``: the GPU counts tensor parallelism can split over."""
+    out = [1]
+    while out[-1] * 2 <= n:
+        out.append(out[-1] * 2)
+    return out
 
 
 def _gpu_plan(gpus: list[Gpu], utilization: float | None = None, start: int = 0) -> LaunchPlan:
