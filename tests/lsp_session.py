@@ -38,7 +38,7 @@ async def session(
     env: dict[str, str] | None = None,
     configuration: dict[str, Any] | None = None,
     process_id: int | None = None,
-    workspace: str | None = None,
+    workspace: str | list[str] | None = None,
 ) -> AsyncIterator[LanguageClient]:
     config = ClientServerConfig(server_command=server_command(), server_env={**os.environ, **(env or {})})
     client: LanguageClient = await config.start()  # type: ignore[assignment]
@@ -51,7 +51,8 @@ async def session(
     if configuration is not None:
         client.set_configuration(configuration, section="vllmCompanion")
     caps = client_capabilities_for(capabilities) if isinstance(capabilities, str) else capabilities
-    folders = [types.WorkspaceFolder(uri=workspace, name="ws")] if workspace else None
+    uris = [workspace] if isinstance(workspace, str) else workspace or []
+    folders = [types.WorkspaceFolder(uri=uri, name=f"ws{i}") for i, uri in enumerate(uris)] or None
     result = await client.initialize_session(
         types.InitializeParams(capabilities=caps, initialization_options=init_options,
                                process_id=process_id or os.getpid(), workspace_folders=folders)

@@ -11,6 +11,7 @@ import {
 } from "vscode-languageclient/node";
 import { type Action, actionArgs, readCatalog, type SelectionArgs } from "./actions";
 import { serverCommand, toServerOptions } from "./settings";
+import { SHOWN, shownParams } from "./telemetry";
 
 /** What the extension does with a catalog action (the chat panel, an input box...). */
 export type ActionRunner = (action: Action, args: unknown[], next: (args: unknown[]) => Promise<unknown>) => Promise<unknown>;
@@ -57,6 +58,12 @@ export class CompanionClient implements vscode.Disposable {
       outputChannel: this.log,
       synchronize: { configurationSection: "vllmCompanion" },
       middleware: {
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          const result = await next(document, position, context, token);
+          const shown = token.isCancellationRequested ? undefined : shownParams(result);
+          if (shown) void this.client?.sendNotification(SHOWN, shown).catch(() => undefined);
+          return result;
+        },
         executeCommand: async (command, args, next) => {
           const action = this.actions().find((a) => a.command === command);
           if (!action) return next(command, args);

@@ -1,6 +1,7 @@
 """Command line: ``vllm-companion lsp`` (the language server), ``complete``, and (cli_engine.py)
 ``engine``, ``doctor`` and ``demo``.
 
+``stats`` prints how often suggestions were accepted, from the local store (telemetry/).
 ``complete FILE:LINE:COL`` runs the very pipeline the editor gets (window, prompt, generation,
 post-processing) and prints the suggestion: the way to try the product from a terminal.
 LINE and COL are 1-based, as editors show them.
@@ -21,7 +22,7 @@ from .logs import setup_logging
 log = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vllm-companion", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -35,16 +36,25 @@ def main(argv: list[str] | None = None) -> int:
     comp = sub.add_parser("complete", help="print the completion offered at FILE:LINE:COL")
     comp.add_argument("where", metavar="FILE:LINE:COL")
     _backend_args(comp)
+    stats = sub.add_parser("stats", help="how often suggestions were accepted (kept on this machine only)")
+    stats.add_argument("--days", type=float, default=30, help="look this many days back (default 30)")
+    stats.add_argument("--json", action="store_true", help="by language, kind and model, as JSON")
     where = sub.add_parser("editor-path", help="where the editor plugins shipped with this package are")
     where.add_argument("editor", choices=["nvim", "emacs"])
     from .cli_engine import add_commands
 
     add_commands(sub)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_file)
     if args.command == "lsp":
         return run_lsp(args.tcp)
+    if args.command == "stats":
+        return run_stats(args.days, args.json)
     if args.command == "editor-path":
         print(Path(__file__).resolve().parent / "editors" / args.editor)
         return 0
@@ -60,6 +70,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vllm-companion: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(run_complete(args))
+
+
+def run_stats(days: float, as_json: bool) -> int:
+    import json
+
+    from .telemetry import EventStore
+    from .telemetry.report import table
+    from .telemetry.store import summarize
+
+    store = EventStore()
+    events = store.events(since_s=days * 86400)
+    if as_json:
+        print(json.dumps({by: summarize(events, by) for by in ("language", "kind", "model")}, indent=1))
+    else:
+        print(f"acceptance over the last {days:g} days ({store.path}):\n\n{table(events)}")
+    return 0
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:

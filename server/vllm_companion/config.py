@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
@@ -56,9 +56,15 @@ class BackendSettings(_Section):
     )
 
 
+ContextSource = Literal["imports", "open-files", "recent-edits"]
+
+
 class CompletionSettings(_Section):
     enabled: bool = Field(True, description="Offer inline completions at all.")
-    debounce_ms: int = Field(150, ge=0, le=5000, description="Wait after the last keystroke (automatic only).")
+    debounce_ms: int = Field(150, ge=0, le=5000, description="Wait after the last keystroke (automatic only); "
+                             "with adaptiveDebounce, until the user's own typing rhythm is known.")
+    adaptive_debounce: bool = Field(True, description="Adapt the wait (100-1000 ms) to the user's keystroke "
+                                    "intervals.")
     max_tokens: int = Field(128, ge=1, le=4096, description="Most tokens generated per completion.")
     max_lines: int = Field(16, ge=1, le=500, description="Most lines in a multi-line completion.")
     max_prompt_tokens: int = Field(2048, ge=64, description="Upper bound on prompt size, whatever the model allows.")
@@ -69,7 +75,21 @@ class CompletionSettings(_Section):
     cache_size: int = Field(256, ge=0, description="Entries in the completion cache (0 disables it).")
     cache_ttl_s: float = Field(300, ge=0, description="Seconds a cached completion stays valid.")
     disabled_languages: list[str] = Field(default_factory=list, description="languageIds with no completions.")
-    multi_file_context: bool = Field(True, description="Add other open files (families with repo tokens).")
+    context_sources: list[ContextSource] = Field(
+        default_factory=lambda: list(get_args(ContextSource)),
+        description="Context beyond the file: definitions imported from the workspace, similar snippets of open "
+        "files, recent edits elsewhere ([] for none; see docs/architecture.md).",
+    )
+    context_tokens: int = Field(512, ge=0, le=8192, description="Most prompt tokens for context beyond the file "
+                                "(at most a quarter of the prompt).")
+    context_timeout_ms: int = Field(100, ge=1, le=2000, description="Deadline for the context sources; a slower "
+                                    "one is skipped.")
+    telemetry: bool = Field(True, description="Keep acceptance events on this machine (never sent; "
+                            "`vllm-companion stats`).")
+    survival_checks_s: list[float] = Field(default_factory=lambda: [30.0, 120.0], min_length=2, max_length=2,
+                                           description="When an accepted suggestion's survival is measured.")
+    learn: bool = Field(True, description="Tune maxTokens and single/multi-line from what you accept.")
+    prefetch: bool = Field(True, description="After an accept, prepare the suggestion at the new cursor.")
     ablate: list[Literal["stop", "single-line", "suffix-retype", "scope", "max-lines", "loops"]] = Field(
         default_factory=list, description="Stages or policies switched off (for scripts/bench_quality.py ablations).")
     completion_items: Literal["auto", "always", "never"] = Field(

@@ -13,6 +13,8 @@ from .engine.hardware import Gpu, read_gpus
 from .engine.plan import plan_launch
 from .engine.procs import alive
 from .engine.registry import EngineRegistry
+from .telemetry import EventStore
+from .telemetry.report import one_line
 
 
 def held_by_others(gpu: Gpu) -> list[str]:
@@ -59,6 +61,7 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
 
     loops = read_totals(EngineRegistry().dir / "loops.json")
     _line("repetition loops cut", ", ".join(f"{m}: {n}" for m, n in loops.items()) or "none recorded")
+    _line("acceptance (30 days)", one_line(EventStore().events()))
     target = endpoint or (record.get("endpoint") if running else None)
     if target:
         key = record.get("apiKey") if target == record.get("endpoint") else None

@@ -9,11 +9,13 @@ Positions: https://microsoft.github.io/language-server-protocol/specifications/l
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+EDITS = 64  # edit positions remembered, all documents together
 
 
 @dataclass(frozen=True)
@@ -171,10 +173,12 @@ def _split(text: str) -> list[str]:
 
 
 class DocumentStore:
-    """The open documents, keyed by URI."""
+    """The open documents, keyed by URI, and where they were last edited (``edits``: (uri, row),
+    newest last; read by the recent-edits context source)."""
 
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
+        self.edits: deque[tuple[str, int]] = deque(maxlen=EDITS)
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         doc = Document.from_text(uri, language_id, version, text)
@@ -187,6 +191,8 @@ class DocumentStore:
             return None
         for change in changes:
             doc.apply_change(change, encoding)
+            if change.range is not None:
+                self.edits.append((uri, max(0, change.range.start.line)))
         doc.version = version
         return doc
 
@@ -195,6 +201,10 @@ class DocumentStore:
 
     def get(self, uri: str) -> Document | None:
         return self._docs.get(uri)
+
+    def all(self) -> list[Document]:
+        """Every open document, in a stable order (for prompt caching)."""
+        return sorted(self._docs.values(), key=lambda d: d.uri)
 
     def others(self, uri: str, language_id: str) -> list[Document]:
         """Other open documents of the same language, in a stable order (for prompt caching)."""

@@ -38,6 +38,9 @@ class Budget:
         room = max_model_len - max_tokens - TEMPLATE_OVERHEAD
         return cls(max(16, min(room, max_prompt_tokens)))
 
+    def less(self, tokens: int) -> Budget:
+        return Budget(max(16, self.prompt_tokens - tokens))
+
     def halved(self) -> Budget:
         return Budget(max(16, self.prompt_tokens // 2))
 
@@ -47,9 +50,12 @@ def chat_budget(max_model_len: int, max_tokens: int) -> int:
     return max(256, max_model_len - max_tokens - CHAT_OVERHEAD)
 
 
-def completion_params(settings: CompletionSettings, stop: tuple[str, ...], priority: bool = False) -> dict[str, Any]:
+def completion_params(
+    settings: CompletionSettings, stop: tuple[str, ...], priority: bool = False, max_tokens: int | None = None
+) -> dict[str, Any]:
+    """``max_tokens``: learned from the user's accepts (telemetry/tuning.py), else the setting."""
     params: dict[str, Any] = {
-        "max_tokens": settings.max_tokens,
+        "max_tokens": max_tokens or settings.max_tokens,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
     }

@@ -52,9 +52,12 @@ async def test_raw_and_pipeline_variants_run_end_to_end(backend: FakeBackend) ->
     b = bench()
     backend.default = Reply(chunks=["value"])
     cases = b.build_cases(4, 2)
-    for name in ("raw", "pipeline", "no loops"):
+    for name in ("raw", "pipeline", "no context"):
         rows = await b.run_variant(name, cases, backend.url, backend.model, "")
         assert len(rows) == 4 and all(0 <= r["edit sim"] <= 1 for r in rows)
     sent = [r.body for r in backend.generation_requests()]
     assert len(sent) == 12 and cases[0].prefix.endswith(sent[0]["prompt"]) and sent[0]["temperature"] == 0.0
+    # The pipeline has the case's real folder around it: its open neighbours are context.
+    assert any("<|file_sep|>" in s["prompt"] for s in sent[4:8])
+    assert not any("<|file_sep|>" in s["prompt"] for s in sent[8:])
     assert b.summary("pipeline", rows).startswith("| pipeline | ")

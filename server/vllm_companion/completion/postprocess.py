@@ -17,12 +17,15 @@ from ..streaming.suffix_retype import SuffixRetype
 from .context import Window
 
 
-def stages_for(family: Family, window: Window, max_lines: int, off: Collection[str] = ()) -> Pipeline:
-    """The stream stages, less the ones ``off`` names (``completion.ablate``: quality ablations)."""
+def stages_for(
+    family: Family, window: Window, max_lines: int, off: Collection[str] = (), single_line: bool = False
+) -> Pipeline:
+    """The stream stages, less the ones ``off`` names (``completion.ablate``: quality ablations);
+    ``single_line``: one line even at the end of a line (learned, telemetry/tuning.py)."""
     after_line = window.suffix[len(window.line_suffix) :].lstrip("\r\n")
     named: list[tuple[str, list[Stage]]] = [
         ("stop", [StopSequences(family.stop)]),
-        ("single-line", [SingleLine(window.line_suffix)]),
+        ("single-line", [SingleLine(window.line_suffix, single_line)]),
         ("suffix-retype", [SuffixRetype(after_line, window.line_prefix)]),
         ("scope", [IndentScope(window.line_prefix)]),
         ("max-lines", [MaxLines(max_lines)]),

@@ -22,18 +22,22 @@ from dataclasses import dataclass, field
 from ..backend import Backend, BackendError, ErrorKind, ModelInfo
 from ..backend.availability import ENDPOINT_KINDS
 from ..config import Config
+from ..context import ContextGatherer
 from ..documents import Document, DocumentStore
-from ..privacy import Privacy, file_name, redact
-from ..prompts import Family, FimContext, render_fim
+from ..privacy import Privacy
+from ..prompts import Family
 from ..repetition import LoopHealth
 from ..sampling import completion_params
 from ..status import ServerStatus
+from ..telemetry.tuning import Tuned
 from ..turns import Turns
 from .cache import CompletionCache, remainder
 from .context import Budget, Window, build_window
+from .debounce import AdaptiveDebounce
 from .generation import Generation
 from .postprocess import finisher, stages_for
 from .probes import Probes
+from .prompt import context_tokens, gather_context, render_prompt
 from .slot import Slot, Subscription, Superseded
 
 log = logging.getLogger(__name__)
@@ -70,11 +74,16 @@ class CompletionService:
         loops: LoopHealth | None = None,
         privacy: Privacy | None = None,
         turns: Turns | None = None,
+        context: ContextGatherer | None = None,
     ):
         self.documents, self.status = documents, status
         self.turns = turns or Turns()  # shared with the chat service (app.py)
         self.loops = loops or LoopHealth()
         self.privacy = privacy or Privacy()
+        self.context = context or ContextGatherer(documents, self.privacy)
+        self.typing = AdaptiveDebounce()  # fed by the documents' changes (typed)
+        self.learned: Callable[[str, int], Tuned] = lambda language, max_tokens: Tuned()  # app.py: the Learner
+        self._background: set[asyncio.Task[str | None]] = set()
         self.gate: Callable[[], bool] = lambda: True  # False while a launched engine is not ready
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
         self.prompt_caps: dict[str, int] = {}  # per model, after a context-length rejection
@@ -92,6 +101,27 @@ class CompletionService:
         if slot is not None:
             slot.close()
         self.cache.forget(uri)
+        self.context.forget(uri)
+
+    def typed(self, uri: str) -> None:
+        """A document changed: a keystroke for the adaptive debounce."""
+        self.typing.keystroke()
+
+    def debounce_ms(self) -> int:
+        configured = self.settings.debounce_ms
+        return self.typing.delay_ms(configured) if self.settings.adaptive_debounce else configured
+
+    def prefetch(self, uri: str, row: int, col: int, text: str) -> None:
+        """After an accept: prepare the suggestion at the end of the accepted text (into the cache),
+        so the one the editor asks for next is there at once. Only if the text is in the document."""
+        doc = self.documents.get(uri)
+        lines = text.split("\n")
+        end = (row + len(lines) - 1, (col if len(lines) == 1 else 0) + len(lines[-1]))
+        if not self.settings.prefetch or doc is None or doc.text_between((row, col), end) != text:
+            return
+        task = asyncio.ensure_future(self.complete(CompletionRequest(uri, end[0], end[1], automatic=False)))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def complete(self, req: CompletionRequest) -> str | None:
         """The suggestion at ``req``, within ``completion.timeoutMs`` of this call."""
@@ -141,20 +171,22 @@ class CompletionService:
         rid: str, deadline: float,
     ) -> Attempt:
         budget = self._budget(model)
+        snippets = await gather_context(self.context, self.settings, req.uri, req.row, doc.language_id, family, budget)
+        budget = budget.less(context_tokens(snippets))
         window = build_window(doc, req.row, req.col, budget, req.insert, req.replace_from)
         if "\x00" in window.prefix or "\x00" in window.suffix:
             return Attempt(None)  # binary content: nothing sensible to complete
         if (hit := self.cache.typed_ahead(req.uri, window.prefix, window.suffix)) is not None:
             return Attempt(hit)
-        prompt = self._prompt(req.uri, doc.language_id, family, window, budget)
+        prompt = render_prompt(req.uri, doc.language_id, family, window, snippets, self.backend.on_loopback)
         key = (model.id, family.name, prompt)
         if (cached := self.cache.get(key)) is not None:
             return Attempt(cached)
         gen, typed = sub.reusable(window)
         if gen is None:
             if req.automatic:
-                await sub.ticket.sleep(self.settings.debounce_ms / 1000)
-            gen = sub.use(self._start(rid, model, family, prompt, window))
+                await sub.ticket.sleep(self.debounce_ms() / 1000)
+            gen = sub.use(self._start(rid, model, family, prompt, window, doc.language_id))
         try:
             await sub.ticket.wait(gen.task, deadline - asyncio.get_running_loop().time())
         except TimeoutError:
@@ -175,13 +207,6 @@ class CompletionService:
             min(self.settings.max_prompt_tokens, self.prompt_caps.get(model.id, 1 << 30)),
         )
 
-    def _prompt(self, uri: str, language: str, family: Family, window: Window, budget: Budget) -> str:
-        prefix, suffix = window.prefix, window.suffix
-        if not self.backend.on_loopback:  # code leaving the machine: no inline secrets either
-            prefix, suffix = redact(prefix).text, redact(suffix).text
-        others = self._other_files(uri, family, language, budget)
-        return render_fim(family, FimContext(prefix, suffix, file_name(uri), others))
-
     def _finished(self, key: tuple[str, str, str], req: CompletionRequest, gen: Generation, typed: str,
                   rid: str) -> str | None:
         self.outcome(None)
@@ -191,9 +216,12 @@ class CompletionService:
         self._log_done(rid, gen, req.arrived, answer)
         return answer or None
 
-    def _start(self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window) -> Generation:
-        params = completion_params(self.settings, family.stop, bool(self.config.backend.priority))
-        stages = stages_for(family, window, self.settings.max_lines, self.settings.ablate)
+    def _start(
+        self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window, language: str
+    ) -> Generation:
+        tuned = self.learned(language, self.settings.max_tokens) if self.settings.learn else Tuned()
+        params = completion_params(self.settings, family.stop, bool(self.config.backend.priority), tuned.max_tokens)
+        stages = stages_for(family, window, self.settings.max_lines, self.settings.ablate, tuned.single_line)
         log.debug("[%s] start: %d prompt chars, family %s", rid, len(prompt), family.name)
 
         def on_loop() -> None:
@@ -203,19 +231,6 @@ class CompletionService:
             self.backend, prompt, params, stages, finisher(window), window.prefix, window.suffix, rid, on_loop,
             self.turns,
         )
-
-    def _other_files(self, uri: str, family: Family, language: str, budget: Budget) -> tuple[tuple[str, str], ...]:
-        """Heads of other open files of the language (not secret ones; inline secrets redacted)."""
-        if not (self.settings.multi_file_context and family.repo_header):
-            return ()
-        room = budget.prompt_tokens // 8 * 3  # characters: about a quarter of the prompt budget
-        out: list[tuple[str, str]] = []
-        for doc in [d for d in self.documents.others(uri, language) if not self.privacy.is_secret(d.uri)][:4]:
-            head = redact("".join(doc.lines[:80])).text[: max(0, room)]
-            if head:
-                out.append((file_name(doc.uri), head))
-                room -= len(head)
-        return tuple(out)
 
     def outcome(self, exc: BackendError | None) -> None:
         """How a request to the backend ended (completion and chat report here): the endpoint's

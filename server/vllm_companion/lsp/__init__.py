@@ -10,9 +10,10 @@ if TYPE_CHECKING:
 
 
 def register_all(server: CompanionServer) -> None:
-    from . import actions, chat, inline, lifecycle
+    from . import actions, chat, inline, lifecycle, telemetry
 
     lifecycle.register(server)
     inline.register(server)
     chat.register(server)
     actions.register(server)
+    telemetry.register(server)

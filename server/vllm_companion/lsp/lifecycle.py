@@ -84,6 +84,7 @@ async def shutdown(ls: CompanionServer, params: None) -> None:
     await ls.stop_background()
     await ls.services.binding.stop()
     await ls.services.backend.close()
+    ls.services.acceptance.close()
 
 
 async def pull_configuration(ls: CompanionServer) -> None:

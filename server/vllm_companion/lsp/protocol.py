@@ -77,8 +77,10 @@ class CompanionProtocol(LanguageServerProtocol):
         changes = [Change(c.text, getattr(c, "range", None)) for c in params.content_changes]
         doc = params.text_document
         self._server.services.documents.change(doc.uri, doc.version, changes, self._server.encoding)
+        self._server.services.completions.typed(doc.uri)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self._server.services.documents.close(params.text_document.uri)
         self._server.services.completions.forget(params.text_document.uri)
+        self._server.services.acceptance.closed(params.text_document.uri)

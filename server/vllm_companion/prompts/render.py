@@ -41,21 +41,43 @@ def resolve_family(model_id: str | None, override: str = "auto") -> Family:
     return pick(FAMILIES, model_id, override, PLAIN)
 
 
+# Line-comment leaders by LSP languageId, for context snippets in families without file tokens.
+COMMENTS = {
+    **dict.fromkeys(("python", "shellscript", "ruby", "perl", "r", "yaml", "toml", "dockerfile", "makefile",
+                     "elixir", "julia", "nim", "powershell", "coffeescript"), "#"),
+    **dict.fromkeys(("c", "cpp", "csharp", "java", "javascript", "javascriptreact", "typescript", "typescriptreact",
+                     "go", "rust", "swift", "kotlin", "scala", "dart", "php", "objective-c", "zig", "groovy"), "//"),
+    **dict.fromkeys(("lua", "sql", "haskell"), "--"),
+}
+
+
 @dataclass(frozen=True)
 class FimContext:
     prefix: str
     suffix: str
     path: str = ""
-    other_files: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (path, content)
+    other_files: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (path, content) snippets
+    comment: str = ""  # the language's line-comment leader ("" = no commented context)
 
 
 def render_fim(family: Family, ctx: FimContext) -> str:
-    files = ""
+    """The prompt. Context snippets go in the family's multi-file form where it has one (its
+    repo and file tokens, as the model was trained), otherwise as commented snippets at the head
+    of the prefix (Copilot's "Compare this snippet from ..." form), otherwise nowhere."""
+    files, prefix = "", ctx.prefix
     if family.repo_header and ctx.other_files:
         parts = [family.repo_header]
         for path, content in ctx.other_files:
             parts.append(family.file_template.replace("{path}", path).replace("{content}", content.rstrip("\n")))
         parts.append(family.current_file.replace("{path}", ctx.path))
         files = "".join(parts)
-    values = {"{files}": files, "{prefix}": ctx.prefix, "{suffix}": ctx.suffix}
+    elif ctx.comment and ctx.other_files:
+        prefix = "".join(_commented(path, content, ctx.comment) for path, content in ctx.other_files) + prefix
+    values = {"{files}": files, "{prefix}": prefix, "{suffix}": ctx.suffix}
     return "".join(values.get(piece, piece) for piece in _PLACEHOLDER.split(family.template))
+
+
+def _commented(path: str, content: str, leader: str) -> str:
+    lines = content.rstrip("\n").split("\n")
+    body = "".join(f"{leader} {line}".rstrip() + "\n" for line in lines)
+    return f"{leader} Compare this snippet from {path}:\n{body}"

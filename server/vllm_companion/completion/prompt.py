@@ -1,0 +1,40 @@
+"""The prompt of one completion: context beyond the file (context/), the window around the
+cursor (context.py), rendered in the model's family (prompts/).
+
+Context is gathered first and its tokens come out of the window's budget, so the prompt fits
+whatever the sources found. Families that cannot carry it (no file tokens, and a language
+without line comments) get none, and the window keeps the whole budget.
+"""
+
+from __future__ import annotations
+
+from ..config import CompletionSettings
+from ..context import ContextGatherer, Snippet
+from ..privacy import file_name, redact
+from ..prompts import COMMENTS, Family, FimContext, render_fim
+from ..sampling import Budget
+from .context import Window, estimate_tokens
+
+
+async def gather_context(
+    gatherer: ContextGatherer, settings: CompletionSettings, uri: str, row: int, language: str, family: Family,
+    budget: Budget,
+) -> tuple[Snippet, ...]:
+    if not (family.repo_header or COMMENTS.get(language)):
+        return ()
+    share = min(settings.context_tokens, budget.prompt_tokens // 4)
+    return await gatherer.gather(uri, row, settings.context_sources, share, settings.context_timeout_ms / 1000)
+
+
+def context_tokens(snippets: tuple[Snippet, ...]) -> int:
+    return sum(estimate_tokens(s.text) + estimate_tokens(s.path) + 4 for s in snippets)
+
+
+def render_prompt(
+    uri: str, language: str, family: Family, window: Window, snippets: tuple[Snippet, ...], loopback: bool
+) -> str:
+    prefix, suffix = window.prefix, window.suffix
+    if not loopback:  # code leaving the machine: no inline secrets either
+        prefix, suffix = redact(prefix).text, redact(suffix).text
+    others = tuple((s.path, s.text) for s in snippets)  # redacted by the gatherer
+    return render_fim(family, FimContext(prefix, suffix, file_name(uri), others, COMMENTS.get(language, "")))

@@ -1,0 +1,6 @@
+"""Context beyond the file: other open documents, recent edits, imported definitions (gather.py)."""
+
+from .gather import ContextGatherer
+from .sources import Snippet
+
+__all__ = ["ContextGatherer", "Snippet"]

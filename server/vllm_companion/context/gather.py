@@ -1,0 +1,88 @@
+"""Context beyond the file, gathered for one completion within a deadline.
+
+Each source is a small provider with its share of the context budget (``SHARES``) that runs in a
+worker thread over snapshots (sources.py); all share one deadline (``completion.contextTimeoutMs``),
+and a provider still running then is skipped, never waited for. What they return goes through the
+secret filter: secret files are never read or shown, inline secrets are redacted.
+
+Prefix stability (vLLM's automatic prefix caching): the context sits at the head of the prompt,
+so it is computed once per cursor block (``STEP`` lines, as the window's edges) and per version
+of the *other* documents, then reused while the user types in that block. ``stability`` in
+scripts/bench_prefix.py measures the share of the prompt kept between keystrokes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..completion.context import STEP
+from ..documents import DocumentStore
+from ..privacy import Privacy, file_name, redact
+from .imports import Definitions, imported
+from .recent import recent
+from .snippets import similar
+from .sources import OpenDoc, Query, Snippet
+
+log = logging.getLogger(__name__)
+SOURCES = ("imports", "open-files", "recent-edits")
+SHARES = {"imports": 0.4, "open-files": 0.4, "recent-edits": 0.2}
+
+
+class ContextGatherer:
+    def __init__(self, documents: DocumentStore, privacy: Privacy) -> None:
+        self.documents, self.privacy = documents, privacy
+        self.definitions = Definitions(privacy.read)
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="context")
+        self._last: dict[str, tuple[Any, tuple[Snippet, ...]]] = {}  # per document: key, snippets
+
+    async def gather(
+        self, uri: str, row: int, sources: Sequence[str], budget: int, timeout_s: float
+    ) -> tuple[Snippet, ...]:
+        doc = self.documents.get(uri)
+        if doc is None or budget <= 0 or not sources:
+            return ()
+        others = [d for d in self.documents.all() if d.uri != uri and not self.privacy.is_secret(d.uri)]
+        key = (row // STEP, tuple(sources), budget, tuple((d.uri, d.version) for d in others))
+        if (last := self._last.get(uri)) is not None and last[0] == key:
+            return last[1]
+        query = Query(uri, file_name(uri), doc.language_id, row, list(doc.lines))
+        snaps = {d.uri: OpenDoc(d.uri, file_name(d.uri), list(d.lines)) for d in others}
+        same = [snaps[d.uri] for d in others if d.language_id == doc.language_id]
+        jobs = {
+            "imports": lambda b: imported(query, self.privacy.roots, self.definitions, b),
+            "open-files": lambda b: similar(query, same, b),
+            "recent-edits": lambda b: recent(query, snaps, list(self.documents.edits), b),
+        }
+        loop = asyncio.get_running_loop()
+        tasks = {name: loop.run_in_executor(self._pool, jobs[name], int(budget * SHARES[name]))
+                 for name in SOURCES if name in sources}
+        _, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
+        snippets: list[Snippet] = []
+        for name, task in tasks.items():
+            if task in pending:
+                log.info("context source %s skipped: over its %.0f ms deadline", name, timeout_s * 1000)
+            elif task.exception() is not None:
+                log.warning("context source %s failed: %s", name, task.exception())
+            else:
+                snippets.extend(task.result())
+        result = tuple(Snippet(s.path, redact(s.text).text, s.source) for s in _dedupe(snippets))
+        if not pending:  # a partial answer is not kept: the next request may get the whole one
+            self._last[uri] = (key, result)
+        return result
+
+    def forget(self, uri: str) -> None:
+        self._last.pop(uri, None)
+
+
+def _dedupe(snippets: list[Snippet]) -> list[Snippet]:
+    seen: set[str] = set()
+    out = []
+    for s in snippets:
+        if s.text not in seen:
+            seen.add(s.text)
+            out.append(s)
+    return out

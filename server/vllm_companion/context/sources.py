@@ -1,0 +1,45 @@
+"""What every context source works on and returns: plain snapshots, so sources run off the event
+loop (in a thread, under a deadline) without touching live documents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..completion.context import estimate_tokens
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str  # as shown to the model: a workspace-relative path or a file name
+    text: str
+    source: str  # "imports", "open-files" or "recent-edits"
+
+
+@dataclass(frozen=True)
+class OpenDoc:
+    uri: str
+    path: str
+    lines: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Query:
+    """The current document around the cursor."""
+
+    uri: str
+    path: str
+    language: str
+    row: int
+    lines: Sequence[str]
+
+
+def fit(snippets: Sequence[Snippet], budget_tokens: int) -> list[Snippet]:
+    """The snippets, in order, while they fit in ``budget_tokens`` (one that does not is skipped)."""
+    out: list[Snippet] = []
+    for snippet in snippets:
+        cost = estimate_tokens(snippet.text) + estimate_tokens(snippet.path) + 4
+        if cost <= budget_tokens and snippet.text.strip():
+            out.append(snippet)
+            budget_tokens -= cost
+    return out

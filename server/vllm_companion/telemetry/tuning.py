@@ -1,0 +1,59 @@
+"""What the server learns from the user's accepts, per language (``completion.learn``).
+
+- Single or multi-line: once ``MIN_SAMPLES`` multi-line suggestions were shown in a language and
+  their acceptance rate is under half the single-line one, end-of-line suggestions there are cut
+  to one line too (Copilot's mid-line rule, extended by evidence).
+- ``maxTokens``: once ``MIN_SAMPLES`` suggestions were accepted, the 90th percentile of their
+  length (at ``CHARS_PER_TOKEN``) with 50 % headroom, between ``MIN_TOKENS`` and the setting:
+  generating tokens nobody keeps only costs latency.
+Recomputed from the store at most every ``REFRESH_S``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .store import Event, EventStore
+
+MIN_SAMPLES, MIN_TOKENS, CHARS_PER_TOKEN, REFRESH_S = 20, 32, 2.5, 300.0
+
+
+@dataclass(frozen=True)
+class Tuned:
+    max_tokens: int | None = None  # None: the setting
+    single_line: bool = False
+
+
+def tune(events: list[Event], language: str, max_tokens: int) -> Tuned:
+    mine = [e for e in events if e.language == language]
+    shown = {True: 0, False: 0}
+    accepted = {True: 0, False: 0}
+    sizes: list[int] = []
+    for e in mine:
+        multi = e.lines > 1
+        if e.event == "shown":
+            shown[multi] += 1
+        elif e.event == "accepted":
+            accepted[multi] += 1
+            sizes.append(e.chars)
+    single = False
+    if shown[True] >= MIN_SAMPLES and shown[False] >= MIN_SAMPLES:
+        single = accepted[True] / shown[True] < 0.5 * accepted[False] / shown[False]
+    tokens = None
+    if len(sizes) >= MIN_SAMPLES:
+        p90 = sorted(sizes)[int(len(sizes) * 0.9) - 1]
+        tokens = max(MIN_TOKENS, min(max_tokens, int(p90 / CHARS_PER_TOKEN * 1.5)))
+    return Tuned(tokens, single)
+
+
+class Learner:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._events: list[Event] = []
+        self._at = -REFRESH_S
+
+    def tuned(self, language: str, max_tokens: int) -> Tuned:
+        if time.monotonic() - self._at >= REFRESH_S:
+            self._events, self._at = self.store.events(), time.monotonic()
+        return tune(self._events, language, max_tokens)
