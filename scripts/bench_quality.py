@@ -8,8 +8,11 @@ standard library, npm's bundled JavaScript (/usr/lib/node_modules/npm), system C
 middle of a line whose closing brackets stay after the cursor), next-line (an emptied line, the
 cursor after its indentation) and block (2-6 lines removed). Each case goes through the real
 language server over stdio (an invoked inline completion) against the engine (the CPU vLLM with
-SmolLM2-135M-Instruct by default, or --endpoint); the baseline is the same engine called directly
-with the bare prefix, greedy, its text cut to the target's number of lines.
+SmolLM2-135M-Instruct by default, or --endpoint), opened at its real path, the source folders as
+the workspace and the file's two neighbours in its folder open, as a user working there would
+have them (context beyond the file: its imports, similar snippets of the open neighbours); the
+baseline is the same engine called directly with the bare prefix, greedy, its text cut to the
+target's number of lines.
 
 Scores: exact; first line (the suggestion's first line is the target's); starts (the suggestion is
 a non-empty prefix of the target: a partial accept); edit similarity (difflib ratio on the
@@ -24,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import json
+import os
 import random
 import statistics
 import sys
@@ -38,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "server"))
 
+os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix="bench-quality-state-"))  # learns nothing
+
 import httpx2 as httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402
 
@@ -51,6 +58,10 @@ ABLATIONS = ("stop", "single-line", "suffix-retype", "scope", "max-lines", "loop
 VARIANTS: dict[str, dict[str, Any]] = {
     "raw": {},
     "pipeline": {},
+    "no context": {"contextSources": []},
+    "no imports": {"contextSources": ["open-files", "recent-edits"]},
+    "no open-files": {"contextSources": ["imports", "recent-edits"]},
+    "window 512": {"maxPromptTokens": 512},
     "temperature 0": {"temperature": 0.0},
     "cap 30 s": {"timeoutMs": 30000},
     **{f"no {name}": {"ablate": [name]} for name in ABLATIONS},
@@ -66,6 +77,7 @@ class Case:
     prefix: str
     suffix: str
     target: str
+    path: str = ""  # the real file it was cut from (the context variants open it there)
 
 
 def build_cases(count: int, seed: int) -> list[Case]:
@@ -108,20 +120,20 @@ def _cut(rng: random.Random, lang: str, kind: str, path: Path) -> Case | None:
     rest = "".join(lines[row + 1:])
     if kind == "end-of-line":
         cut = len(indent) + rng.randint(len(line.strip()) * 3 // 10, len(line.strip()) * 8 // 10)
-        return Case(lang, kind, path.name, head + line[:cut], "\n" + rest, line[cut:])
+        return Case(lang, kind, path.name, head + line[:cut], "\n" + rest, line[cut:], str(path))
     if kind == "mid-line":
         closer = next(c for c in CLOSERS if line.rstrip().endswith(c))
         body = line.rstrip()[: -len(closer)]
         cut = len(indent) + rng.randint(len(body.strip()) * 3 // 10, len(body.strip()) * 8 // 10)
-        return Case(lang, kind, path.name, head + body[:cut], closer + "\n" + rest, body[cut:])
+        return Case(lang, kind, path.name, head + body[:cut], closer + "\n" + rest, body[cut:], str(path))
     if kind == "next-line":
-        return Case(lang, kind, path.name, head + indent, "\n" + rest, line.strip())
+        return Case(lang, kind, path.name, head + indent, "\n" + rest, line.strip(), str(path))
     size = rng.randint(2, 6)
     block = lines[row: row + size]
     if any(not x.strip() for x in block):
         return None
     target = "".join(block).rstrip("\n")[len(indent):]
-    return Case(lang, kind, path.name, head + indent, "\n" + "".join(lines[row + size:]), target)
+    return Case(lang, kind, path.name, head + indent, "\n" + "".join(lines[row + size:]), target, str(path))
 
 
 def score(case: Case, text: str | None) -> dict[str, float]:
@@ -149,43 +161,55 @@ async def raw_call(http: httpx.AsyncClient, endpoint: str, model: str, case: Cas
         chars //= 2
 
 
-async def run_variant(name: str, cases: list[Case], endpoint: str, model: str, key: str) -> list[dict[str, float]]:
-    rows: list[dict[str, float]] = []
+async def run_variant(name: str, cases: list[Case], endpoint: str, model: str, key: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     if name == "raw":
         async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {key}"} if key else {}) as http:
             for case in cases:
                 began = time.perf_counter()
                 text = await raw_call(http, endpoint, model, case)
-                rows.append({**score(case, text), "ms": (time.perf_counter() - began) * 1000})
+                rows.append({**score(case, text), "ms": (time.perf_counter() - began) * 1000, "text": text})
         return rows
     completion = {"debounceMs": 0, "cacheSize": 0, **VARIANTS[name]}
     options = {"backend": {"endpoint": endpoint, "model": model, "apiKey": key}, "completion": completion}
-    ext = {"python": "py", "javascript": "js", "c": "h"}
-    async with session(options) as client:
-        for i, case in enumerate(cases):
-            uri = f"file:///bench/{i}/{case.name}.{ext[case.language]}"
-            text = case.prefix + case.suffix
-            client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-                uri=uri, language_id=case.language, version=1, text=text)))
-            line = case.prefix.count("\n")
-            col = len(case.prefix) - (case.prefix.rfind("\n") + 1)
-            col16 = len(case.prefix[len(case.prefix) - col:].encode("utf-16-le")) // 2
+    async with session(options, workspace=[root.as_uri() for root, _ in SOURCES.values()]) as client:
+        for case in cases:
             began = time.perf_counter()
-            got = await inline(client, uri, types.Position(line=line, character=col16))
-            rows.append({**score(case, got), "ms": (time.perf_counter() - began) * 1000})
-            client.text_document_did_close(types.DidCloseTextDocumentParams(
-                text_document=types.TextDocumentIdentifier(uri=uri)))
+            got = await _complete_in_workspace(client, case)
+            rows.append({**score(case, got), "ms": (time.perf_counter() - began) * 1000, "text": got})
     return rows
 
 
-def summary(name: str, rows: list[dict[str, float]]) -> str:
+async def _complete_in_workspace(client: Any, case: Case) -> str | None:
+    """The case as the user would have it: the file at its real path with its two neighbours in
+    the folder open (context: open files; its imports resolve in the workspace)."""
+    path = Path(case.path)
+    siblings = sorted(p for p in path.parent.glob("*" + path.suffix) if p != path and _usable(p))
+    at = next((i for i, p in enumerate(siblings) if p.name > path.name), len(siblings))
+    opened = [(p.as_uri(), p.read_text(errors="replace")) for p in siblings[max(0, at - 1): at + 1]]
+    opened.append((path.as_uri(), case.prefix + case.suffix))
+    for uri, text in opened:
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=uri, language_id=case.language, version=1, text=text)))
+    line = case.prefix.count("\n")
+    col = len(case.prefix) - (case.prefix.rfind("\n") + 1)
+    col16 = len(case.prefix[len(case.prefix) - col:].encode("utf-16-le")) // 2
+    try:
+        return await inline(client, path.as_uri(), types.Position(line=line, character=col16))
+    finally:
+        for uri, _ in opened:
+            client.text_document_did_close(types.DidCloseTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=uri)))
+
+
+def summary(name: str, rows: list[dict[str, Any]]) -> str:
     keys = ("exact", "first line", "starts", "edit sim", "accept", "empty")
     means = [statistics.fmean(r[k] for r in rows) for k in keys]
     latency = statistics.median(r["ms"] for r in rows)
     return f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + f" | {latency:.0f} |"
 
 
-def by_group(cases: list[Case], results: dict[str, list[dict[str, float]]], field: str) -> list[str]:
+def by_group(cases: list[Case], results: dict[str, list[dict[str, Any]]], field: str) -> list[str]:
     groups = sorted({getattr(c, field) for c in cases})
     out = [f"| accept / edit sim by {field} | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
     for name, rows in results.items():
@@ -198,7 +222,7 @@ def by_group(cases: list[Case], results: dict[str, list[dict[str, float]]], fiel
     return out
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace) -> tuple[list[Case], dict[str, list[dict[str, Any]]]]:
     cases = build_cases(args.cases, args.seed)
     manager = None
     endpoint, model, key = args.endpoint, args.model, args.api_key or ""
@@ -213,7 +237,7 @@ async def main_async(args: argparse.Namespace) -> None:
             raise SystemExit("engine failed")
         endpoint, model, key = manager.endpoint, manager.model, manager.api_key
     assert endpoint and model
-    results: dict[str, list[dict[str, float]]] = {}
+    results: dict[str, list[dict[str, Any]]] = {}
     try:
         print(f"{len(cases)} cases: " + ", ".join(f"{lang} {sum(c.language == lang for c in cases)}"
                                                   for lang in SOURCES), flush=True)
@@ -227,6 +251,7 @@ async def main_async(args: argparse.Namespace) -> None:
             await manager.release(stop=True)
     for field in ("kind", "language"):
         print("\n" + "\n".join(by_group(cases, results, field)))
+    return cases, results
 
 
 def main() -> None:
@@ -237,7 +262,13 @@ def main() -> None:
     parser.add_argument("--endpoint", help="an OpenAI-compatible /v1 endpoint (default: start the CPU vLLM)")
     parser.add_argument("--model")
     parser.add_argument("--api-key")
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--dump", help="write every case's suggestion and scores here (JSON lines)")
+    args = parser.parse_args()
+    cases, results = asyncio.run(main_async(args))
+    if args.dump:  # every suggestion, to see which cases a stage wins or loses
+        Path(args.dump).write_text("".join(json.dumps({"variant": name, "case": case.__dict__, **row}) + "\n"
+                                           for name, rows in results.items()
+                                           for case, row in zip(cases, rows, strict=True)))
 
 
 if __name__ == "__main__":
