@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +52,17 @@ def chat_budget(max_model_len: int, max_tokens: int) -> int:
 
 
 def completion_params(
-    settings: CompletionSettings, stop: tuple[str, ...], priority: bool = False, max_tokens: int | None = None
+    settings: CompletionSettings, stop: tuple[str, ...], priority: bool = False, max_tokens: int | None = None,
+    prompt: str = "",
 ) -> dict[str, Any]:
-    """``max_tokens``: learned from the user's accepts (telemetry/tuning.py), else the setting."""
+    """``max_tokens``: learned from the user's accepts (telemetry/tuning.py), else the setting.
+    ``seed``: from the prompt, so one prompt always gets one suggestion (typing back to where you
+    were shows what you saw, and the quality benchmark's deltas are the stages', not the dice's)."""
     params: dict[str, Any] = {
         "max_tokens": max_tokens or settings.max_tokens,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
+        "seed": zlib.crc32(prompt.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF,
     }
     if stop:
         params["stop"] = list(stop)

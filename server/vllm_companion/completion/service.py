@@ -220,7 +220,8 @@ class CompletionService:
         self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window, language: str
     ) -> Generation:
         tuned = self.learned(language, self.settings.max_tokens) if self.settings.learn else Tuned()
-        params = completion_params(self.settings, family.stop, bool(self.config.backend.priority), tuned.max_tokens)
+        priority = bool(self.config.backend.priority)
+        params = completion_params(self.settings, family.stop, priority, tuned.max_tokens, prompt)
         stages = stages_for(family, window, self.settings.max_lines, self.settings.ablate, tuned.single_line)
         log.debug("[%s] start: %d prompt chars, family %s", rid, len(prompt), family.name)
 

@@ -67,7 +67,7 @@ def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budg
     here = Path(path_of(query.uri))
     if grammar is None or not here.is_absolute():
         return []
-    source = "".join(query.lines).encode("utf-8", "surrogatepass")[:MAX_SOURCE]
+    source = _head(query.lines, MAX_SOURCE)
     root = parse(grammar, source)
     if root is None:
         return []
@@ -81,6 +81,18 @@ def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budg
         if wanted:
             snippets.append(Snippet(_shown(path, roots), "\n\n".join(wanted) + "\n", "imports"))
     return fit(snippets, budget)
+
+
+def _head(lines: Sequence[str], limit: int) -> bytes:
+    """The document's first ``limit`` bytes, joining no more lines than that needs."""
+    out: list[bytes] = []
+    size = 0
+    for line in lines:
+        if size >= limit:
+            break
+        out.append(line.encode("utf-8", "surrogatepass"))
+        size += len(out[-1])
+    return b"".join(out)[:limit]
 
 
 def _imports(grammar: str, root: Any, source: bytes, here: Path, roots: Sequence[Path]) -> Iterator[Import]:

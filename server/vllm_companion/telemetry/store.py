@@ -77,13 +77,15 @@ class EventStore:
         except sqlite3.Error as exc:
             log.warning("telemetry event not stored: %s", exc)
 
-    def events(self, since_s: float = 30 * 86400) -> list[Event]:
+    def events(self, since_s: float = 30 * 86400, limit: int = MAX_ROWS) -> list[Event]:
+        """The events of the last ``since_s`` seconds, at most the newest ``limit``, oldest first."""
         db = self._connect() if self.path.exists() else None
         if db is None:
             return []
-        query = "SELECT event, language, kind, model, lines, chars, value FROM events WHERE ts >= ? ORDER BY rowid"
+        query = ("SELECT event, language, kind, model, lines, chars, value FROM events WHERE ts >= ? "
+                 "ORDER BY rowid DESC LIMIT ?")
         try:
-            return [Event(*row) for row in db.execute(query, (time.time() - since_s,))]
+            return [Event(*row) for row in reversed(db.execute(query, (time.time() - since_s, limit)).fetchall())]
         except sqlite3.Error as exc:
             log.warning("telemetry store unreadable: %s", exc)
             return []

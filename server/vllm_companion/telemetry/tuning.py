@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .store import Event, EventStore
 
-MIN_SAMPLES, MIN_TOKENS, CHARS_PER_TOKEN, REFRESH_S = 20, 32, 2.5, 300.0
+MIN_SAMPLES, MIN_TOKENS, CHARS_PER_TOKEN, REFRESH_S, RECENT = 20, 32, 2.5, 300.0, 20_000
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,20 @@ def tune(events: list[Event], language: str, max_tokens: int) -> Tuned:
 
 
 class Learner:
+    """``tuned`` per language, from the newest ``RECENT`` events, read again every ``REFRESH_S``
+    (a bounded read, not one per completion)."""
+
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._events: list[Event] = []
+        self._tuned: dict[tuple[str, int], Tuned] = {}
         self._at = -REFRESH_S
 
     def tuned(self, language: str, max_tokens: int) -> Tuned:
         if time.monotonic() - self._at >= REFRESH_S:
-            self._events, self._at = self.store.events(), time.monotonic()
-        return tune(self._events, language, max_tokens)
+            self._events, self._at = self.store.events(limit=RECENT), time.monotonic()
+            self._tuned.clear()
+        key = (language, max_tokens)
+        if key not in self._tuned:
+            self._tuned[key] = tune(self._events, language, max_tokens)
+        return self._tuned[key]
