@@ -31,6 +31,13 @@ def start_nvim(options: dict[str, Any], setup: bool = True) -> Any:
     return nvim
 
 
+def accepted() -> int:
+    """Accepts in the servers' telemetry store (tests/conftest.py points it at a scratch folder)."""
+    out = subprocess.run([PYTHON, "-m", "vllm_companion", "stats", "--json"], capture_output=True, text=True,
+                         timeout=30, check=True)
+    return int(json.loads(out.stdout)["language"].get("python", {}).get("accepted", 0))
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeBackend]:
     with fake_engine() as engine:
@@ -84,7 +91,10 @@ def test_plugin_completion_raw_inline_request_and_statusline(fake: FakeBackend, 
             "return r and r.result and r.result.items")
         assert items and items[0]["insertText"] == "total + 1"
         until(lambda: "ready" in nvim.exec_lua("return require('vllm_companion').statusline()"))
+        before = accepted()
         type_and_accept(nvim, 8, " ", "result = total + 1")
+        # Neovim runs the item's command on accept: the server's local telemetry store has it.
+        until(lambda: accepted() == before + 1)
     finally:
         nvim.close()
 

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from vllm_companion.completion.context import estimate_tokens
 from vllm_companion.context import ContextGatherer
 from vllm_companion.context.definitions import parse, signature, top_level
 from vllm_companion.context.imports import Definitions, imported
 from vllm_companion.context.recent import recent
 from vllm_companion.context.snippets import similar
-from vllm_companion.context.sources import OpenDoc, Query
+from vllm_companion.context.sources import OpenDoc, Query, cost
 from vllm_companion.documents import Change, DocumentStore, Position
 from vllm_companion.privacy import Privacy
 
@@ -45,7 +44,7 @@ def test_similar_respects_its_budget_and_finds_nothing_unrelated() -> None:
     q = query("".join(f"alpha_{i} = beta_{i}\n" for i in range(20)))
     picked = similar(q, [doc], 300)
     assert 1 <= len(picked) < 10
-    assert sum(estimate_tokens(s.text) + estimate_tokens(s.path) + 4 for s in picked) <= 300
+    assert sum(map(cost, picked)) <= 300
 
 
 # -- recent edits elsewhere ------------------------------------------------------------------------
@@ -166,3 +165,19 @@ async def test_context_stays_the_same_while_typing_in_the_block_and_drops_secret
     store.change("file:///w/b.py", 2, [Change("def other(gamma):\n    pass\n")], "utf-16")
     assert await gatherer.gather("file:///w/a.py", 1, ["open-files"], 400, 1.0) == ()
     await asyncio.sleep(0)
+
+
+def test_the_context_budget_covers_the_rendered_snippets() -> None:
+    """What the window gives up for context is at least what the rendered snippets take."""
+    from vllm_companion.completion.context import estimate_tokens
+    from vllm_companion.completion.prompt import context_tokens
+    from vllm_companion.context import Snippet
+    from vllm_companion.prompts import BY_NAME, FimContext, render_fim
+
+    snippets = (Snippet("pkg/a.py", "".join(f"x_{i} = {i}\n" for i in range(20)), "open-files"),
+                Snippet("b.py", "def f():\n    pass\n", "imports"))
+    for family in ("plain", "qwen2.5-coder", "starcoder2", "deepseek-coder"):
+        ctx = FimContext("p", "s", "c.py", tuple((s.path, s.text) for s in snippets), "#")
+        bare = render_fim(BY_NAME[family], FimContext("p", "s", "c.py"))
+        extra = estimate_tokens(render_fim(BY_NAME[family], ctx)) - estimate_tokens(bare)
+        assert extra <= context_tokens(snippets), family

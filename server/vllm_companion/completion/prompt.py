@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from ..config import CompletionSettings
 from ..context import ContextGatherer, Snippet
+from ..context.sources import cost
 from ..privacy import file_name, redact
 from ..prompts import COMMENTS, Family, FimContext, render_fim
 from ..sampling import Budget
-from .context import Window, estimate_tokens
+from .context import Window
 
 
 async def gather_context(
@@ -27,7 +28,7 @@ async def gather_context(
 
 
 def context_tokens(snippets: tuple[Snippet, ...]) -> int:
-    return sum(estimate_tokens(s.text) + estimate_tokens(s.path) + 4 for s in snippets)
+    return sum(map(cost, snippets))
 
 
 def render_prompt(

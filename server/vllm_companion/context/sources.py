@@ -34,12 +34,17 @@ class Query:
     lines: Sequence[str]
 
 
+def cost(snippet: Snippet) -> int:
+    """Tokens a snippet takes in the prompt, rendered either way (prompts/render.py): its text, a
+    line-comment leader per line, and a header naming its path."""
+    return estimate_tokens(snippet.text) + snippet.text.count("\n") + 1 + estimate_tokens(snippet.path) + 12
+
+
 def fit(snippets: Sequence[Snippet], budget_tokens: int) -> list[Snippet]:
     """The snippets, in order, while they fit in ``budget_tokens`` (one that does not is skipped)."""
     out: list[Snippet] = []
     for snippet in snippets:
-        cost = estimate_tokens(snippet.text) + estimate_tokens(snippet.path) + 4
-        if cost <= budget_tokens and snippet.text.strip():
+        if cost(snippet) <= budget_tokens and snippet.text.strip():
             out.append(snippet)
-            budget_tokens -= cost
+            budget_tokens -= cost(snippet)
     return out
