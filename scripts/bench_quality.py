@@ -17,7 +17,8 @@ target's number of lines.
 Scores: exact; first line (the suggestion's first line is the target's); starts (the suggestion is
 a non-empty prefix of the target: a partial accept); edit similarity (difflib ratio on the
 suggestion cut to the target's lines); accepted (non-empty, and first line right or similarity
->= 0.8: what a user would keep); empty; p50 latency.
+>= 0.8: what a user would keep); empty; overlong (more than twice the target's lines plus three:
+text on screen the scores above, cut to the target, do not see); p50 latency.
 
     python scripts/bench_quality.py [--cases 120] [--variants raw,pipeline,...] [--endpoint URL --model M]
 """
@@ -58,9 +59,9 @@ ABLATIONS = ("stop", "single-line", "suffix-retype", "scope", "max-lines", "loop
 VARIANTS: dict[str, dict[str, Any]] = {
     "raw": {},
     "pipeline": {},
-    "no context": {"contextSources": []},
-    "no imports": {"contextSources": ["open-files", "recent-edits"]},
-    "no open-files": {"contextSources": ["imports", "recent-edits"]},
+    "commented context": {"commentedContext": True},
+    "commented, no imports": {"commentedContext": True, "contextSources": ["open-files", "recent-edits"]},
+    "commented, no open-files": {"commentedContext": True, "contextSources": ["imports", "recent-edits"]},
     "window 512": {"maxPromptTokens": 512},
     "temperature 0": {"temperature": 0.0},
     "cap 30 s": {"timeoutMs": 30000},
@@ -143,7 +144,9 @@ def score(case: Case, text: str | None) -> dict[str, float]:
     first_got, first_want = got_cut.split("\n")[0].strip(), want.split("\n")[0].strip()
     sim = difflib.SequenceMatcher(None, got_cut, want).ratio() if got_cut else 0.0
     first = float(bool(first_got) and first_got == first_want)
+    overlong = got.count("\n") > 2 * want.count("\n") + 3  # more than the target, cut or not: noise on screen
     return {"exact": float(bool(got_cut) and got_cut.strip() == want.strip()), "first line": first,
+            "overlong": float(overlong),
             "starts": float(bool(got_cut.strip()) and want.strip().startswith(got_cut.strip())),
             "edit sim": sim, "accept": float(bool(got_cut.strip()) and (first == 1.0 or sim >= 0.8)),
             "empty": float(not got_cut.strip())}
@@ -203,7 +206,7 @@ async def _complete_in_workspace(client: Any, case: Case) -> str | None:
 
 
 def summary(name: str, rows: list[dict[str, Any]]) -> str:
-    keys = ("exact", "first line", "starts", "edit sim", "accept", "empty")
+    keys = ("exact", "first line", "starts", "edit sim", "accept", "empty", "overlong")
     means = [statistics.fmean(r[k] for r in rows) for k in keys]
     latency = statistics.median(r["ms"] for r in rows)
     return f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + f" | {latency:.0f} |"
@@ -241,8 +244,8 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Case], dict[str, li
     try:
         print(f"{len(cases)} cases: " + ", ".join(f"{lang} {sum(c.language == lang for c in cases)}"
                                                   for lang in SOURCES), flush=True)
-        print("| variant | exact | first line | starts | edit sim | accept | empty | p50 ms |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| variant | exact | first line | starts | edit sim | accept | empty | overlong | p50 ms |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name in args.variants.split(","):
             results[name] = await run_variant(name, cases, endpoint, model, key)
             print(summary(name, results[name]), flush=True)

@@ -52,6 +52,7 @@ async def test_raw_and_pipeline_variants_run_end_to_end(backend: FakeBackend) ->
     b = bench()
     backend.default = Reply(chunks=["value"])
     cases = b.build_cases(4, 2)
+    b.VARIANTS["no context"] = {"contextSources": []}
     for name in ("raw", "pipeline", "no context"):
         rows = await b.run_variant(name, cases, backend.url, backend.model, "")
         assert len(rows) == 4 and all(0 <= r["edit sim"] <= 1 for r in rows)

@@ -65,6 +65,15 @@ def test_indent_scope_top_level_paragraph() -> None:
     assert stream(IndentScope(""), ["x = 1\ny = 2\n\nz = 3\n"]) == ("x = 1\ny = 2\n", "scope-end")
 
 
+def test_indent_scope_ignores_the_models_extra_space_at_the_indentation() -> None:
+    """A C macro continued at the cursor's indentation: the model's leading space does not make
+    the next line look dedented (tabs likewise)."""
+    text = " sizeof(tname),  \\\n        sizeof(selname),  \\\n}\n"
+    kept = " sizeof(tname),  \\\n        sizeof(selname),  \\\n}"
+    assert stream(IndentScope("        "), [text]) == (kept, "scope-close")
+    assert stream(IndentScope("\t\t "), [" int a,\n\t\t int b);\n"])[0] == " int a,\n\t\t int b);\n"
+
+
 def test_indent_scope_keeps_closing_bracket() -> None:
     assert stream(IndentScope("int f() {"), ["\n  return 1;\n}\nint g;\n"]) == ("\n  return 1;\n}", "scope-close")
 

@@ -2,8 +2,10 @@
 cursor (context.py), rendered in the model's family (prompts/).
 
 Context is gathered first and its tokens come out of the window's budget, so the prompt fits
-whatever the sources found. Families that cannot carry it (no file tokens, and a language
-without line comments) get none, and the window keeps the whole budget.
+whatever the sources found. Families with file tokens (Qwen2.5-Coder, StarCoder2) get it in the
+form they were trained on. Others get it as commented snippets only with
+``completion.commentedContext``: on the quality benchmark (SmolLM2-135M, no FIM tokens, 60 cases)
+commented context changed 7 suggestions and cost 0.005 of edit similarity, so it is off by default.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ async def gather_context(
     gatherer: ContextGatherer, settings: CompletionSettings, uri: str, row: int, language: str, family: Family,
     budget: Budget,
 ) -> tuple[Snippet, ...]:
-    if not (family.repo_header or COMMENTS.get(language)):
+    if not (family.repo_header or (settings.commented_context and COMMENTS.get(language))):
         return ()
     share = min(settings.context_tokens, budget.prompt_tokens // 4)
     return await gatherer.gather(uri, row, settings.context_sources, share, settings.context_timeout_ms / 1000)

@@ -31,8 +31,9 @@ from ..sampling import completion_params
 from ..status import ServerStatus
 from ..telemetry.tuning import Tuned
 from ..turns import Turns
+from .budgets import SHRINKS, Budgets
 from .cache import CompletionCache, remainder
-from .context import Budget, Window, build_window
+from .context import Window, build_window
 from .debounce import AdaptiveDebounce
 from .generation import Generation
 from .postprocess import finisher, stages_for
@@ -42,7 +43,6 @@ from .slot import Slot, Subscription, Superseded
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
-SHRINKS = 4  # a context-length rejection retries at once with half the budget, this many times
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class CompletionService:
         self._background: set[asyncio.Task[str | None]] = set()
         self.gate: Callable[[], bool] = lambda: True  # False while a launched engine is not ready
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
-        self.prompt_caps: dict[str, int] = {}  # per model, after a context-length rejection
+        self.budgets = Budgets()  # per model: what context-length rejections taught
         self.reconfigure(config, backend)
 
     def reconfigure(self, config: Config, backend: Backend) -> None:
@@ -145,8 +145,8 @@ class CompletionService:
                 found = await self.probes.model_and_family()
                 if found is None:
                     return None
-                for _ in range(SHRINKS):
-                    attempt = await self._attempt(req, doc, sub, found[0], found[1], rid, deadline)
+                for shrink in range(SHRINKS):
+                    attempt = await self._attempt(req, doc, sub, found[0], found[1], rid, deadline, shrink)
                     if not attempt.too_long:
                         return attempt.text
                 return None
@@ -168,11 +168,12 @@ class CompletionService:
 
     async def _attempt(
         self, req: CompletionRequest, doc: Document, sub: Subscription, model: ModelInfo, family: Family,
-        rid: str, deadline: float,
+        rid: str, deadline: float, shrink: int = 0,
     ) -> Attempt:
-        budget = self._budget(model)
-        snippets = await gather_context(self.context, self.settings, req.uri, req.row, doc.language_id, family, budget)
-        budget = budget.less(context_tokens(snippets))
+        max_model_len = model.max_model_len or self.config.backend.context_length
+        total = self.budgets.total(model.id, max_model_len, self.settings, shrink)
+        snippets = await gather_context(self.context, self.settings, req.uri, req.row, doc.language_id, family, total)
+        budget = total.less(context_tokens(snippets))
         window = build_window(doc, req.row, req.col, budget, req.insert, req.replace_from)
         if "\x00" in window.prefix or "\x00" in window.suffix:
             return Attempt(None)  # binary content: nothing sensible to complete
@@ -194,18 +195,10 @@ class CompletionService:
             return Attempt(gen.partial() or None)
         except BackendError as exc:
             if exc.kind is ErrorKind.CONTEXT_LENGTH and budget.prompt_tokens > 64:
-                log.warning("[%s] prompt too long for the engine: halving the budget for %s", rid, model.id)
-                self.prompt_caps[model.id] = budget.halved().prompt_tokens
+                self.budgets.too_long(rid, model.id, total)
                 return Attempt(None, too_long=True)
             raise
         return Attempt(self._finished(key, req, gen, typed, rid))
-
-    def _budget(self, model: ModelInfo) -> Budget:
-        return Budget.for_model(
-            model.max_model_len or self.config.backend.context_length,
-            self.settings.max_tokens,
-            min(self.settings.max_prompt_tokens, self.prompt_caps.get(model.id, 1 << 30)),
-        )
 
     def _finished(self, key: tuple[str, str, str], req: CompletionRequest, gen: Generation, typed: str,
                   rid: str) -> str | None:

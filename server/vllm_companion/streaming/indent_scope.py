@@ -6,6 +6,11 @@ opener ends it. Otherwise (a fresh line, or a line that opens nothing) the scope
 block: the first line indented below the cursor line ends it; at the top level (indent 0) a
 blank line followed by new top-level code ends it. A lone closing bracket (or ``end``) that closes
 the scope is kept, then the output stops.
+
+When the cursor sits at the line's indentation, that indentation is the scope's, whatever
+whitespace the model puts before its first word: counting the model's extra space cut C macro
+continuations and argument lists after one line (quality benchmark, 60 cases: block edit
+similarity 0.22 with it, raw call 0.27).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class IndentScope(LineStage):
         if index == 0:
             first = self.line_prefix + line
             self.base = len(first) - len(first.lstrip(" \t"))
+            if self.line_prefix and not self.line_prefix.strip():
+                self.base = len(self.line_prefix)  # the cursor is at the line's indentation
             self.opens = bool(self.line_prefix.strip()) and bool(_OPENERS.search(first.rstrip()))
             return None
         if not line.strip():
