@@ -13,7 +13,8 @@ records every prompt: reported are the share of each prompt that is a prefix of 
 (mean, 10th percentile; goal 90 %), the same for the part of the prompt before the cursor (a
 prefix-suffix-middle family puts the code after the cursor last, so that part is prefilled again
 on every key whatever we do), and the context's share of the prompt, per family (plain:
-commented snippets; qwen2.5-coder: its repo/file tokens). Phase 2 (``--engine``): the same
+commented snippets, switched on here with ``commentedContext``; qwen2.5-coder: its repo/file
+tokens). Phase 2 (``--engine``): the same
 typing against the CPU vLLM, and its prefix-cache hit rate from ``/metrics``.
 
     python scripts/bench_prefix.py [--keys 200] [--engine]
@@ -89,7 +90,7 @@ async def phase1(keys: int) -> None:
             backend = await FakeBackend(model=model).start()
             backend.default = Reply(chunks=["x"])
             options = {"backend": {"endpoint": backend.url}, "completion": {
-                "debounceMs": 0, "cacheSize": 0, "contextSources": sources}}
+                "debounceMs": 0, "cacheSize": 0, "contextSources": sources, "commentedContext": bool(sources)}}
             try:
                 await type_session(options, keys)
             finally:
@@ -132,8 +133,8 @@ async def phase2(keys: int) -> None:
         print("\n| engine | context | requests | prefix-cache hit rate |\n|---|---|---|---|")
         for sources in (["imports", "open-files", "recent-edits"], []):
             before = await engine_metrics([url], manager.api_key or "")
-            options = {"backend": {"endpoint": manager.endpoint, "apiKey": manager.api_key},
-                       "completion": {"debounceMs": 0, "cacheSize": 0, "contextSources": sources}}
+            options = {"backend": {"endpoint": manager.endpoint, "apiKey": manager.api_key}, "completion": {
+                "debounceMs": 0, "cacheSize": 0, "contextSources": sources, "commentedContext": bool(sources)}}
             await type_session(options, keys)
             await asyncio.sleep(5)  # the counters lag
             after = await engine_metrics([url], manager.api_key or "")

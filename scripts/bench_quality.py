@@ -59,9 +59,9 @@ ABLATIONS = ("stop", "single-line", "suffix-retype", "scope", "max-lines", "loop
 VARIANTS: dict[str, dict[str, Any]] = {
     "raw": {},
     "pipeline": {},
-    "commented context": {"commentedContext": True},
-    "commented, no imports": {"commentedContext": True, "contextSources": ["open-files", "recent-edits"]},
-    "commented, no open-files": {"commentedContext": True, "contextSources": ["imports", "recent-edits"]},
+    "no context": {"contextSources": []},
+    "no imports": {"contextSources": ["open-files", "recent-edits"]},
+    "no open-files": {"contextSources": ["imports", "recent-edits"]},
     "window 512": {"maxPromptTokens": 512},
     "temperature 0": {"temperature": 0.0},
     "cap 30 s": {"timeoutMs": 30000},
@@ -261,7 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=120)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names (no commas in names)")
     parser.add_argument("--endpoint", help="an OpenAI-compatible /v1 endpoint (default: start the CPU vLLM)")
     parser.add_argument("--model")
     parser.add_argument("--api-key")

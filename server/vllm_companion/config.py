@@ -80,8 +80,8 @@ class CompletionSettings(_Section):
         description="Context beyond the file: definitions imported from the workspace, similar snippets of open "
         "files, recent edits elsewhere ([] for none; see docs/architecture.md).",
     )
-    commented_context: bool = Field(False, description="Context as commented snippets for model families "
-                                    "without file tokens (off: no gain measured, docs/performance.md).")
+    commented_context: bool = Field(True, description="Context as commented snippets for model families "
+                                    "without file tokens (docs/performance.md).")
     context_tokens: int = Field(512, ge=0, le=8192, description="Most prompt tokens for context beyond the file "
                                 "(at most a quarter of the prompt).")
     context_timeout_ms: int = Field(100, ge=1, le=2000, description="Deadline for the context sources; a slower "

@@ -58,16 +58,16 @@ async def test_completion_in_a_carries_open_b_imported_c_and_recent_edits(backen
     assert current.startswith("<|fim_prefix|>from shop.pricing import apply_discount")
 
 
-async def test_a_family_without_file_tokens_gets_commented_snippets_when_asked(
+async def test_a_family_without_file_tokens_gets_commented_snippets(
     backend: FakeBackend, tmp_path: Path
 ) -> None:
     ws = workspace(tmp_path)
     backend.model = "deepseek-ai/deepseek-coder-1.3b-base"
     backend.default = Reply(chunks=["1"])
-    async with session(options(backend.url, commentedContext=True), workspace=ws.as_uri()) as client:
+    async with session(options(backend.url), workspace=ws.as_uri()) as client:
         uri, pos = open_at(client, ws / "checkout.py", A_TEXT)
         assert await inline(client, uri, pos) == "1"
-    async with session(options(backend.url), workspace=ws.as_uri()) as client:  # the default: none
+    async with session(options(backend.url, commentedContext=False), workspace=ws.as_uri()) as client:
         uri, pos = open_at(client, ws / "checkout.py", A_TEXT)
         assert await inline(client, uri, pos) == "1"
     assert backend.generation_requests()[-1].body["prompt"].startswith("<｜fim▁begin｜>from shop.pricing")

@@ -3,9 +3,9 @@ cursor (context.py), rendered in the model's family (prompts/).
 
 Context is gathered first and its tokens come out of the window's budget, so the prompt fits
 whatever the sources found. Families with file tokens (Qwen2.5-Coder, StarCoder2) get it in the
-form they were trained on. Others get it as commented snippets only with
-``completion.commentedContext``: on the quality benchmark (SmolLM2-135M, no FIM tokens, 60 cases)
-commented context changed 7 suggestions and cost 0.005 of edit similarity, so it is off by default.
+form they were trained on; others as commented snippets (``completion.commentedContext``). On the
+quality benchmark (SmolLM2-135M, no FIM tokens, 60 cases) commented context raised edit
+similarity from 0.351 to 0.364 and cut overlong answers from 0.217 to 0.167 (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def register(server: CompanionServer) -> None:
         if not text:
             return None
         begin = _position(doc.to_position(row, start, ls.encoding))
-        sid = _issued(ls, doc, row, start, insert + text)
+        sid = _issued(ls, doc, row, start, col, insert + text)
         item = types.InlineCompletionItem(
             insert_text=insert + text, range=types.Range(start=begin, end=params.position), command=accept_command(sid)
         )
@@ -73,16 +73,17 @@ async def completion(ls: CompanionServer, params: types.CompletionParams) -> typ
         return empty
     begin = _position(doc.to_position(row, start, ls.encoding))
     item = completion_item(line[start:col], text, types.Range(start=begin, end=params.position), _snippets(ls))
-    item.command = accept_command(_issued(ls, doc, row, start, line[start:col] + text))
+    item.command = accept_command(_issued(ls, doc, row, start, col, line[start:col] + text))
     return types.CompletionList(is_incomplete=True, items=[item])
 
 
-def _issued(ls: CompanionServer, doc: Document, row: int, col: int, text: str) -> str:
-    """Tell the acceptance tracker about the suggestion; its id goes into the item's command."""
+def _issued(ls: CompanionServer, doc: Document, row: int, start: int, cursor: int, text: str) -> str:
+    """Tell the acceptance tracker about the suggestion (inserted at ``start``, asked for at
+    ``cursor``); its id goes into the item's command."""
     line = doc.line(row)
     model = ls.services.backend.cached_model
-    kind = cursor_kind(line[:col], line[col:])
-    return ls.services.acceptance.issued(doc.uri, row, col, text, doc.language_id, kind, model.id if model else "?")
+    kind = cursor_kind(line[:cursor], line[cursor:])
+    return ls.services.acceptance.issued(doc.uri, row, start, text, doc.language_id, kind, model.id if model else "?")
 
 
 def completion_item(word: str, text: str, rng: types.Range, snippets: bool) -> types.CompletionItem:
