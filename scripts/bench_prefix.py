@@ -14,7 +14,8 @@ records every prompt: reported are the share of each prompt that is a prefix of 
 prefix-suffix-middle family puts the code after the cursor last, so that part is prefilled again
 on every key whatever we do), and the context's share of the prompt, per family (plain:
 commented snippets, switched on here with ``commentedContext``; qwen2.5-coder: its repo/file
-tokens). Phase 2 (``--engine``): the same
+tokens), and each request's round trip (the fake engine answers at once: this is the server's
+own cost, context gathering included). Phase 2 (``--engine``): the same
 typing against the CPU vLLM, and its prefix-cache hit rate from ``/metrics``.
 
     python scripts/bench_prefix.py [--keys 200] [--engine]
@@ -30,6 +31,7 @@ import statistics
 import sys
 import sysconfig
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +60,10 @@ def shared(a: str, b: str) -> int:
     return i
 
 
-async def type_session(options: dict[str, Any], keys: int) -> None:
-    """Open the neighbours and the cut file, then type ``keys`` characters back."""
+async def type_session(options: dict[str, Any], keys: int) -> list[float]:
+    """Open the neighbours and the cut file, then type ``keys`` characters back; each request's
+    round trip in ms."""
+    times: list[float] = []
     target = (PACKAGE / "decoder.py").read_text()
     cut = target.index("def py_scanstring")  # typed back from here; the rest of the file stays after it
     async with session(options, workspace=PACKAGE.as_uri()) as client:
@@ -78,21 +82,24 @@ async def type_session(options: dict[str, Any], keys: int) -> None:
                 pos = types.Position(line=pos.line + 1, character=0)
             else:
                 pos = type_text(client, uri, version, pos, ch)
+            began = time.perf_counter()
             await inline(client, uri, pos)
+            times.append((time.perf_counter() - began) * 1000)
+    return times
 
 
 async def phase1(keys: int) -> None:
     print("| family | context | prompts | prompt chars (mean) | context share | reused: mean | reused: p10 "
-          "| before the cursor reused: mean | p10 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| before the cursor reused: mean | p10 | round trip p50 / p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for family, model in MODELS.items():
-        for sources in (["imports", "open-files", "recent-edits"], []):
+        for sources in (["imports", "open-files", "recent-edits"], []):  # imports on: the most context
             backend = await FakeBackend(model=model).start()
             backend.default = Reply(chunks=["x"])
             options = {"backend": {"endpoint": backend.url}, "completion": {
                 "debounceMs": 0, "cacheSize": 0, "contextSources": sources, "commentedContext": bool(sources)}}
             try:
-                await type_session(options, keys)
+                times = sorted(await type_session(options, keys))
             finally:
                 await backend.stop()
             prompts = [r.body["prompt"] for r in backend.generation_requests()]
@@ -102,7 +109,8 @@ async def phase1(keys: int) -> None:
             head = statistics.fmean(_context_chars(p, family) / len(p) for p in prompts)
             print(f"| {family} | {'on' if sources else 'off'} | {len(prompts)} | "
                   f"{statistics.fmean(map(len, prompts)):.0f} | {head:.2f} | {statistics.fmean(reuse):.3f} | "
-                  f"{reuse[len(reuse) // 10]:.3f} | {statistics.fmean(before):.3f} | {before[len(before) // 10]:.3f} |",
+                  f"{reuse[len(reuse) // 10]:.3f} | {statistics.fmean(before):.3f} | {before[len(before) // 10]:.3f} | "
+                  f"{statistics.median(times):.1f} / {times[int(len(times) * 0.99)]:.1f} |",
                   flush=True)
 
 
@@ -131,7 +139,7 @@ async def phase2(keys: int) -> None:
         assert manager.endpoint
         url = manager.endpoint.removesuffix("/v1")
         print("\n| engine | context | requests | prefix-cache hit rate |\n|---|---|---|---|")
-        for sources in (["imports", "open-files", "recent-edits"], []):
+        for sources in (["imports", "open-files", "recent-edits"], []):  # imports on: the most context
             before = await engine_metrics([url], manager.api_key or "")
             options = {"backend": {"endpoint": manager.endpoint, "apiKey": manager.api_key}, "completion": {
                 "debounceMs": 0, "cacheSize": 0, "contextSources": sources, "commentedContext": bool(sources)}}

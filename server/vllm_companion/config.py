@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
@@ -57,6 +57,7 @@ class BackendSettings(_Section):
 
 
 ContextSource = Literal["imports", "open-files", "recent-edits"]
+DEFAULT_SOURCES: tuple[ContextSource, ...] = ("open-files", "recent-edits")
 
 
 class CompletionSettings(_Section):
@@ -76,9 +77,10 @@ class CompletionSettings(_Section):
     cache_ttl_s: float = Field(300, ge=0, description="Seconds a cached completion stays valid.")
     disabled_languages: list[str] = Field(default_factory=list, description="languageIds with no completions.")
     context_sources: list[ContextSource] = Field(
-        default_factory=lambda: list(get_args(ContextSource)),
-        description="Context beyond the file: definitions imported from the workspace, similar snippets of open "
-        "files, recent edits elsewhere ([] for none; see docs/architecture.md).",
+        default_factory=lambda: list(DEFAULT_SOURCES),
+        description="Context beyond the file: similar snippets of open files, recent edits elsewhere, and "
+        "(opt-in: it cost edit similarity on the CPU benchmark, docs/performance.md) definitions imported from "
+        "the workspace ([] for none).",
     )
     commented_context: bool = Field(True, description="Context as commented snippets for model families "
                                     "without file tokens (docs/performance.md).")

@@ -39,7 +39,8 @@ A_TEXT = "from shop.pricing import apply_discount\n\ndef checkout(cart_items, ta
 async def test_completion_in_a_carries_open_b_imported_c_and_recent_edits(backend: FakeBackend, tmp_path: Path) -> None:
     ws = workspace(tmp_path)
     backend.default = Reply(chunks=["cart_total(cart_items, tax_rate)"])
-    async with session(options(backend.url), workspace=ws.as_uri()) as client:
+    sources = ["imports", "open-files", "recent-edits"]
+    async with session(options(backend.url, contextSources=sources), workspace=ws.as_uri()) as client:
         b_uri, _ = open_at(client, ws / "cart.py", B_TEXT + "█")
         edit = types.TextDocumentContentChangePartial(
             range=types.Range(start=types.Position(5, 0), end=types.Position(5, 0)), text="RECENTLY_EDITED = True\n"
@@ -64,10 +65,11 @@ async def test_a_family_without_file_tokens_gets_commented_snippets(
     ws = workspace(tmp_path)
     backend.model = "deepseek-ai/deepseek-coder-1.3b-base"
     backend.default = Reply(chunks=["1"])
-    async with session(options(backend.url), workspace=ws.as_uri()) as client:
+    async with session(options(backend.url, contextSources=["imports"]), workspace=ws.as_uri()) as client:
         uri, pos = open_at(client, ws / "checkout.py", A_TEXT)
         assert await inline(client, uri, pos) == "1"
-    async with session(options(backend.url, commentedContext=False), workspace=ws.as_uri()) as client:
+    off = options(backend.url, contextSources=["imports"], commentedContext=False)
+    async with session(off, workspace=ws.as_uri()) as client:
         uri, pos = open_at(client, ws / "checkout.py", A_TEXT)
         assert await inline(client, uri, pos) == "1"
     assert backend.generation_requests()[-1].body["prompt"].startswith("<｜fim▁begin｜>from shop.pricing")
