@@ -14,9 +14,10 @@ scripts/bench_prefix.py measures the share of the prompt kept between keystrokes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..completion.context import STEP
@@ -30,13 +31,14 @@ from .sources import OpenDoc, Query, Snippet
 log = logging.getLogger(__name__)
 SOURCES = ("imports", "open-files", "recent-edits")
 SHARES = {"imports": 0.4, "open-files": 0.4, "recent-edits": 0.2}
+MAX_THREADS = 6  # sources running at once, all documents together
 
 
 class ContextGatherer:
     def __init__(self, documents: DocumentStore, privacy: Privacy) -> None:
         self.documents, self.privacy = documents, privacy
         self.definitions = Definitions(privacy.read)
-        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="context")
+        self._slots = threading.BoundedSemaphore(MAX_THREADS)
         self._last: dict[str, tuple[Any, tuple[Snippet, ...]]] = {}  # per document: key, snippets
 
     async def gather(
@@ -58,8 +60,7 @@ class ContextGatherer:
             "recent-edits": lambda b: recent(query, snaps, list(self.documents.edits), b),
         }
         loop = asyncio.get_running_loop()
-        tasks = {name: loop.run_in_executor(self._pool, jobs[name], int(budget * SHARES[name]))
-                 for name in SOURCES if name in sources}
+        tasks = {name: self._run(loop, jobs[name], int(budget * SHARES[name])) for name in SOURCES if name in sources}
         _, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
         snippets: list[Snippet] = []
         for name, task in tasks.items():
@@ -76,6 +77,37 @@ class ContextGatherer:
 
     def forget(self, uri: str) -> None:
         self._last.pop(uri, None)
+
+    def _run(self, loop: asyncio.AbstractEventLoop, job: Callable[[int], list[Snippet]], budget: int) -> Any:
+        """``job(budget)`` in a daemon thread: one stuck on a hung file system never holds the
+        server's exit (an executor's workers are joined at exit). At most ``MAX_THREADS`` at once;
+        past that the source is skipped (it answers an empty list)."""
+        future: asyncio.Future[list[Snippet]] = loop.create_future()
+        if not self._slots.acquire(blocking=False):
+            future.set_result([])
+            return future
+
+        def work() -> None:
+            try:
+                result, error = job(budget), None
+            except Exception as exc:  # reported by gather, like a late source
+                result, error = [], exc
+            finally:
+                self._slots.release()
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for it
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+        threading.Thread(target=work, name="context", daemon=True).start()
+        return future
+
+
+def _settle(future: asyncio.Future[list[Snippet]], result: list[Snippet], error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _dedupe(snippets: list[Snippet]) -> list[Snippet]:
