@@ -205,10 +205,3 @@ class DocumentStore:
     def all(self) -> list[Document]:
         """Every open document, in a stable order (for prompt caching)."""
         return sorted(self._docs.values(), key=lambda d: d.uri)
-
-    def others(self, uri: str, language_id: str) -> list[Document]:
-        """Other open documents of the same language, in a stable order (for prompt caching)."""
-        return sorted(
-            (d for u, d in self._docs.items() if u != uri and d.language_id == language_id),
-            key=lambda d: d.uri,
-        )

@@ -26,6 +26,11 @@ def stats(state: Path) -> dict[str, Any]:
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+def telemetry_session(backend: FakeBackend, state: Path, **completion: Any) -> Any:
+    """A server whose acceptance store is ``state`` (read back with ``stats``)."""
+    return session(options(backend.url, **completion), env={"VLLM_COMPANION_STATE": str(state)})
+
+
 def item_json(item: types.InlineCompletionItem) -> dict[str, Any]:
     assert item.command is not None
     return {"insertText": item.insert_text, "command": {"title": item.command.title, "command": item.command.command,
@@ -35,8 +40,7 @@ def item_json(item: types.InlineCompletionItem) -> dict[str, Any]:
 async def test_show_accept_survive_and_stats(backend: FakeBackend, tmp_path: Path) -> None:
     backend.script = [Reply(chunks=["compute(1)"]), Reply(chunks=[" + 2"])]
     state = tmp_path / "state"
-    env = {"VLLM_COMPANION_STATE": str(state)}
-    async with session(options(backend.url, survivalChecksS=[0.3, 0.6]), env=env) as client:
+    async with telemetry_session(backend, state, survivalChecksS=[0.3, 0.6]) as client:
         uri, pos = open_doc(client, "x = █\n")
         result = await client.text_document_inline_completion_async(inline_params(uri, pos))
         assert isinstance(result, types.InlineCompletionList)
@@ -61,7 +65,7 @@ async def test_show_accept_survive_and_stats(backend: FakeBackend, tmp_path: Pat
 async def test_partial_accept_and_dismissal_are_recorded(backend: FakeBackend, tmp_path: Path) -> None:
     backend.default = Reply(chunks=["value + 1"])
     state = tmp_path / "state"
-    async with session(options(backend.url, prefetch=False), env={"VLLM_COMPANION_STATE": str(state)}) as client:
+    async with telemetry_session(backend, state, prefetch=False) as client:
         uri, pos = open_doc(client, "y = █\n")
         first = await client.text_document_inline_completion_async(inline_params(uri, pos))
         second = await client.text_document_inline_completion_async(inline_params(uri, pos))
@@ -82,7 +86,7 @@ async def test_partial_accept_and_dismissal_are_recorded(backend: FakeBackend, t
 async def test_telemetry_off_stores_nothing(backend: FakeBackend, tmp_path: Path) -> None:
     backend.default = Reply(chunks=["1"])
     state = tmp_path / "state"
-    async with session(options(backend.url, telemetry=False), env={"VLLM_COMPANION_STATE": str(state)}) as client:
+    async with telemetry_session(backend, state, telemetry=False) as client:
         uri, pos = open_doc(client, "z = █\n")
         result = await client.text_document_inline_completion_async(inline_params(uri, pos))
         assert isinstance(result, types.InlineCompletionList) and result.items[0].command is not None

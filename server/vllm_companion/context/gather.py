@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..completion.context import STEP
-from ..documents import DocumentStore
+from ..documents import Document, DocumentStore
 from ..privacy import Privacy, file_name, redact
 from .imports import Definitions, imported
 from .recent import recent
@@ -47,18 +47,12 @@ class ContextGatherer:
         doc = self.documents.get(uri)
         if doc is None or budget <= 0 or not sources:
             return ()
-        others = [d for d in self.documents.all() if d.uri != uri and not self.privacy.is_secret(d.uri)]
-        key = (row // STEP, tuple(sources), budget, tuple((d.uri, d.version) for d in others))
+        others = [d for d in self.documents.all() if d.uri != uri]
+        key = (row // STEP, tuple(sources), budget, self.privacy.globs, tuple((d.uri, d.version) for d in others))
         if (last := self._last.get(uri)) is not None and last[0] == key:
-            return last[1]
+            return last[1]  # the secret filter runs on a miss only: its rules are in the key
         query = Query(uri, file_name(uri), doc.language_id, row, list(doc.lines))
-        snaps = {d.uri: OpenDoc(d.uri, file_name(d.uri), list(d.lines)) for d in others}
-        same = [snaps[d.uri] for d in others if d.language_id == doc.language_id]
-        jobs = {
-            "imports": lambda b: imported(query, self.privacy.roots, self.definitions, b),
-            "open-files": lambda b: similar(query, same, b),
-            "recent-edits": lambda b: recent(query, snaps, list(self.documents.edits), b),
-        }
+        jobs = self._jobs(query, [d for d in others if not self.privacy.is_secret(d.uri)])
         loop = asyncio.get_running_loop()
         tasks = {name: self._run(loop, jobs[name], int(budget * SHARES[name])) for name in SOURCES if name in sources}
         _, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
@@ -77,6 +71,20 @@ class ContextGatherer:
 
     def forget(self, uri: str) -> None:
         self._last.pop(uri, None)
+
+    def _jobs(self, query: Query, others: list[Document]) -> dict[str, Callable[[int], list[Snippet]]]:
+        """Each source as a function of its budget, over snapshots of only the documents it reads:
+        the same language's (similar snippets) and the edited ones (recent edits)."""
+        edits = list(self.documents.edits)
+        edited = {u for u, _ in edits}
+        snaps = {d.uri: OpenDoc(d.uri, file_name(d.uri), list(d.lines)) for d in others
+                 if d.language_id == query.language or d.uri in edited}
+        same = [snaps[d.uri] for d in others if d.language_id == query.language]
+        return {
+            "imports": lambda b: imported(query, self.privacy.roots, self.definitions, b),
+            "open-files": lambda b: similar(query, same, b),
+            "recent-edits": lambda b: recent(query, snaps, edits, b),
+        }
 
     def _run(self, loop: asyncio.AbstractEventLoop, job: Callable[[int], list[Snippet]], budget: int) -> Any:
         """``job(budget)`` in a daemon thread: one stuck on a hung file system never holds the

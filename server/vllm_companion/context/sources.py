@@ -44,7 +44,8 @@ def fit(snippets: Sequence[Snippet], budget_tokens: int) -> list[Snippet]:
     """The snippets, in order, while they fit in ``budget_tokens`` (one that does not is skipped)."""
     out: list[Snippet] = []
     for snippet in snippets:
-        if cost(snippet) <= budget_tokens and snippet.text.strip():
+        tokens = cost(snippet)
+        if tokens <= budget_tokens and snippet.text.strip():
             out.append(snippet)
-            budget_tokens -= cost(snippet)
+            budget_tokens -= tokens
     return out
