@@ -3,6 +3,8 @@
 pygls's own TextDocument re-splits the whole text on every access, which costs tens of
 milliseconds per keystroke on a multi-megabyte file; here an incremental change touches only the
 lines it edits, and a completion reads only the window it needs.
+Each document also keeps a short log of where its changes fell (``Moved``), so an edit computed
+on an earlier text can be moved onto the current one or refused (chat/rebase.py).
 Positions: https://microsoft.github.io/language-server-protocol/specifications/lsp/3.17/specification/#positionEncodingKind
 """
 
@@ -16,6 +18,8 @@ from typing import Protocol
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 EDITS = 64  # edit positions remembered, all documents together
+LOG = 512  # changes remembered per document (an edit whose text is older is refused)
+Index = tuple[int, int]  # (row, code-point column)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,16 @@ class Change:
 
     text: str
     range: RangeLike | None = None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Where one applied change fell, in indices: the text ``start``..``end`` became
+    ``start``..``new_end``."""
+
+    start: Index
+    end: Index
+    new_end: Index
 
 
 def _units(ch: str, encoding: str) -> int:
@@ -87,6 +101,8 @@ class Document:
     language_id: str
     version: int
     lines: list[str] = field(default_factory=list)  # each keeps its line ending
+    changes: int = 0  # applied since open
+    log: deque[Moved] = field(default_factory=lambda: deque(maxlen=LOG))
 
     @classmethod
     def from_text(cls, uri: str, language_id: str, version: int, text: str) -> Document:
@@ -139,10 +155,21 @@ class Document:
     def to_position(self, row: int, col: int, encoding: str) -> Position:
         return Position(row, index_to_column(self.line(row), col, encoding))
 
+    def since(self, changes: int) -> list[Moved] | None:
+        """The changes applied after the first ``changes``, oldest first; None when the log no
+        longer reaches back that far."""
+        missed = self.changes - changes
+        if missed < 0 or missed > len(self.log):
+            return None
+        return list(self.log)[len(self.log) - missed :]
+
     def apply_change(self, change: Change, encoding: str) -> None:
+        self.changes += 1
         rng = change.range
         if rng is None:
-            self.lines = _split(change.text)
+            lines = _split(change.text)
+            self.log.append(_difference(self.lines, lines))
+            self.lines = lines
             return
         start_row, start_col = self.to_index(rng.start, encoding)
         end_row, end_col = self.to_index(rng.end, encoding)
@@ -157,7 +184,27 @@ class Document:
         if start_row == len(self.lines) and self.lines and not self.lines[-1].endswith("\n"):
             # Appending past the last line of a file without a final newline.
             start_row, head = start_row - 1, self.lines[-1]
+            end_row, end_col = start_row, len(head)
+        self.log.append(Moved((start_row, len(head)), (end_row, end_col), _end_of(start_row, head + change.text)))
         self.lines[start_row : end_row + 1] = _split(head + change.text + tail)
+
+
+def _difference(old: list[str], new: list[str]) -> Moved:
+    """A whole-text change (from a client that syncs the full text) as the lines it changed:
+    the lines both texts start and end with are kept."""
+    size = min(len(old), len(new))
+    head = next((i for i in range(size) if old[i] != new[i]), size)
+    tail = next((i for i in range(size - head) if old[-1 - i] != new[-1 - i]), size - head)
+    return Moved((head, 0), (len(old) - tail, 0), (len(new) - tail, 0))
+
+
+def _end_of(row: int, text: str) -> Index:
+    """Where ``text`` ends when it starts at the beginning of ``row``."""
+    parts = text.splitlines(keepends=True) or [""]
+    last = parts[-1]
+    if last and last.splitlines()[0] != last:  # it ends with a line break
+        return row + len(parts), 0
+    return row + len(parts) - 1, len(last)
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -29,10 +29,16 @@ class ChatRequest:
 class EditRequest:
     selection: Selection
     instruction: str
+    version: int | None = None  # the document version the client took the range on, if it said
 
 
 class EditRefused(Exception):
     """The edit cannot be done as asked (document not open, a secret file): say why."""
+
+
+class EditConflict(EditRefused):
+    """The document changed under the edit while the model wrote (the rewritten text was edited,
+    the document closed): nothing is applied, and the message says why."""
 
 
 @dataclass
@@ -67,4 +73,6 @@ class ChatResult:
 class EditResult:
     answer: ChatResult
     new_text: str
-    version: int  # of the document the edit applies to
+    version: int  # of the document the edit applies to: the current one
+    start: Index  # the range to replace, in that version (moved if text was typed above it)
+    end: Index

@@ -40,7 +40,8 @@ from ..turns import Turns
 from .context import SYSTEM_PROMPT, Snippet, build_messages
 from .edit import edit_messages, extract_code
 from .limiter import Limiter
-from .requests import ChatRequest, ChatResult, EditRefused, EditRequest, EditResult
+from .rebase import rebase
+from .requests import ChatRequest, ChatResult, EditConflict, EditRefused, EditRequest, EditResult
 from .templates import render_chat, resolve_template
 
 log = logging.getLogger(__name__)
@@ -94,18 +95,34 @@ class ChatService:
         return result
 
     async def edit(self, req: EditRequest, on_delta: Callable[[str], None]) -> EditResult:
-        """Rewrite a selection. Secrets in it stay here: redacted on the way out, put back after."""
+        """Rewrite a selection. Secrets in it stay here: redacted on the way out, put back after.
+        The range is read here, in the event-loop step the request arrived in (lsp/chat.py took it
+        just before); the edit targets the text as it is once the model has answered: moved if
+        the user typed elsewhere meanwhile, refused if the rewritten text changed (rebase.py)."""
         uri = req.selection.uri
         doc = self.documents.get(uri)
         if doc is None:
             raise EditRefused(f"document not open: {uri}")
         if self.privacy.is_secret(uri):
             raise EditRefused(f"{path_of(uri)} is a secret file: vLLM Companion never sends it to the engine")
-        code = doc.text_between(req.selection.start, req.selection.end)
+        if req.version is not None and req.version != doc.version:
+            raise EditConflict(f"{path_of(uri)}: the range was taken on version {req.version} but the document is "
+                               f"at version {doc.version}; nothing was applied")
+        taken, code = doc.changes, doc.text_between(req.selection.start, req.selection.end)
         hidden = redact(code)
         messages = edit_messages(redact(req.instruction).text, hidden.text, path_of(uri), doc.language_id)
         result = await self.answer(messages, on_delta, temperature=0.1, kind="edit")
-        return EditResult(result, hidden.restore(extract_code(result.content, hidden.text)), doc.version)
+        new_text = hidden.restore(extract_code(result.content, hidden.text))
+        if result.finish_reason == "error" and not result.content:  # the edge answers the engine's failure
+            return EditResult(result, new_text, doc.version, req.selection.start, req.selection.end)
+        if self.documents.get(uri) is not doc:
+            raise EditConflict(f"{path_of(uri)} was closed while the model wrote; nothing was applied")
+        span = rebase(doc, taken, req.selection.start, req.selection.end, code)
+        if span is None:
+            lines = f"lines {req.selection.start[0] + 1}-{req.selection.end[0] + 1}"
+            raise EditConflict(f"{path_of(uri)} changed in the edited text ({lines} when asked) while the model "
+                               "wrote; nothing was applied")
+        return EditResult(result, new_text, doc.version, *span)
 
     def _snippets(self, req: ChatRequest) -> tuple[list[Snippet], list[tuple[str, str]]]:
         """Context from the selection and the files, and the files refused (with why)."""

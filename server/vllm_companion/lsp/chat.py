@@ -15,7 +15,8 @@ from pydantic.alias_generators import to_camel
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from ..backend import BackendError
-from ..chat.requests import ChatRequest, ChatResult, EditRefused, EditRequest, Selection
+from ..chat.requests import ChatRequest, ChatResult, EditConflict, EditRefused, EditRequest, Index, Selection
+from ..documents import Document
 
 if TYPE_CHECKING:
     from .server import CompanionServer
@@ -117,16 +118,24 @@ async def run_chat(ls: CompanionServer, p: ChatParams) -> dict[str, Any]:
 
 async def run_edit(ls: CompanionServer, p: EditParams) -> dict[str, Any]:
     uri = str(p.text_document.get("uri", ""))
-    request = EditRequest(selection(ls, uri, p.range), p.instruction)
+    version = p.text_document.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        version = None
+    request = EditRequest(selection(ls, uri, p.range), p.instruction, version)
     try:
         done = await ls.services.chat.edit(request, _deltas(ls, p.partial_result_token))
+    except EditConflict as exc:  # valid when asked; the document moved under it (RequestFailed)
+        raise RequestFailed(str(exc)) from exc
     except EditRefused as exc:
         raise JsonRpcInvalidParams(str(exc)) from exc
     except BackendError as exc:
         raise RequestFailed(str(exc)) from exc
     result = _checked(done.answer)
-    rng = to_range(p.range)
-    # Versioned: the editor refuses the edit if the document changed while the model was writing.
+    doc = ls.services.documents.get(uri)
+    rng = to_range(p.range) if doc is None else types.Range(
+        start=wire_position(doc, done.start, ls.encoding), end=wire_position(doc, done.end, ls.encoding))
+    # Versioned with the version the range was computed for (the current one, after a rebase):
+    # the editor refuses the edit if the document changes again before it applies it.
     target = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=done.version)
     change = types.TextDocumentEdit(text_document=target, edits=[types.TextEdit(range=rng, new_text=done.new_text)])
     workspace_edit = types.WorkspaceEdit(document_changes=[change])
@@ -137,6 +146,16 @@ async def run_edit(ls: CompanionServer, p: EditParams) -> dict[str, Any]:
         )
         applied = bool(reply and reply.applied)
     return {"edit": workspace_edit, "applied": applied, **result.to_json()}
+
+
+def wire_position(doc: Document, index: Index, encoding: str) -> types.Position:
+    """A (row, code-point column) index as a client position; a column past the line's text
+    (the range took the line break too) is the start of the next line."""
+    row, col = index
+    if col > len(doc.line(row)):
+        return types.Position(line=row + 1, character=0)
+    pos = doc.to_position(row, col, encoding)
+    return types.Position(line=pos.line, character=pos.character)
 
 
 def selection(ls: CompanionServer, uri: str, raw: dict[str, Any]) -> Selection:

@@ -1,0 +1,1 @@
+"""Adversarial cases, one module per surface (issue 19): each case is named after what it attacks."""
