@@ -85,5 +85,6 @@ def build(
     acceptance = Acceptance(store, documents, config.completion.survival_checks_s)
     acceptance.enabled = config.completion.telemetry
     acceptance.on_accept = lambda item: completions.prefetch(item.uri, item.row, item.col, item.text)
+    acceptance.notice = lambda text: status.tell_user(text, error=False)  # a store that turned itself off
     completions.learned = Learner(store).tuned
     return Services(config, documents, status, privacy, loops, backend, completions, chat, binding, acceptance)

@@ -1,38 +1,52 @@
 """Acceptance events in an SQLite file on this machine, never sent anywhere.
 
-Where: ``$VLLM_COMPANION_STATE``, else ``$XDG_STATE_HOME/vllm-companion``, else
-``~/.local/state/vllm-companion``; the folder is 0700 (registry.private_dir). What: one row per
-event (shown, accepted, partial, dismissed, survived30, survived120) with the language, cursor
-kind, model, the suggestion's size and, for survival and partial accepts, a number; never the
-code itself. Bounded: the oldest rows go past ``MAX_ROWS``. A store that cannot be opened
-(read-only home, a full disk) is switched off with one warning: telemetry never breaks completion.
+Where: ``files.state_dir()``, opened by ``files.open_db`` (no symlinks, ours, 0700/0600). What:
+one row per event (shown, accepted, partial, dismissed, survived30, survived120) with the
+language, cursor kind, model, the suggestion's size and, for survival and partial accepts, a
+number; never the code itself. Bounded: the oldest rows go past ``MAX_ROWS``.
+
+Telemetry never slows or breaks completion (issue 19, point 7: a locked database added its busy
+timeout to every completion, one bad row failed every completion):
+- the request path only puts events in a bounded queue; one writer thread owns the connection,
+  and also runs the survival comparisons and the learner's reads. A full queue or a busy database
+  drops the event and counts it (``dropped``);
+- any other store error (unsafe folder, unreadable file, full disk) turns the store off:
+  ``failure`` says why, logged once; the tracker tells the user once;
+- rows are validated when read (``valid``): a row someone else wrote is skipped, never raised.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import math
+import queue
 import sqlite3
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.registry import private_dir
+from .files import open_db, state_dir
 
 log = logging.getLogger(__name__)
 MAX_ROWS = 100_000
+QUEUE_MAX = 1024  # events waiting for the writer; more are dropped
+BUSY_S = 0.1  # the writer's SQLite busy timeout (never on the request path)
+CLOSE_S = 1.0  # at shutdown, how long the writer may take to store what is queued
+MAX_LABEL = 200  # characters of a language, kind or model name
+MAX_COUNT = 1 << 31
 EVENTS = ("shown", "accepted", "partial", "dismissed", "survived30", "survived120")
+VALUED = ("partial", "survived30", "survived120")  # events that carry a number
 SCHEMA = """CREATE TABLE IF NOT EXISTS events (
     ts REAL, event TEXT, language TEXT, kind TEXT, model TEXT, lines INTEGER, chars INTEGER, value REAL)"""
-
-
-def state_dir() -> Path:
-    base = os.environ.get("VLLM_COMPANION_STATE") or os.environ.get("XDG_STATE_HOME")
-    if base:
-        return Path(base) / "vllm-companion" if "VLLM_COMPANION_STATE" not in os.environ else Path(base)
-    return Path.home() / ".local" / "state" / "vllm-companion"
+_NUM = "CASE WHEN typeof({0}) IN ('integer', 'real', 'null') THEN {0} ELSE 'bad' END"
+QUERY = (f"SELECT substr(event, 1, 16), substr(language, 1, {MAX_LABEL + 1}), substr(kind, 1, {MAX_LABEL + 1}), "
+         f"substr(model, 1, {MAX_LABEL + 1}), {_NUM.format('lines')}, {_NUM.format('chars')}, {_NUM.format('value')} "
+         "FROM events WHERE ts >= ? ORDER BY rowid DESC LIMIT ?")
+__all__ = ["Event", "EventStore", "state_dir", "summarize", "valid"]
 
 
 @dataclass(frozen=True)
@@ -46,54 +60,155 @@ class Event:
     value: float | None = None
 
 
+def valid(row: tuple[Any, ...]) -> Event | None:
+    """The event in a row as read back, or None for a row this program would not have written."""
+    name, language, kind, model, lines, chars, value = row
+    if name not in EVENTS or not all(isinstance(s, str) and len(s) <= MAX_LABEL for s in (language, kind, model)):
+        return None
+    if not all(type(n) is int and 0 <= n < MAX_COUNT for n in (lines, chars)):
+        return None
+    if (value is None) != (name not in VALUED):
+        return None
+    if value is not None:
+        if type(value) not in (int, float) or not math.isfinite(value) or not 0 <= value < MAX_COUNT:
+            return None
+        if name != "partial" and value > 1:
+            return None
+    return Event(name, language, kind, model, lines, chars, None if value is None else float(value))
+
+
+Job = Event | Callable[[], Event] | int | None  # an event, one the writer computes, a read of N, stop
+
+
 class EventStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or state_dir() / "telemetry.sqlite3"
-        self._db: sqlite3.Connection | None = None
-        self._broken = False
+        self.failure: str | None = None  # why the store is off (set once, by either thread)
+        self.recent: list[Event] = []  # the newest events, read by the writer (``refresh``)
+        self._full = 0  # events dropped because the queue was full (the caller's thread)
+        self._busy = 0  # events dropped because the database was busy (the writer's thread)
+        self._queue: queue.Queue[Job] = queue.Queue(QUEUE_MAX)
+        self._writer: threading.Thread | None = None
+        self._schema: sqlite3.Connection | None = None  # the connection WAL and the table were set on
+        self._closed = False
 
-    def _connect(self) -> sqlite3.Connection | None:
-        if self._db is None and not self._broken:
-            try:
-                private_dir(self.path.parent)
-                self._db = sqlite3.connect(self.path, timeout=1.0)
-                os.chmod(self.path, 0o600)
-                self._db.execute("PRAGMA journal_mode=WAL")  # several servers may write at once
-                self._db.execute(SCHEMA)
-            except (OSError, sqlite3.Error) as exc:
-                log.warning("telemetry store %s unusable, telemetry off: %s", self.path, exc)
-                self._broken = True
-        return self._db
+    @property
+    def dropped(self) -> int:
+        return self._full + self._busy
 
-    def add(self, event: Event) -> None:
-        db = self._connect()
-        if db is None:
+    def add(self, event: Event | Callable[[], Event]) -> None:
+        """Queue an event (or a function the writer calls for it); never waits."""
+        self._submit(event)
+
+    def refresh(self, limit: int) -> None:
+        """Have the writer read the newest ``limit`` events into ``recent``; never waits."""
+        self._submit(limit)
+
+    def _submit(self, job: Job) -> None:
+        if self.failure is not None or self._closed:
             return
-        row = (time.time(), event.event, event.language, event.kind, event.model, event.lines, event.chars, event.value)
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._run, name="telemetry-writer", daemon=True)
+            self._writer.start()
         try:
-            with db:
-                db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-                db.execute("DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?", (MAX_ROWS,))
-        except sqlite3.Error as exc:
-            log.warning("telemetry event not stored: %s", exc)
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self._full += 1
+            self._told_drops()
+
+    def _run(self) -> None:
+        db: sqlite3.Connection | None = None
+        try:
+            while (job := self._queue.get()) is not None:
+                try:
+                    db = db or open_db(self.path, create=not isinstance(job, int), busy_s=BUSY_S)
+                    if db is not None:
+                        self._do(db, job)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                        raise
+                    if not isinstance(job, int):  # a write lost to another program's lock
+                        self._busy += 1
+                        self._told_drops()
+                finally:
+                    self._queue.task_done()
+        except Exception as exc:  # whatever the store does, completion goes on
+            self._fail(exc)
+        finally:
+            if db is not None:
+                db.close()
+        if self.dropped:
+            log.info("telemetry: %d events dropped in all (database busy or queue full)", self.dropped)
+
+    def _do(self, db: sqlite3.Connection, job: Event | Callable[[], Event] | int) -> None:
+        if self._schema is not db:
+            db.execute("PRAGMA journal_mode=WAL")  # several servers may write at once
+            db.execute(SCHEMA)
+            self._schema = db
+        if isinstance(job, int):
+            self.recent = _read(db, time.time() - 30 * 86400, job)
+            return
+        event = job if isinstance(job, Event) else job()  # a survival comparison: here, off the loop
+        row = (time.time(), event.event, event.language, event.kind, event.model, event.lines, event.chars,
+               event.value)
+        with db:
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            db.execute("DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?", (MAX_ROWS,))
+
+    def _told_drops(self) -> None:
+        """Log the count at 1, 2, 4, 8... drops: visible, and bounded however long it lasts."""
+        if (n := self.dropped) & (n - 1) == 0:
+            log.warning("telemetry: %d events dropped so far (database busy or queue full)", n)
+
+    def _fail(self, exc: BaseException) -> None:
+        where = "" if str(self.path.parent) in str(exc) else f" ({self.path})"
+        self.failure = f"vLLM Companion: acceptance telemetry is off: {exc}{where}"
+        log.warning("%s", self.failure)
+
+    def flush(self, timeout: float = CLOSE_S) -> bool:
+        """Wait (at most ``timeout``) until the writer has handled what is queued."""
+        end = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks and self.failure is None:
+                if (left := end - time.monotonic()) <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(min(left, 0.05))
+        return True
 
     def events(self, since_s: float = 30 * 86400, limit: int = MAX_ROWS) -> list[Event]:
-        """The events of the last ``since_s`` seconds, at most the newest ``limit``, oldest first."""
-        db = self._connect() if self.path.exists() else None
+        """The valid events of the last ``since_s`` seconds, at most the newest ``limit``, oldest
+        first (``stats``, doctor, tests: a reader in the caller's thread, after what is queued)."""
+        if self._writer is not None:
+            self.flush()
+        try:
+            db = open_db(self.path, create=False, busy_s=BUSY_S)
+        except Exception as exc:  # a report must still print
+            log.warning("telemetry store %s unreadable: %s", self.path, exc)
+            return []
         if db is None:
             return []
-        query = ("SELECT event, language, kind, model, lines, chars, value FROM events WHERE ts >= ? "
-                 "ORDER BY rowid DESC LIMIT ?")
         try:
-            return [Event(*row) for row in reversed(db.execute(query, (time.time() - since_s, limit)).fetchall())]
+            return _read(db, time.time() - since_s, limit)
         except sqlite3.Error as exc:
-            log.warning("telemetry store unreadable: %s", exc)
+            log.warning("telemetry store %s unreadable: %s", self.path, exc)
             return []
+        finally:
+            db.close()
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Store what is queued (at most ``CLOSE_S``), then stop the writer."""
+        self._closed = True
+        if self._writer is not None and self._writer.is_alive():
+            try:
+                self._queue.put(None, timeout=CLOSE_S)
+            except queue.Full:
+                return
+            self._writer.join(CLOSE_S)
+
+
+def _read(db: sqlite3.Connection, since: float, limit: int) -> list[Event]:
+    rows = db.execute(QUERY, (since, limit)).fetchall()
+    return [e for row in reversed(rows) if (e := valid(row)) is not None]
 
 
 def summarize(events: list[Event], by: str) -> dict[str, dict[str, Any]]:

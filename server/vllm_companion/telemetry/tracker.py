@@ -8,14 +8,16 @@ Protocol (mirrors the Copilot language server, so clients that speak it work unc
 - ``textDocument/didPartiallyAcceptCompletion`` ``{item, acceptedLength}`` for a word or line.
 A shown suggestion is *dismissed* when another one is shown in the same document, or the
 document closes, without it being accepted. Survival is the share of the accepted text's
-characters still found, in order, around where it went (difflib matching blocks of ``MIN_RUN`` or
-more characters).
+characters still found, in order, around where it went (survival.py: bounded, and computed in the
+store's writer thread, never on the event loop).
+
+Nothing here waits on the store: events go to its queue; when the store turns itself off
+(``EventStore.failure``) the user is told once, with the next event or suggestion.
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import itertools
 import logging
 from collections import OrderedDict
@@ -24,12 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..documents import DocumentStore
-from .store import Event, EventStore
+from . import survival
+from .store import MAX_LABEL, Event, EventStore
 
 log = logging.getLogger(__name__)
 KEEP = 512  # suggestions remembered (ids the editor may still report on)
 SURVIVAL_S = (30.0, 120.0)
-MIN_RUN = 4  # characters: shorter matches are letters that happen to recur, not surviving text
 _ids = itertools.count(1)
 
 
@@ -54,7 +56,8 @@ class Suggestion:
 
     def event(self, name: str, value: float | None = None) -> Event:
         lines = self.text.count("\n") + 1
-        return Event(name, self.language, self.kind, self.model, lines, len(self.text), value)
+        labels = (self.language[:MAX_LABEL], self.kind[:MAX_LABEL], self.model[:MAX_LABEL])
+        return Event(name, *labels, lines, len(self.text), value)
 
 
 class Acceptance:
@@ -62,11 +65,14 @@ class Acceptance:
         self.store, self.documents, self.checks_s = store, documents, tuple(checks_s)
         self.enabled = True
         self.on_accept: Callable[[Suggestion], None] = lambda s: None  # the prefetch (app.py)
+        self.notice: Callable[[str], None] = lambda text: None  # tells the user (app.py: the status)
+        self._told = False
         self._items: OrderedDict[str, Suggestion] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def issued(self, uri: str, row: int, col: int, text: str, language: str, kind: str, model: str) -> str:
         """A suggestion about to be returned; its id goes into the item's command."""
+        self._tell_once()
         sid = f"s{next(_ids)}"
         self._items[sid] = Suggestion(sid, uri, row, col, text, language, kind, model)
         while len(self._items) > KEEP:
@@ -105,26 +111,23 @@ class Acceptance:
 
     async def _survival(self, item: Suggestion, name: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        self._record(item.event(name, self.surviving(item)))
-
-    def surviving(self, item: Suggestion) -> float:
-        """The share of the accepted text still there (0 when the document closed)."""
         doc = self.documents.get(item.uri)
-        if doc is None or not item.text:
-            return 0.0
-        lines = item.text.count("\n") + 1
-        region = "".join(doc.lines[max(0, item.row - 2) : item.row + lines + 8])[:20_000]
-        matcher = difflib.SequenceMatcher(None, item.text[:4000], region, autojunk=False)
-        kept = sum(b.size for b in matcher.get_matching_blocks() if b.size >= MIN_RUN or b.size == len(item.text))
-        return kept / len(item.text[:4000])
+        where = survival.regions(doc.lines if doc is not None else None, item.row, item.text)
+        self._record(lambda: item.event(name, survival.share(item.text, where)))
 
     def _move(self, item: Suggestion, state: str, value: float | None = None) -> None:
         item.state = state
         self._record(item.event(state, value))
 
-    def _record(self, event: Event) -> None:
+    def _record(self, event: Event | Callable[[], Event]) -> None:
         if self.enabled:
             self.store.add(event)
+            self._tell_once()
+
+    def _tell_once(self) -> None:
+        if self.store.failure is not None and self.enabled and not self._told:
+            self._told = True
+            self.notice(self.store.failure)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -6,7 +6,10 @@
 - ``maxTokens``: once ``MIN_SAMPLES`` suggestions were accepted, the 90th percentile of their
   length (at ``CHARS_PER_TOKEN``) with 50 % headroom, between ``MIN_TOKENS`` and the setting:
   generating tokens nobody keeps only costs latency.
-Recomputed from the store at most every ``REFRESH_S``.
+Recomputed from the store at most every ``REFRESH_S``; the read happens in the store's writer
+thread (``EventStore.refresh``), so a completion never waits on SQLite and learns from the newest
+events read so far (none at first: the settings apply). Rows are validated when read, so a bad
+row cannot reach the arithmetic here (issue 19, point 7: ``lines='two'`` failed every completion).
 """
 
 from __future__ import annotations
@@ -49,17 +52,21 @@ def tune(events: list[Event], language: str, max_tokens: int) -> Tuned:
 
 class Learner:
     """``tuned`` per language, from the newest ``RECENT`` events, read again every ``REFRESH_S``
-    (a bounded read, not one per completion)."""
+    (a bounded read in the writer thread, not one per completion)."""
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._events: list[Event] = []
         self._tuned: dict[tuple[str, int], Tuned] = {}
-        self._at = -REFRESH_S
+        self._at = time.monotonic()
+        store.refresh(RECENT)  # read once at start, so the first suggestions can use it
 
     def tuned(self, language: str, max_tokens: int) -> Tuned:
         if time.monotonic() - self._at >= REFRESH_S:
-            self._events, self._at = self.store.events(limit=RECENT), time.monotonic()
+            self._at = time.monotonic()
+            self.store.refresh(RECENT)
+        if self.store.recent is not self._events:  # the writer has read newer events
+            self._events = self.store.recent
             self._tuned.clear()
         key = (language, max_tokens)
         if key not in self._tuned:
