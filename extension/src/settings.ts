@@ -3,6 +3,8 @@
 
 export interface SettingsReader {
   get<T>(key: string): T | undefined;
+  /** Where a value comes from (vscode.WorkspaceConfiguration.inspect). */
+  inspect<T>(key: string): { defaultValue?: T; globalValue?: T; workspaceValue?: T; workspaceFolderValue?: T } | undefined;
 }
 
 export interface ServerOptions {
@@ -19,6 +21,37 @@ const SECTIONS: Record<keyof ServerOptions, string[]> = {
   chat: ["model", "maxTokens", "excludeGlobs"],
 };
 
+/** Where code and keys go, and what runs, is the user's alone: only the user's own settings
+ * (never a folder's .vscode/settings.json) set these. The server's table is
+ * server/vllm_companion/settings_trust.py USER_ONLY; package.json's restrictedConfigurations lists
+ * the same keys; tests/adversarial/test_settings.py keeps the three equal. */
+export const USER_ONLY = [
+  "backend.endpoint", "backend.apiKey", "backend.headers", "backend.model", "backend.launch",
+  "chat.model", "completion.telemetry", "log.file", "engine.*",
+];
+/** What is never sent: a folder may add to the user's list, never take from it (a union). */
+export const PRIVACY_LISTS = ["chat.excludeGlobs", "completion.disabledLanguages"];
+
+export function isUserOnly(key: string): boolean {
+  return USER_ONLY.includes(key) || USER_ONLY.includes(`${key.split(".")[0]}.*`);
+}
+
+/** The value the server gets: the user's own for user-only keys, every scope's items joined for
+ * privacy lists, VS Code's merged value for the rest. */
+function valueOf(settings: SettingsReader, key: string): unknown {
+  if (isUserOnly(key)) {
+    const where = settings.inspect<unknown>(key);
+    return where?.globalValue ?? where?.defaultValue;
+  }
+  if (PRIVACY_LISTS.includes(key)) {
+    const where = settings.inspect<unknown>(key);
+    const scopes = [where?.globalValue, where?.workspaceValue, where?.workspaceFolderValue];
+    const items = scopes.flatMap((v) => (Array.isArray(v) ? v : []));
+    return items.length > 0 ? [...new Set(items)] : settings.get<unknown>(key);
+  }
+  return settings.get<unknown>(key);
+}
+
 /** Only values that are set go to the server: unset ones keep the server's documented defaults.
  * ``apiKey`` comes from VS Code's SecretStorage (command "vLLM Companion: Set API Key"). */
 export function toServerOptions(settings: SettingsReader, apiKey?: string): ServerOptions {
@@ -26,7 +59,7 @@ export function toServerOptions(settings: SettingsReader, apiKey?: string): Serv
   if (apiKey) out.backend.apiKey = apiKey;
   for (const [section, keys] of Object.entries(SECTIONS) as [keyof ServerOptions, string[]][]) {
     for (const key of keys) {
-      const value = settings.get<unknown>(`${section}.${key}`);
+      const value = valueOf(settings, `${section}.${key}`);
       if (value !== undefined && value !== null && value !== "") {
         out[section][key] = value;
       }

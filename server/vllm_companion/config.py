@@ -2,8 +2,10 @@
 
 Sources, later wins: defaults < environment variables < ``initializationOptions`` <
 ``workspace/configuration`` (section ``vllmCompanion``) < ``workspace/didChangeConfiguration``.
-A bad value never fails ``initialize``: the offending field is dropped, its default used, and
-the problem reported once (``load_config`` returns the messages).
+The last two carry a repository's settings, so they pass through ``from_workspace`` first
+(``USER_ONLY``, ``PRIVACY_LISTS``; docs/security.md). A bad value never fails ``initialize``: the
+offending field is dropped, its default used, and the problem reported once (``load_config``
+returns the messages).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 ENV_VARS = {
@@ -32,6 +35,36 @@ class _Section(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
+def check_http_url(value: str) -> str:
+    """An endpoint must be an http(s) URL with a host: anything else is a bad setting now, not a
+    "cannot reach the engine" at the first request (httpx's UnsupportedProtocol, issue 23)."""
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if (len(url) > 2048 or parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or any(c.isspace() or ord(c) < 32 for c in url)):
+        raise ValueError("not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log, a status or a message: no ``user:password@``, no query, no fragment
+    (a gateway's key may ride in either). Every place that shows an endpoint goes through here."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "<not a URL>"
+    if not (parts.scheme and parts.netloc):
+        return "<not a URL>"
+    netloc = ("***@" if "@" in parts.netloc else "") + (f"[{host}]" if ":" in host else host)
+    netloc += f":{port}" if port is not None else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
 class BackendSettings(_Section):
     endpoint: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL (with /v1).")
     model: str | None = Field(None, description="Served model id; None = first model the endpoint lists.")
@@ -43,7 +76,7 @@ class BackendSettings(_Section):
     connect_timeout_s: float = Field(3.0, gt=0, description="TCP connect timeout.")
     first_token_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the first streamed token.")
     total_timeout_s: float = Field(60.0, gt=0, description="Longest any backend request may take.")
-    health_interval_s: float = Field(15.0, gt=0, description="How often an attached endpoint's health is checked.")
+    health_interval_s: float = Field(15.0, ge=0.1, description="How often an attached endpoint's health is checked.")
     priority: bool | None = Field(
         None,
         description="Send a request priority (completion before edit before chat; vLLM's --scheduling-policy "
@@ -55,13 +88,18 @@ class BackendSettings(_Section):
         description="Extra HTTP headers sent on every request (a gateway's or Cloudflare Access's tokens).",
     )
 
+    @field_validator("endpoint")
+    @classmethod
+    def _http_endpoint(cls, value: str) -> str:
+        return check_http_url(value)
+
 
 ContextSource = Literal["imports", "open-files", "recent-edits"]
 DEFAULT_SOURCES: tuple[ContextSource, ...] = ("open-files", "recent-edits")
 
 
 class CompletionSettings(_Section):
-    enabled: bool = Field(True, description="Offer inline completions at all.")
+    enabled: bool = Field(True, description="Offer inline completions while typing (off: only when asked, Alt+\\).")
     debounce_ms: int = Field(150, ge=0, le=5000, description="Wait after the last keystroke (automatic only); "
                              "with adaptiveDebounce, until the user's own typing rhythm is known.")
     adaptive_debounce: bool = Field(True, description="Adapt the wait (100-1000 ms) to the user's keystroke "
@@ -161,23 +199,14 @@ class Config(_Section):
     log: LogSettings = Field(default_factory=LogSettings)
 
 
-# What selects an executable may come only from the user (initializationOptions, set by the
-# editor's own configuration, or the environment), never from ``workspace/configuration`` or
-# ``didChangeConfiguration``, which carry a repository's settings (.vscode/settings.json, .dir-locals).
-MACHINE_ONLY = (("engine", "command"), ("engine", "python"), ("engine", "host"), ("engine", "apiKey"),
-                ("engine", "workers"), ("engine", "inventory"))
-
-
-def without_machine_only(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``settings`` from the workspace, less what a workspace may not set (and what was dropped)."""
-    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in settings.items()}
-    dropped: list[str] = []
-    for section, key in MACHINE_ONLY:
-        part = out.get(section)
-        if isinstance(part, dict) and key in part:
-            del part[key]
-            dropped.append(f"setting {section}.{key} ignored: only initializationOptions or the environment may set it")
-    return out, dropped
+def canonical(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Sections and their keys spelt as the model's aliases (``api_key`` is ``apiKey``), so that
+    neither the user-only check nor a merge can be dodged by the other spelling."""
+    out: dict[str, Any] = {}
+    for section, part in settings.items():
+        name = to_camel(str(section))
+        out[name] = {to_camel(str(k)): v for k, v in part.items()} if isinstance(part, Mapping) else part
+    return out
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,7 +257,7 @@ def load_config(*sources: Mapping[str, Any] | None) -> tuple[Config, list[str]]:
     raw: dict[str, Any] = {}
     for src in sources:
         if isinstance(src, Mapping):
-            raw = deep_merge(raw, src)
+            raw = deep_merge(raw, canonical(src))
     problems: list[str] = []
     for _ in range(50):
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
-from .config import EngineSettings, load_config
+from .config import EngineSettings, load_config, redact_url
 from .engine.command import engine_installed, engine_module
 from .engine.diagnose import install_hint
 from .engine.hardware import Gpu, read_gpus
@@ -88,10 +88,10 @@ async def _check(endpoint: str, api_key: object = None) -> bool:
     try:
         info = await backend.model_info()
     except BackendError as exc:
-        _line("health", f"{endpoint}: {exc}")
+        _line("health", f"{redact_url(endpoint)}: {exc}")
         await backend.close()
         return False
-    _line("health", f"{endpoint}: ok, model {info.id}, max_model_len {info.max_model_len}")
+    _line("health", f"{redact_url(endpoint)}: ok, model {info.id}, max_model_len {info.max_model_len}")
     family = resolve_family(info.id)
     if family.is_fim:
         bad = await unknown_fim_tokens(backend, family)

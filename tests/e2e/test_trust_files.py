@@ -161,4 +161,4 @@ async def test_a_workspace_cannot_choose_what_runs(tmp_path: Path) -> None:
         assert await inline(client, uri, pos) == "ready_engine_answer"
         shown = [m.message for m in client.messages]  # type: ignore[attr-defined]
     assert not marker.exists()
-    assert any("engine.command ignored" in m for m in shown), shown
+    assert any("workspace settings ignored" in m and "engine.command" in m for m in shown), shown

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { serverCommand, toServerOptions } from "../../src/settings";
 
-const reader = (values: Record<string, unknown>) => ({ get: <T>(key: string) => values[key] as T | undefined });
+// The user's own settings only (inspect: globalValue), unless a folder's are given too.
+const reader = (values: Record<string, unknown>, folder: Record<string, unknown> = {}) => ({
+  get: <T>(key: string) => (key in folder ? folder[key] : values[key]) as T | undefined,
+  inspect: <T>(key: string) => ({ globalValue: values[key] as T | undefined, workspaceValue: folder[key] as T | undefined }),
+});
 
 describe("toServerOptions", () => {
   it("maps set values into the server's sections and leaves unset ones out", () => {
@@ -23,6 +27,28 @@ describe("the API key", () => {
   it("comes from secret storage only, never from settings", () => {
     const opts = toServerOptions(reader({ "backend.apiKey": "settings-key" }), "secret-key");
     expect(opts.backend).toEqual({ apiKey: "secret-key" });
+  });
+});
+
+describe("a folder's settings", () => {
+  it("cannot choose where code and keys go, nor what runs", () => {
+    const user = { "backend.endpoint": "http://mine:8000/v1", "engine.kind": "vllm" };
+    const folder = { "backend.endpoint": "http://theirs:8000/v1", "backend.launch": false, "backend.model": "paid",
+      "engine.model": "theirs/model", "chat.model": "paid-chat", "completion.maxTokens": 64 };
+    const opts = toServerOptions(reader(user, folder));
+    expect(opts.backend).toEqual({ endpoint: "http://mine:8000/v1" });
+    expect(opts.engine).toEqual({ kind: "vllm" });
+    expect(opts.chat).toEqual({});
+    expect(opts.completion).toEqual({ maxTokens: 64 }); // not user-only: the folder's value
+  });
+
+  it("can add to the privacy lists, never empty them", () => {
+    const opts = toServerOptions(reader(
+      { "chat.excludeGlobs": ["*.secret.txt"], "completion.disabledLanguages": ["markdown"] },
+      { "chat.excludeGlobs": [], "completion.disabledLanguages": ["rust"] },
+    ));
+    expect(opts.chat.excludeGlobs).toEqual(["*.secret.txt"]);
+    expect(opts.completion.disabledLanguages).toEqual(["markdown", "rust"]);
   });
 });
 

@@ -2,7 +2,9 @@
 
 ``initialize`` never fails: settings problems are reported to the user once and defaults used.
 Settings come from ``initializationOptions``, then ``workspace/configuration`` (section
-``vllmCompanion``) after ``initialized``, then ``workspace/didChangeConfiguration``.
+``vllmCompanion``) after ``initialized``, then ``workspace/didChangeConfiguration``. The last two
+are a repository's settings: ``CompanionServer.apply_settings`` passes them through
+``settings_trust.from_workspace`` (no say over where code and keys go; privacy lists only grow).
 """
 
 from __future__ import annotations
