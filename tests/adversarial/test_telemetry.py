@@ -296,3 +296,165 @@ def test_flood_of_events_cannot_grow_the_queue_or_block(tmp_path: Path, monkeypa
     locker.rollback()
     locker.close()
     events.close()
+
+
+# -- a database someone else made --------------------------------------------------------------------
+
+FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+def planted(state: Path, *statements: str) -> Path:
+    """A store made by someone else (a repository the state folder points into, another program of
+    the user's): our table, or something named like it, plus whatever ``statements`` add."""
+    state.mkdir(mode=0o700, exist_ok=True)
+    path = state / "telemetry.sqlite3"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for sql in statements:
+            db.execute(sql)
+    path.chmod(0o600)
+    return path
+
+
+def test_planted_view_cannot_hang_stats(tmp_path: Path) -> None:
+    """``events`` a view over an endless recursive query (with a ``rowid`` column, so the read's
+    ORDER BY works): ``vllm-companion stats`` and doctor read it forever."""
+    state = tmp_path / "state"
+    planted(state, "CREATE VIEW events AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                   "SELECT x AS rowid, 1e18 AS ts, 'shown' AS event, 'python' AS language, 'k' AS kind, 'm' AS model, "
+                   "1 AS lines, 1 AS chars, NULL AS value FROM c")
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "vllm_companion", "stats"], capture_output=True, text=True,
+                         env={**os.environ, "VLLM_COMPANION_STATE": str(state)}, timeout=20, check=False)
+    assert time.perf_counter() - start < 10
+    assert out.returncode == 0 and "no suggestions shown yet" in out.stdout, out.stderr
+
+
+def test_planted_trigger_cannot_run_or_hang_the_writer(tmp_path: Path) -> None:
+    """Our table with a trigger on it: the writer's first insert ran it (here: a write elsewhere,
+    then a query that never ends, and the writer is gone for good). Now a store holding anything
+    this program did not make is refused, before anything in it runs or is converted to WAL."""
+    from vllm_companion.telemetry import store
+
+    path = planted(tmp_path / "state", SCHEMA, "CREATE TABLE notes (body TEXT)",
+                   f"CREATE TRIGGER t AFTER INSERT ON events BEGIN INSERT INTO notes VALUES ('ran'); {FOREVER}; END")
+    events = store.EventStore(path)
+    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    assert events.flush(3.0) and events.failure is not None and "did not make" in events.failure
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+    assert journal_mode(path) == "delete"
+    events.close()
+
+
+# -- the folders above the store ---------------------------------------------------------------------
+
+
+def above(kind: str, tmp_path: Path) -> Path:
+    """A state folder below a folder someone else may rename things in."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    if kind == "other-owner-parent":
+        if os.getuid() != 0:
+            pytest.skip("needs root to give a folder away")
+        os.chown(shared, 65534, 65534)
+    else:
+        shared.chmod(0o777)
+    if kind == "symlinked-writable-parent":
+        (tmp_path / "mine").symlink_to(shared)
+        return tmp_path / "mine" / "state"
+    return shared / "state"
+
+
+@pytest.mark.parametrize("kind", ["writable-parent", "symlinked-writable-parent", "other-owner-parent"])
+def test_state_folder_below_a_folder_others_control_is_refused(tmp_path: Path, kind: str) -> None:
+    """The checks hold the state folder's descriptor, but SQLite opens the store (and later its
+    -wal and -shm) by path: whoever may rename entries in a folder above could swap ours for theirs
+    between the checks and SQLite's open. So every folder above must be ours or root's, and
+    writable by nobody else unless sticky (``/tmp``)."""
+    from vllm_companion.telemetry import store
+
+    state = above(kind, tmp_path)
+    events = store.EventStore(state / "telemetry.sqlite3")
+    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    assert events.flush(3.0) and events.failure is not None and "others" in events.failure
+    assert not state.exists()
+    events.close()
+
+
+def test_symlinked_parent_of_our_own_is_still_used(tmp_path: Path) -> None:
+    """The other side: a link above the state folder (``~/.local -> /data/me/.local``) is fine when
+    every folder it leads through is ours."""
+    from vllm_companion.telemetry import store
+
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    events = store.EventStore(tmp_path / "link" / "state" / "telemetry.sqlite3")
+    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    assert events.flush(3.0) and events.failure is None
+    assert [e.event for e in events.events()] == ["shown"]
+    events.close()
+
+
+@pytest.mark.parametrize("target", ["missing", "empty-file"])
+def test_store_swapped_for_a_link_after_the_check_is_refused_untouched(tmp_path: Path, target: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store swapped for a symlink between the checks and SQLite's open. To a path that does
+    not exist: SQLite created the link's target. To another program's (empty) file: the identity
+    check compared inode numbers after closing the checked descriptor, and the link swapped in got
+    the freed number (this file system reuses it at once), so our table went into their file."""
+    from vllm_companion.telemetry import store
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    path, theirs = state / "telemetry.sqlite3", tmp_path / "theirs"
+    if target == "empty-file":
+        theirs.touch()
+    connect = sqlite3.connect
+
+    def swapped(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        path.unlink()
+        path.symlink_to(theirs)
+        return connect(*args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(sqlite3, "connect", swapped)
+    events = store.EventStore(path)
+    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    assert events.flush(3.0) and events.failure is not None
+    monkeypatch.undo()
+    assert theirs.exists() == (target == "empty-file") and (target == "missing" or theirs.read_bytes() == b"")
+    events.close()
+
+
+# -- floods from the editor --------------------------------------------------------------------------
+
+
+async def test_thousands_of_accepts_cannot_grow_survival_timers(tmp_path: Path) -> None:
+    """Each accept started two survival timers (30 s, 2 min), each holding the suggestion's text,
+    whatever the number of accepts: only the suggestions were bounded (``KEEP``), not the timers."""
+    from vllm_companion.documents import DocumentStore
+    from vllm_companion.telemetry import EventStore, tracker
+
+    events = EventStore(tmp_path / "state" / "telemetry.sqlite3")
+    acceptance = tracker.Acceptance(events, DocumentStore())
+    before = len(asyncio.all_tasks())
+    for i in range(3000):
+        sid = acceptance.issued("file:///a.py", 0, 0, f"x = {i}\n" * 50, "python", "end-of-line", "m")
+        assert acceptance.accepted(sid) is not None
+    assert len(asyncio.all_tasks()) - before <= 2 * tracker.KEEP
+    acceptance.close()
+
+
+async def test_deeply_nested_notification_cannot_raise_in_the_server(backend: FakeBackend, tmp_path: Path,
+                                                                      capfd: pytest.CaptureFixture[str]) -> None:
+    """The edge turned whole params back into plain data, recursively: params nested a few hundred
+    deep raised RecursionError in the handler (logged with the whole params). Only the id is read."""
+    nested: Any = "s1"
+    for _ in range(600):
+        nested = [nested]
+    async with telemetry_session(backend, tmp_path / "state") as client:
+        for method, params in ((SHOWN, {"item": {"command": {"arguments": nested}}}),
+                               ("textDocument/didPartiallyAcceptCompletion", {"item": nested, "acceptedLength": 1})):
+            # as raw JSON: the test client's own converter recurses too
+            client.protocol._send_data({"jsonrpc": "2.0", "method": method, "params": params})
+        assert await trivial(client) < 1.0
+    assert "FeatureNotificationError" not in capfd.readouterr().err

@@ -6,7 +6,9 @@
 - ``textDocument/didShowCompletion`` ``{item}`` and ``textDocument/didPartiallyAcceptCompletion``
   ``{item, acceptedLength}``: the Copilot language server's names and shapes
   (https://www.npmjs.com/package/@github/copilot-language-server), so clients written for it work.
-Malformed params are ignored (notifications have no answer); events stay on this machine.
+Malformed params are ignored (notifications have no answer); events stay on this machine. Only
+the few fields named above are read, one level at a time (``_field``): params nested hundreds deep
+raised RecursionError when they were turned back into plain data whole (issue 19).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-
-from .chat import plain
 
 if TYPE_CHECKING:
     from .server import CompanionServer
@@ -33,26 +33,30 @@ def register(server: CompanionServer) -> None:
     @server.command(ACCEPT)
     def accepted(server_: LanguageServer, *args: Any) -> None:
         ls = cast("CompanionServer", server_)
-        values = plain(list(args))
-        if values and isinstance(values[0], str):
-            ls.services.acceptance.accepted(values[0])
+        if args and isinstance(args[0], str):
+            ls.services.acceptance.accepted(args[0])
 
     @server.feature(SHOWN)
     def shown(ls: CompanionServer, params: Any) -> None:
-        if (sid := _item_id(plain(params))) is not None:
+        if (sid := _item_id(params)) is not None:
             ls.services.acceptance.shown(sid)
 
     @server.feature(PARTIAL)
     def partial(ls: CompanionServer, params: Any) -> None:
-        data = plain(params)
-        length = data.get("acceptedLength") if isinstance(data, dict) else None
-        if (sid := _item_id(data)) is not None and isinstance(length, int) and not isinstance(length, bool):
+        length = _field(params, "acceptedLength")
+        if (sid := _item_id(params)) is not None and isinstance(length, int) and not isinstance(length, bool):
             ls.services.acceptance.partially_accepted(sid, length)
 
 
-def _item_id(data: Any) -> str | None:
+def _field(data: Any, name: str) -> Any:
+    """``data[name]``, whether pygls handed ``data`` over as a dict or as a namedtuple (its custom
+    params), else None."""
+    if isinstance(data, dict):
+        return data.get(name)
+    return getattr(data, name, None) if hasattr(data, "_asdict") else None
+
+
+def _item_id(params: Any) -> str | None:
     """The suggestion id in ``{item: {command: {arguments: [id]}}}``."""
-    item = data.get("item") if isinstance(data, dict) else None
-    command = item.get("command") if isinstance(item, dict) else None
-    args = command.get("arguments") if isinstance(command, dict) else None
-    return args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
+    args = _field(_field(_field(params, "item"), "command"), "arguments")
+    return args[0] if isinstance(args, list | tuple) and args and isinstance(args[0], str) else None

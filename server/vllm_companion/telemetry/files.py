@@ -1,12 +1,23 @@
-"""Where the acceptance store lives, and how it is opened without following anyone's links.
+"""Where the acceptance store lives, and how it is opened without following anyone's links or
+running anyone's SQL.
 
-The store is a file in the user's state folder. Before SQLite sees its path, the folder is opened
-with ``O_NOFOLLOW | O_DIRECTORY`` and must be ours and writable by nobody else (one that others
-may only read is closed to them: 0700); the file is opened with ``O_NOFOLLOW`` relative to that
-folder and must be a regular file of ours with one link (0600); SQLite's side files (``-wal``, ``-shm``,
-``-journal``), when present, likewise. A planted symlink or hard link to another application's
-database is refused before anything is chmod-ed or converted to WAL (issue 19, point 7: the store
-used to convert another program's SQLite file to WAL through a symlink).
+The store is a file in the user's state folder. Before SQLite sees its path:
+- every folder above the state folder (as given and as resolved) must be ours or root's and
+  writable by nobody else unless sticky (``/tmp``): SQLite opens the store, and later its
+  ``-wal`` and ``-shm``, by path, so whoever may rename entries up there could swap our folder
+  for theirs after the checks below (links up there are fine when they lead through our folders);
+- the folder is opened with ``O_NOFOLLOW | O_DIRECTORY`` and must be ours and writable by nobody
+  else (one that others may only read is closed to them: 0700);
+- the file is opened with ``O_NOFOLLOW | O_NONBLOCK`` (a FIFO never blocks) relative to that
+  folder and must be a regular file of ours with one link (0600); SQLite's side files (``-wal``,
+  ``-shm``, ``-journal``), when present, likewise.
+SQLite then opens it read-write without creating it (``mode=rw``: a file swapped for a dangling
+link after the checks is not created through it), the file must still be the one checked, and it
+must hold nothing but the store's own table (``check_schema``): a view or trigger someone planted
+would run in our writer (an endless recursive query hung ``stats`` for good). Every statement has
+a deadline (``bound``). A planted symlink or hard link to another application's database is
+refused before anything is chmod-ed or converted to WAL (issue 19, point 7: the store used to
+convert another program's SQLite file to WAL through a symlink).
 """
 
 from __future__ import annotations
@@ -14,13 +25,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
+STEP_S = 5.0  # the longest one statement may run (reading all 100,000 rows, checks included: 0.8 s here)
 
 
 class UnsafeStore(Exception):
-    """The state folder or the store file is a link, not ours, or not a plain file."""
+    """The state folder, a folder above it or the store file is a link, not ours, open to others,
+    not a plain file, or holds what this program did not make."""
 
 
 def state_dir() -> Path:
@@ -33,10 +48,11 @@ def state_dir() -> Path:
     return Path.home() / ".local" / "state" / "vllm-companion"
 
 
-def open_db(path: Path, create: bool, busy_s: float) -> sqlite3.Connection | None:
+def open_db(path: Path, create: bool, busy_s: float, schema: str) -> sqlite3.Connection | None:
     """A connection to ``path`` after the checks above; None when it does not exist and ``create``
-    is false (a reader never creates the store). Raises ``UnsafeStore``, ``OSError`` or
-    ``sqlite3.Error``."""
+    is false (a reader never creates the store); ``schema``: the one table it may hold. Raises
+    ``UnsafeStore``, ``OSError`` or ``sqlite3.Error``."""
+    _check_above(path.parent)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
@@ -47,19 +63,67 @@ def open_db(path: Path, create: bool, busy_s: float) -> sqlite3.Connection | Non
         raise UnsafeStore(f"{path.parent} is a symlink or not a folder: refusing to use it") from exc
     try:
         _check_folder(folder, path.parent)
-        identity = _checked_file(folder, path, create)
-        if identity is None:
+        checked = _checked_file(folder, path, create)
+        if checked is None:
             return None
-        for suffix in SIDE_FILES:
-            _check_side_file(folder, path.name + suffix)
-        db = sqlite3.connect(path, timeout=busy_s)
-        after = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
-        if (after.st_dev, after.st_ino) != identity:  # swapped between the check and SQLite's open
-            db.close()
-            raise UnsafeStore(f"{path} changed while it was opened")
-        return db
+        try:
+            for suffix in SIDE_FILES:
+                _check_side_file(folder, path.name + suffix)
+            return _connect(folder, path, checked, busy_s, schema)
+        finally:
+            os.close(checked)
     finally:
         os.close(folder)
+
+
+def _connect(folder: int, path: Path, checked: int, busy_s: float, schema: str) -> sqlite3.Connection:
+    """SQLite's own open of the checked file: never created by SQLite, still the file checked
+    (whose descriptor is still open, so its inode number cannot have gone to a link swapped in:
+    it did, on this file system, when the descriptor was closed first), holding only ``schema``."""
+    db = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", timeout=busy_s, uri=True)
+    try:
+        before, after = os.fstat(checked), os.stat(path.name, dir_fd=folder, follow_symlinks=False)
+        if not stat.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            raise UnsafeStore(f"{path} changed while it was opened: refusing to use it")
+        check_schema(db, path, schema)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def bound(db: sqlite3.Connection, seconds: float = STEP_S) -> None:
+    """From now, a statement still running ``seconds`` later is interrupted (SQLITE_INTERRUPT):
+    whatever the file holds, no read or write runs longer."""
+    end = time.monotonic() + seconds
+    db.set_progress_handler(lambda: time.monotonic() > end, 1000)
+
+
+def check_schema(db: sqlite3.Connection, path: Path, schema: str) -> None:
+    """The store holds nothing (new) or only the ``events`` table as ``schema`` makes it (SQLite
+    keeps a table's statement without its ``IF NOT EXISTS``)."""
+    bound(db)
+    mine = ("table", "events", " ".join(schema.replace("IF NOT EXISTS ", "").split()))
+    found = [(kind, name, " ".join(str(sql).split())) for kind, name, sql
+             in db.execute("SELECT type, name, sql FROM sqlite_schema LIMIT 2")]
+    if found not in ([], [mine]):
+        raise UnsafeStore(f"{path} holds tables, views or triggers this program did not make: refusing to use it")
+
+
+def _check_above(folder: Path) -> None:
+    """Every existing folder above ``folder``, on the given and on the resolved path."""
+    given = Path(os.path.abspath(folder))
+    for parent in sorted({*given.parents, *Path(os.path.realpath(given)).parents}):
+        try:
+            info = os.stat(parent)
+        except FileNotFoundError:
+            continue
+        mode, sticky = stat.S_IMODE(info.st_mode), info.st_mode & stat.S_ISVTX
+        if info.st_uid not in (0, os.getuid()):
+            raise UnsafeStore(f"{parent} (above {folder}) belongs to uid {info.st_uid}: others could swap it")
+        shared = mode & 0o002 or (mode & 0o020 and info.st_gid != os.getgid())  # one's own group: one's own
+        if shared and not sticky:
+            raise UnsafeStore(f"{parent} (above {folder}) is writable by others: refusing to use it")
 
 
 def _check_folder(fd: int, where: Path) -> None:
@@ -72,8 +136,9 @@ def _check_folder(fd: int, where: Path) -> None:
         os.fchmod(fd, 0o700)  # ours: close it, through the descriptor we checked
 
 
-def _checked_file(folder: int, path: Path, create: bool) -> tuple[int, int] | None:
-    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+def _checked_file(folder: int, path: Path, create: bool) -> int | None:
+    """The store's descriptor, checked (the caller closes it); None when there is none."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     try:
         fd = os.open(path.name, flags, 0o600, dir_fd=folder)
     except FileNotFoundError:
@@ -85,9 +150,10 @@ def _checked_file(folder: int, path: Path, create: bool) -> tuple[int, int] | No
         _check_plain(info, path.name)
         if stat.S_IMODE(info.st_mode) & 0o077:
             os.fchmod(fd, 0o600)
-        return info.st_dev, info.st_ino
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
 
 
 def _check_side_file(folder: int, name: str) -> None:

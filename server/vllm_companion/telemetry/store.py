@@ -10,8 +10,9 @@ timeout to every completion, one bad row failed every completion):
 - the request path only puts events in a bounded queue; one writer thread owns the connection,
   and also runs the survival comparisons and the learner's reads. A full queue or a busy database
   drops the event and counts it (``dropped``);
-- any other store error (unsafe folder, unreadable file, full disk) turns the store off:
-  ``failure`` says why, logged once; the tracker tells the user once;
+- any other store error (unsafe folder, unreadable file, full disk, a file holding more than our
+  table, a statement past ``files.STEP_S``) turns the store off: ``failure`` says why, logged
+  once; the tracker tells the user once;
 - rows are validated when read (``valid``): a row someone else wrote is skipped, never raised.
 """
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .files import open_db, state_dir
+from .files import STEP_S, bound, open_db, state_dir
 
 log = logging.getLogger(__name__)
 MAX_ROWS = 100_000
@@ -121,24 +122,40 @@ class EventStore:
         try:
             while (job := self._queue.get()) is not None:
                 try:
-                    db = db or open_db(self.path, create=not isinstance(job, int), busy_s=BUSY_S)
-                    if db is not None:
-                        self._do(db, job)
-                except sqlite3.OperationalError as exc:
-                    if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                        raise
-                    if not isinstance(job, int):  # a write lost to another program's lock
-                        self._busy += 1
-                        self._told_drops()
+                    db = self._job(db, job)
+                except Exception as exc:  # whatever the store does, completion goes on
+                    self._fail(exc)  # before task_done: whoever flushes sees the failure
+                    return
                 finally:
                     self._queue.task_done()
-        except Exception as exc:  # whatever the store does, completion goes on
-            self._fail(exc)
         finally:
             if db is not None:
                 db.close()
-        if self.dropped:
-            log.info("telemetry: %d events dropped in all (database busy or queue full)", self.dropped)
+            if self.dropped:
+                log.info("telemetry: %d events dropped in all (database busy or queue full)", self.dropped)
+
+    def _job(self, db: sqlite3.Connection | None, job: Event | Callable[[], Event] | int) -> sqlite3.Connection | None:
+        """One job, each statement bounded (``files.bound``); a write lost to a busy database is
+        counted; any other error closes the connection and goes up."""
+        db = db or open_db(self.path, create=not isinstance(job, int), busy_s=BUSY_S, schema=SCHEMA)
+        if db is None:
+            return None
+        bound(db)
+        try:
+            self._do(db, job)
+        except sqlite3.OperationalError as exc:
+            if (code := exc.sqlite_errorcode & 0xFF) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                db.close()
+                if code == sqlite3.SQLITE_INTERRUPT:  # files.bound: the file holds more than it should
+                    raise TimeoutError(f"a statement ran past {STEP_S:g} s") from exc
+                raise
+            if not isinstance(job, int):  # a write lost to another program's lock
+                self._busy += 1
+                self._told_drops()
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _do(self, db: sqlite3.Connection, job: Event | Callable[[], Event] | int) -> None:
         if self._schema is not db:
@@ -181,13 +198,14 @@ class EventStore:
         if self._writer is not None:
             self.flush()
         try:
-            db = open_db(self.path, create=False, busy_s=BUSY_S)
+            db = open_db(self.path, create=False, busy_s=BUSY_S, schema=SCHEMA)
         except Exception as exc:  # a report must still print
             log.warning("telemetry store %s unreadable: %s", self.path, exc)
             return []
         if db is None:
             return []
         try:
+            bound(db)
             return _read(db, time.time() - since_s, limit)
         except sqlite3.Error as exc:
             log.warning("telemetry store %s unreadable: %s", self.path, exc)

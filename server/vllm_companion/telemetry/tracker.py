@@ -9,7 +9,7 @@ Protocol (mirrors the Copilot language server, so clients that speak it work unc
 A shown suggestion is *dismissed* when another one is shown in the same document, or the
 document closes, without it being accepted. Survival is the share of the accepted text's
 characters still found, in order, around where it went (survival.py: bounded, and computed in the
-store's writer thread, never on the event loop).
+store's writer thread, never on the event loop); at most ``TIMERS`` checks wait at once.
 
 Nothing here waits on the store: events go to its queue; when the store turns itself off
 (``EventStore.failure``) the user is told once, with the next event or suggestion.
@@ -31,6 +31,7 @@ from .store import MAX_LABEL, Event, EventStore
 
 log = logging.getLogger(__name__)
 KEEP = 512  # suggestions remembered (ids the editor may still report on)
+TIMERS = 2 * KEEP  # survival checks waiting at once; an accept beyond them gets none (issue 19, point 7)
 SURVIVAL_S = (30.0, 120.0)
 _ids = itertools.count(1)
 
@@ -99,8 +100,10 @@ class Acceptance:
         if item.state == "issued":  # a client that does not report showing: accepting proves it was
             self._move(item, "shown")
         self._move(item, "accepted")
-        for name, delay in zip(("survived30", "survived120"), self.checks_s, strict=False):
-            self._spawn(self._survival(item, name, delay))
+        checks = list(zip(("survived30", "survived120"), self.checks_s, strict=False))
+        if len(self._tasks) + len(checks) <= TIMERS:  # each holds the text for up to 2 min
+            for name, delay in checks:
+                self._spawn(self._survival(item, name, delay))
         self.on_accept(item)
         return item
 
