@@ -3,22 +3,25 @@
 pygls's own TextDocument re-splits the whole text on every access, which costs tens of
 milliseconds per keystroke on a multi-megabyte file; here an incremental change touches only the
 lines it edits, and a completion reads only the window it needs.
-Each document also keeps a short log of where its changes fell (``Moved``), so an edit computed
-on an earlier text can be moved onto the current one or refused (chat/rebase.py).
+While an edit is pending on a document, each change is told to its ``followers`` as where it
+fell (``Moved``), so the edit can be moved onto the current text or refused (chat/rebase.py); with
+none pending nothing is recorded.
+Lines end at ``\n``, ``\r\n`` or ``\r`` only, as LSP counts them (``str.splitlines`` also breaks
+at form feeds, ``\x85``, U+2028...: a form feed above a selection moved an edit one line down).
 Positions: https://microsoft.github.io/language-server-protocol/specifications/lsp/3.17/specification/#positionEncodingKind
+Line endings: https://microsoft.github.io/language-server-protocol/specifications/lsp/3.17/specification/#textDocuments
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 EDITS = 64  # edit positions remembered, all documents together
-LOG = 512  # changes remembered per document (an edit whose text is older is refused)
 Index = tuple[int, int]  # (row, code-point column)
 
 
@@ -52,10 +55,10 @@ class Change:
     range: RangeLike | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Moved:
     """Where one applied change fell, in indices: the text ``start``..``end`` became
-    ``start``..``new_end``."""
+    ``start``..``new_end``. Text outside it is unchanged, and after it is shifted."""
 
     start: Index
     end: Index
@@ -101,8 +104,7 @@ class Document:
     language_id: str
     version: int
     lines: list[str] = field(default_factory=list)  # each keeps its line ending
-    changes: int = 0  # applied since open
-    log: deque[Moved] = field(default_factory=lambda: deque(maxlen=LOG))
+    followers: list[Callable[[Moved], None]] = field(default_factory=list)  # pending edits (chat/rebase.py)
 
     @classmethod
     def from_text(cls, uri: str, language_id: str, version: int, text: str) -> Document:
@@ -120,19 +122,19 @@ class Document:
         """Client position -> (row, code-point column), clamped into the document."""
         if not self.lines:
             return 0, 0
-        if pos.line == len(self.lines) and self.lines[-1].endswith("\n"):
-            return len(self.lines), 0  # the empty line after a final newline (splitlines has none)
+        if pos.line == len(self.lines) and self.lines[-1] != _strip_eol(self.lines[-1]):
+            return len(self.lines), 0  # the empty line after a final line break (the list has none)
         row = max(0, min(pos.line, len(self.lines) - 1))
         if pos.line >= len(self.lines):
             return row, len(self.line(row))
         return row, column_to_index(self.line(row), pos.character, encoding)
 
-    def span(self, start: PositionLike, end: PositionLike, encoding: str) -> tuple[tuple[int, int], tuple[int, int]]:
-        """Two client positions as (row, code-point column) indices, in order; an end past the
-        last line takes the whole last line."""
-        a, b = sorted((self.to_index(start, encoding), self.to_index(end, encoding)))
-        if max(start.line, end.line) >= len(self.lines) and self.lines:
-            b = (len(self.lines) - 1, len(self.lines[-1]))
+    def span(self, start: PositionLike, end: PositionLike, encoding: str) -> tuple[Index, Index]:
+        """Two client positions as (row, code-point column) indices, in order (a range given end
+        first is the same range); a position past the last line is the end of the text, so a
+        range wholly past it is empty there (it took the final line break before). The end of the
+        text is where a change there starts (``_bound``), so typing there is seen as at the range."""
+        a, b = sorted((self._bound(start, encoding), self._bound(end, encoding)))
         return a, b
 
     def text_in(self, start: PositionLike, end: PositionLike, encoding: str) -> str:
@@ -143,11 +145,9 @@ class Document:
         """The text between two (row, code-point column) indices, in either order, clamped."""
         if not self.lines:
             return ""
-        (r0, c0), (r1, c1) = sorted((start, end))
         last = len(self.lines) - 1
-        if r1 > last:
-            r1, c1 = last, len(self.lines[last])
-        r0 = min(max(0, r0), last)
+        ends = [(last, len(self.lines[last])) if r > last else (0, 0) if r < 0 else (r, c) for r, c in (start, end)]
+        (r0, c0), (r1, c1) = sorted(ends)  # past the last line: the end of the text (it was only the end)
         if r0 == r1:
             return self.lines[r0][c0:c1]
         return self.lines[r0][c0:] + "".join(self.lines[r0 + 1 : r1]) + self.lines[r1][:c1]
@@ -155,68 +155,88 @@ class Document:
     def to_position(self, row: int, col: int, encoding: str) -> Position:
         return Position(row, index_to_column(self.line(row), col, encoding))
 
-    def since(self, changes: int) -> list[Moved] | None:
-        """The changes applied after the first ``changes``, oldest first; None when the log no
-        longer reaches back that far."""
-        missed = self.changes - changes
-        if missed < 0 or missed > len(self.log):
-            return None
-        return list(self.log)[len(self.log) - missed :]
-
     def apply_change(self, change: Change, encoding: str) -> None:
-        self.changes += 1
-        rng = change.range
-        if rng is None:
+        if change.range is None:
             lines = _split(change.text)
-            self.log.append(_difference(self.lines, lines))
+            moved = _difference(self.lines, lines) if self.followers else None
             self.lines = lines
-            return
-        start_row, start_col = self.to_index(rng.start, encoding)
-        end_row, end_col = self.to_index(rng.end, encoding)
-        if (end_row, end_col) < (start_row, start_col):
-            start_row, start_col, end_row, end_col = end_row, end_col, start_row, start_col
-        if rng.start.line >= len(self.lines):
-            start_row, start_col = len(self.lines), 0
-        if rng.end.line >= len(self.lines):
-            end_row, end_col = len(self.lines), 0
-        head = self.lines[start_row][:start_col] if start_row < len(self.lines) else ""
-        tail = self.lines[end_row][end_col:] if end_row < len(self.lines) else ""
-        if start_row == len(self.lines) and self.lines and not self.lines[-1].endswith("\n"):
-            # Appending past the last line of a file without a final newline.
-            start_row, head = start_row - 1, self.lines[-1]
-            end_row, end_col = start_row, len(head)
-        self.log.append(Moved((start_row, len(head)), (end_row, end_col), _end_of(start_row, head + change.text)))
-        self.lines[start_row : end_row + 1] = _split(head + change.text + tail)
+        else:
+            moved = self._splice(change.range, change.text, encoding)
+        if moved is not None:
+            for follow in list(self.followers):
+                follow(moved)
+
+    def _splice(self, rng: RangeLike, text: str, encoding: str) -> Moved | None:
+        """Replace a range (in either order; a position past the last line is the end of the
+        text) and say where the change fell, when an edit follows the document."""
+        (r0, c0), (r1, c1) = sorted((self._bound(rng.start, encoding), self._bound(rng.end, encoding)))
+        head = self.lines[r0][:c0] if r0 < len(self.lines) else ""
+        tail = self.lines[r1][c1:] if r1 < len(self.lines) else ""
+        if c0 == 0 and 0 < r0 and self.lines[r0 - 1].endswith("\r") and (text + tail).startswith("\n"):
+            r0, head = r0 - 1, self.lines[r0 - 1]  # "\r" then "\n" is one line break: join the lines
+        moved = _where(r0, head, text, tail, (r1, c1)) if self.followers else None
+        self.lines[r0 : r1 + 1] = _split(head + text + tail)
+        return moved
+
+    def _bound(self, pos: PositionLike, encoding: str) -> Index:
+        """A change's position: past the last line, the end of the text (a row of its own when
+        the text ends with a line break)."""
+        if pos.line < len(self.lines):
+            return self.to_index(pos, encoding)
+        if not self.lines or self.lines[-1] != _strip_eol(self.lines[-1]):
+            return len(self.lines), 0
+        return len(self.lines) - 1, len(self.lines[-1])
 
 
-def _difference(old: list[str], new: list[str]) -> Moved:
-    """A whole-text change (from a client that syncs the full text) as the lines it changed:
-    the lines both texts start and end with are kept."""
+def _where(row: int, head: str, text: str, tail: str, end: Index) -> Moved:
+    """Where ``text``, put between ``head`` (from the start of ``row``) and ``tail`` (from ``end``),
+    fell. A change that ends inside a "\\r\\n" (its text ends with "\\r", the tail starts with
+    "\\n") takes in the line break, the smallest change the lines can say."""
+    if (head + text).endswith("\r") and tail.startswith("\n"):
+        return Moved((row, len(head)), (end[0] + 1, 0), _end_of(row, head + text + "\n"))
+    return Moved((row, len(head)), end, _end_of(row, head + text))
+
+
+def _difference(old: list[str], new: list[str]) -> Moved | None:
+    """A whole-text change (from a client that syncs the full text) as the lines it changed;
+    None when it changed nothing. Repeated lines make the block ambiguous: typing a copy of the
+    selected lines above them reads as typing it below them just as well. So the block runs from
+    the highest start any reading gives (lines both texts start with, counted without regard to
+    the end) to the lowest end: an edit outside it is outside every reading."""
+    if old == new:
+        return None
     size = min(len(old), len(new))
     head = next((i for i in range(size) if old[i] != new[i]), size)
-    tail = next((i for i in range(size - head) if old[-1 - i] != new[-1 - i]), size - head)
-    return Moved((head, 0), (len(old) - tail, 0), (len(new) - tail, 0))
+    tail = next((i for i in range(size) if old[-1 - i] != new[-1 - i]), size)
+    overlap = max(0, head + tail - size)  # the rows the block can slide by
+    tail -= overlap
+    return Moved((head - overlap, 0), (len(old) - tail, 0), (len(new) - tail, 0))
 
 
 def _end_of(row: int, text: str) -> Index:
     """Where ``text`` ends when it starts at the beginning of ``row``."""
-    parts = text.splitlines(keepends=True) or [""]
+    parts = _split(text) or [""]
     last = parts[-1]
-    if last and last.splitlines()[0] != last:  # it ends with a line break
+    if last != _strip_eol(last):  # it ends with a line break
         return row + len(parts), 0
     return row + len(parts) - 1, len(last)
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # str.splitlines's, not LSP's
+_LSP_LINES = re.compile("[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
 def _split(text: str) -> list[str]:
-    """Lines with their ends. A lone surrogate (JSON allows ``"\\ud800"``; UTF-8 cannot carry it)
-    becomes U+FFFD: one code point and one UTF-16 unit, like it, so positions do not move; left
-    in, it made every prompt that included the document fail to encode."""
+    """Lines with their ends, ended as LSP ends them. A lone surrogate (JSON allows
+    ``"\\ud800"``; UTF-8 cannot carry it) becomes U+FFFD: one code point and one UTF-16 unit, like
+    it, so positions do not move; left in, it made every prompt that included the document fail
+    to encode."""
     if not text.isascii():
         text = _LONE_SURROGATE.sub("\ufffd", text)
-    return text.splitlines(keepends=True)
+    if _OTHER_BREAKS.search(text) is None:
+        return text.splitlines(keepends=True)  # the same lines, faster
+    return _LSP_LINES.findall(text)
 
 
 class DocumentStore:

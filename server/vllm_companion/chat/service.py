@@ -28,7 +28,7 @@ from ..backend import Backend, BackendError, ErrorKind
 from ..backend.client import Chunk
 from ..completion.context import estimate_tokens
 from ..config import ChatSettings, Config
-from ..documents import DocumentStore
+from ..documents import Document, DocumentStore
 from ..privacy import Privacy, file_name, path_of, redact
 from ..repetition import LoopHealth
 from ..sampling import PRIORITY, chat_budget, chat_params
@@ -40,13 +40,14 @@ from ..turns import Turns
 from .context import SYSTEM_PROMPT, Snippet, build_messages
 from .edit import edit_messages, extract_code
 from .limiter import Limiter
-from .rebase import rebase
+from .rebase import Anchor
 from .requests import ChatRequest, ChatResult, EditConflict, EditRefused, EditRequest, EditResult
 from .templates import render_chat, resolve_template
 
 log = logging.getLogger(__name__)
 FALLBACK_KINDS = {ErrorKind.TEMPLATE, ErrorKind.NOT_FOUND}
 MAX_FILES = 32
+MAX_EDIT_CHARS = 64 * 1024  # an edit's selection: the model writes it all again (about 16k tokens)
 
 
 class ChatService:
@@ -100,6 +101,29 @@ class ChatService:
         just before); the edit targets the text as it is once the model has answered: moved if
         the user typed elsewhere meanwhile, refused if the rewritten text changed (rebase.py)."""
         uri = req.selection.uri
+        doc = self._editable(req)
+        code = doc.text_between(req.selection.start, req.selection.end)
+        if len(code) > MAX_EDIT_CHARS:  # redacting 8 MB held the event loop 3.6 s
+            raise EditRefused(f"the selection is {len(code)} characters; an edit rewrites at most {MAX_EDIT_CHARS}")
+        hidden = redact(code)
+        messages = edit_messages(redact(req.instruction).text, hidden.text, path_of(uri), doc.language_id)
+        with Anchor(doc, req.selection.start, req.selection.end) as anchor:
+            result = await self.answer(messages, on_delta, temperature=0.1, kind="edit")
+        new_text = hidden.restore(extract_code(result.content, hidden.text))
+        if result.finish_reason == "error" and not result.content:  # the edge answers the engine's failure
+            return EditResult(result, new_text, doc.version, req.selection.start, req.selection.end)
+        if self.documents.get(uri) is not doc:
+            raise EditConflict(f"{path_of(uri)} was closed while the model wrote; nothing was applied")
+        span = anchor.where(code)
+        if span is None:
+            lines = f"lines {req.selection.start[0] + 1}-{req.selection.end[0] + 1}"
+            raise EditConflict(f"{path_of(uri)} changed in the edited text ({lines} when asked) while the model "
+                               "wrote; nothing was applied")
+        return EditResult(result, new_text, doc.version, *span)
+
+    def _editable(self, req: EditRequest) -> Document:
+        """The document an edit may rewrite, at the version the client took the range on."""
+        uri = req.selection.uri
         doc = self.documents.get(uri)
         if doc is None:
             raise EditRefused(f"document not open: {uri}")
@@ -108,21 +132,7 @@ class ChatService:
         if req.version is not None and req.version != doc.version:
             raise EditConflict(f"{path_of(uri)}: the range was taken on version {req.version} but the document is "
                                f"at version {doc.version}; nothing was applied")
-        taken, code = doc.changes, doc.text_between(req.selection.start, req.selection.end)
-        hidden = redact(code)
-        messages = edit_messages(redact(req.instruction).text, hidden.text, path_of(uri), doc.language_id)
-        result = await self.answer(messages, on_delta, temperature=0.1, kind="edit")
-        new_text = hidden.restore(extract_code(result.content, hidden.text))
-        if result.finish_reason == "error" and not result.content:  # the edge answers the engine's failure
-            return EditResult(result, new_text, doc.version, req.selection.start, req.selection.end)
-        if self.documents.get(uri) is not doc:
-            raise EditConflict(f"{path_of(uri)} was closed while the model wrote; nothing was applied")
-        span = rebase(doc, taken, req.selection.start, req.selection.end, code)
-        if span is None:
-            lines = f"lines {req.selection.start[0] + 1}-{req.selection.end[0] + 1}"
-            raise EditConflict(f"{path_of(uri)} changed in the edited text ({lines} when asked) while the model "
-                               "wrote; nothing was applied")
-        return EditResult(result, new_text, doc.version, *span)
+        return doc
 
     def _snippets(self, req: ChatRequest) -> tuple[list[Snippet], list[tuple[str, str]]]:
         """Context from the selection and the files, and the files refused (with why)."""
