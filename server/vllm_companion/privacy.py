@@ -5,11 +5,15 @@ Three rules (docs/security.md):
 1. **Secret files are never sent.** A file is secret when its name or any folder on its path
    matches ``SECRET_NAMES`` / ``SECRET_DIRS`` or the user's globs, compared case-insensitively on
    the normalised path *and* on the resolved one (a symlink ``notes.txt -> id_rsa`` is
-   ``id_rsa``). Lists after gitleaks' and GitHub secret scanning's file rules, and Copilot's
-   content exclusions.
-2. **Files from disk only from the workspace.** A chat attachment the editor has not opened is
-   read only if its resolved path lies inside a workspace folder and is a small regular file:
-   never ``/proc``, ``/sys``, ``/dev``, a FIFO or a device, whatever the URI says.
+   ``id_rsa``), with and without an editor's backup decorations (``.env~``, ``#.env#``,
+   ``prod.env.bak``, ``.id_rsa.swp``: a copy of a secret is a secret). Lists after gitleaks' and
+   GitHub secret scanning's file rules, and Copilot's content exclusions.
+2. **Files only from the workspace.** Context (open documents too) comes only from files whose
+   resolved path lies inside a workspace folder (``scope``: with no folder declared, the current
+   document's own folder). A file read from disk must also be a small regular file, never
+   ``/proc``, ``/sys``, ``/dev``, a FIFO or a device, whatever the URI says; it is opened one path
+   component at a time without following a link, and the opened descriptor is checked against
+   what was checked by path (nofollow.py): a file swapped for a link in between is not read.
 3. **Inline secrets are redacted** (``redact``) by high-precision patterns (PEM private keys,
    AWS keys, GitHub, Slack, Google, Stripe, OpenAI/Anthropic tokens) from every context snippet
    and chat message, and from everything sent to an endpoint that is not on loopback. Each
@@ -22,10 +26,12 @@ import fnmatch
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from .nofollow import read_checked
 
 SECRET_NAMES = (
     ".env", ".env.*", "*.env", ".envrc", ".netrc", "_netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc",
@@ -35,6 +41,7 @@ SECRET_NAMES = (
 )
 SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".gcloud", ".password-store")
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run")
+TEMP_DIRS = ("/tmp", "/var/tmp")
 MAX_FILE_BYTES = 256_000
 
 _SECRETS = [
@@ -62,20 +69,55 @@ def file_name(uri: str) -> str:
     return path_of(uri).rsplit("/", 1)[-1]
 
 
+# Editor backup, autosave, swap and packaging copies: Emacs ``name~``, ``name.~1~``, ``#name#``,
+# ``.#name``; Vim ``.name.swp`` (``.swo``..``.swa``), ``.name.un~``; nano ``name.save``(``.1``);
+# JetBrains ``name___jb_tmp___``; patch ``.orig``/``.rej``; dpkg/rpm/ucf config copies; ``.bak``,
+# ``.old``, ``.tmp`` and file-manager copies (``name copy``, ``name (1)``). Stripping is only used
+# to find *more* secrets (the raw name is matched too), so a wide list costs nothing but caution.
+_WRAPPED = re.compile(r"^(?:#(.+)#|\.#(.+))$")
+_DECORATION = re.compile(
+    r"(?:~|\.~\d+~|\.un~|\.sw[a-p]|___jb_(?:tmp|old|bak)___| copy(?: \d+)?| \(\d+\)"
+    r"|[.~_-](?:bak|backup|bk|orig|old|save|sav|tmp|temp|rej|copy|dpkg-(?:old|dist|new|bak)|rpm(?:save|new|orig)"
+    r"|ucf-(?:old|dist|new))(?:[.~_-]?\d+)?)$"
+)
+MAX_DECORATIONS = 8  # layers stripped (prod.env.bak.orig~): a name is short, the loop is bounded
+
+
+def undecorated(name: str) -> set[str]:
+    """``name`` and every form of it without editor backup decorations, outermost first:
+    ``#prod.env.bak#`` gives ``prod.env.bak`` and ``prod.env``; a hidden swap file ``.id_rsa.swp``
+    gives ``.id_rsa`` and ``id_rsa`` (Vim adds the dot)."""
+    found, current = {name}, name
+    for _ in range(MAX_DECORATIONS):
+        wrapped = _WRAPPED.match(current)
+        stripped = (wrapped.group(1) or wrapped.group(2)) if wrapped else _DECORATION.sub("", current)
+        if stripped in ("", current):
+            break
+        found.add(stripped)
+        if stripped.startswith(".") and len(stripped) > 1:
+            found.add(stripped[1:])
+        current = stripped
+    return found
+
+
 def _matches(path: str, globs: Iterable[str]) -> bool:
     parts = [p for p in os.path.normpath(path).lower().split("/") if p]
     if not parts:
         return False
-    name, full = parts[-1], "/" + "/".join(parts)
-    if any(d in parts[:-1] for d in SECRET_DIRS):
+    if any(d in SECRET_DIRS for part in parts[:-1] for d in undecorated(part)):  # .ssh~/config too
         return True
+    folder = "/" + "".join(p + "/" for p in parts[:-1])
+    names = undecorated(parts[-1])
     for pattern in globs:  # a pattern with a "/" is matched against the path, others the name
         pattern = pattern.lower()
-        if "/" not in pattern:
-            if fnmatch.fnmatchcase(name, pattern):
+        for name in names:
+            if "/" not in pattern:
+                if fnmatch.fnmatchcase(name, pattern):
+                    return True
+            elif fnmatch.fnmatchcase(folder + name, pattern) or fnmatch.fnmatchcase(
+                folder + name, "*/" + pattern.lstrip("/")
+            ):
                 return True
-        elif fnmatch.fnmatchcase(full, pattern) or fnmatch.fnmatchcase(full, "*/" + pattern.lstrip("/")):
-            return True
     return False
 
 
@@ -131,39 +173,84 @@ class Privacy:
             return True
         return real != path and _matches(real, self.globs)
 
-    def readable(self, uri: str) -> tuple[Path | None, str]:
-        """The resolved path of a file we may read from disk, or None and why not."""
-        path = path_of(uri)
-        if not path.startswith("/") or "\x00" in path:
-            return None, "not an absolute file path"
-        real = Path(os.path.realpath(path))
-        if any(str(real) == r or str(real).startswith(r + "/") for r in SYSTEM_ROOTS):
-            return None, "a system path"
-        if not any(real == root or root in real.parents for root in self.roots):
-            return None, "outside the workspace folders"
-        if self.is_secret(uri):
-            return None, "a secret file"
-        try:
-            info = real.stat()
-        except OSError:
-            return None, "not readable"
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
-            return None, "not a small regular file"
-        return real, ""
+    def scope(self, uri: str) -> list[Path]:
+        """The folders context for the document ``uri`` may come from: the workspace folders. With
+        none declared (an editor in single-file mode: Neovim without a root, VS Code with a lone
+        file), the document's own folder stands in for one, as Emacs' eglot does for a file
+        outside any project; none at all when that folder is ``/``, the home folder or above it,
+        a temporary or a system folder, whose subtrees hold everything and everyone."""
+        if self.roots:
+            return self.roots
+        real = _resolved(uri)
+        if real is None:
+            return []
+        folder, home = real.parent, Path(os.path.realpath(os.path.expanduser("~")))
+        broad = {Path("/"), home, *home.parents, *(Path(os.path.realpath(t)) for t in TEMP_DIRS)}
+        return [] if folder in broad or _system(folder) else [folder]
 
-    def read(self, uri: str) -> str | None:
-        """A small text file from the workspace, or None (see ``readable``)."""
-        path, _ = self.readable(uri)
-        if path is None:
-            return None
-        try:  # non-blocking and re-checked on the open file: a swap to a FIFO cannot hang us
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    return None
-                data = f.read(MAX_FILE_BYTES + 1)
-        except OSError:
-            return None
-        if len(data) > MAX_FILE_BYTES or b"\x00" in data:
+    def allowed(self, uri: str, roots: Sequence[Path]) -> bool:
+        """May the open document ``uri`` be context: its resolved path inside ``roots``, not secret."""
+        real = _resolved(uri)
+        return real is not None and not _system(real) and _inside(real, roots) and not self.is_secret(uri)
+
+    def readable(self, uri: str, roots: Sequence[Path] | None = None) -> tuple[Path | None, str]:
+        """The resolved path of a file we may read from disk, or None and why not."""
+        found = self._check(uri, self.roots if roots is None else roots)
+        return (None, found) if isinstance(found, str) else (found[0], "")
+
+    def read(self, uri: str, roots: Sequence[Path] | None = None) -> str | None:
+        """A small text file from the workspace (``roots``: the workspace folders unless given), or
+        None (see ``readable``). What is read is the file that was checked (nofollow.py)."""
+        found = self._check(uri, self.roots if roots is None else roots)
+        data = None if isinstance(found, str) else read_checked(*found, MAX_FILE_BYTES)
+        if data is None or len(data) > MAX_FILE_BYTES or b"\x00" in data:
             return None
         return data.decode("utf-8", "replace")
+
+    def _check(self, uri: str, roots: Sequence[Path]) -> tuple[Path, os.stat_result] | str:
+        """The resolved path and its ``lstat``, or why the file may not be read."""
+        if _local(uri) is None:
+            return "not an absolute file path"
+        real = _resolved(uri)
+        if real is None:
+            return "not readable"
+        if _system(real):
+            return "a system path"
+        if not _inside(real, roots):
+            return "outside the workspace folders"
+        if self.is_secret(uri):
+            return "a secret file"
+        try:
+            info = os.lstat(real)
+        except OSError:
+            return "not readable"
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            return "not a small regular file"
+        return real, info
+
+
+def _local(uri: str) -> str | None:
+    """The absolute local path a ``file:`` URI (or a bare path) names; None for anything else
+    (``untitled:``, ``https://``, a relative path)."""
+    if "://" in uri and urlparse(uri).scheme.lower() != "file":
+        return None
+    path = path_of(uri)
+    return path if path.startswith("/") and "\x00" not in path else None
+
+
+def _resolved(uri: str) -> Path | None:
+    """The local path with every link resolved; None when there is none, or when it changes
+    under our feet (a link that vanished while it was being resolved)."""
+    path = _local(uri)
+    try:
+        return Path(os.path.realpath(path)) if path is not None else None
+    except OSError:
+        return None
+
+
+def _system(real: Path) -> bool:
+    return any(str(real) == r or str(real).startswith(r + "/") for r in SYSTEM_ROOTS)
+
+
+def _inside(real: Path, roots: Sequence[Path]) -> bool:
+    return any(real == root or root in real.parents for root in roots)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from vllm_companion.context import ContextGatherer
-from vllm_companion.context.definitions import parse, signature, top_level
+from vllm_companion.context.definitions import signature, top_level
 from vllm_companion.context.imports import Definitions, imported
+from vllm_companion.context.parsing import parse
 from vllm_companion.context.recent import recent
 from vllm_companion.context.snippets import similar
 from vllm_companion.context.sources import OpenDoc, Query, cost
@@ -89,7 +90,7 @@ def test_python_imports_give_the_signatures_of_imported_names(ws: Path) -> None:
     privacy = Privacy(roots=[ws.as_uri()])
     q = query("from pkg.geometry import area, Shape\nimport os\nfrom json import loads\n",
               uri=(ws / "main.py").as_uri())
-    (snippet,) = imported(q, privacy.roots, Definitions(privacy.read), 500)
+    (snippet,) = imported(q, privacy.roots, Definitions(privacy), 500)
     assert snippet.path == "pkg/geometry.py" and snippet.source == "imports"
     assert "def area(width: float, height: float) -> float:" in snippet.text and "Width times height" in snippet.text
     assert "return width * height" not in snippet.text and "unused" not in snippet.text
@@ -100,17 +101,17 @@ def test_relative_js_and_c_includes_resolve(ws: Path) -> None:
     privacy = Privacy(roots=[ws.as_uri()])
     q = query('import { clamp } from "./util";\nimport React from "react";\n', uri=(ws / "web" / "app.ts").as_uri(),
               language="typescript")
-    (snippet,) = imported(q, privacy.roots, Definitions(privacy.read), 500)
+    (snippet,) = imported(q, privacy.roots, Definitions(privacy), 500)
     assert snippet.text.startswith("export function clamp(x: number, lo: number): number {")
     (ws / "web" / "lib.js").write_text("function pick(a) {\n  return a\n}\nfunction drop(b) {\n  return b\n}\n"
                                        "module.exports = { pick, drop }\n")
     q = query('const { pick } = require("./lib")\nconst lib = require("./lib.js")\nconst fs = require("fs")\n',
               uri=(ws / "web" / "cli.js").as_uri(), language="javascript")
-    named, whole = imported(q, privacy.roots, Definitions(privacy.read), 500)
+    named, whole = imported(q, privacy.roots, Definitions(privacy), 500)
     assert "function pick(a)" in named.text and "drop" not in named.text
     assert "function pick(a)" in whole.text and "function drop(b)" in whole.text
     q = query('#include "io.h"\n#include <stdio.h>\n', uri=(ws / "web" / "main.c").as_uri(), language="c")
-    assert "read_all" in imported(q, privacy.roots, Definitions(privacy.read), 500)[0].text
+    assert "read_all" in imported(q, privacy.roots, Definitions(privacy), 500)[0].text
 
 
 def test_files_outside_the_workspace_or_secret_are_never_read(
@@ -122,7 +123,7 @@ def test_files_outside_the_workspace_or_secret_are_never_read(
     (ws / "credentials.py").write_text("def password(): return 'x'\n")
     privacy = Privacy(roots=[ws.as_uri()])
     q = query("from pkg.linked import leak\nfrom credentials import password\n", uri=(ws / "main.py").as_uri())
-    assert imported(q, privacy.roots, Definitions(privacy.read), 500) == []
+    assert imported(q, privacy.roots, Definitions(privacy), 500) == []
 
 
 def test_signatures_of_a_typescript_class() -> None:
@@ -137,12 +138,12 @@ async def test_a_slow_source_is_skipped_not_waited_for(ws: Path) -> None:
     privacy = Privacy(roots=[ws.as_uri()])
     gatherer = ContextGatherer(store, privacy)
 
-    def slow_disk(uri: str) -> str | None:  # a hung network mount, at the reader's boundary
+    def slow_disk(uri: str, roots: list[Path]) -> str | None:  # a hung network mount, at the reader's boundary
         time.sleep(1.0)
-        return privacy.read(uri)
+        return privacy.read(uri, roots)
 
-    gatherer.definitions = Definitions(slow_disk)
-    store.open("file:///w/b.py", "python", 1, "def area_of(width, height):\n    return width * height\n")
+    gatherer.definitions = Definitions(privacy, read=slow_disk)
+    store.open((ws / "b.py").as_uri(), "python", 1, "def area_of(width, height):\n    return width * height\n")
     uri = (ws / "main.py").as_uri()
     store.open(uri, "python", 1, "from pkg.geometry import area\nresult = area_of(width, height)\n")
     t0 = time.perf_counter()

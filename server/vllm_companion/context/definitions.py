@@ -5,37 +5,19 @@ grammars at first use, which a private, offline tool must not do).
 What the model needs of an imported symbol is how to call it: a function's signature and
 docstring, a class's header with its members' signatures, a constant's first line. Bodies are
 left out, so one budget holds more symbols. Files are read through the privacy filter
-(privacy.py: workspace only, no secret files, at most 256 kB) and parsed results are cached
-by path, size and mtime.
+(privacy.py: workspace only, no secret files, at most 256 kB), parsed within a budget
+(parsing.py), and parsed results are cached by path, size and mtime, the filter checked again
+on every use (imports.py).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 from typing import Any
 
-log = logging.getLogger(__name__)
 GRAMMARS = {"python": "python", "javascript": "javascript", "javascriptreact": "javascript",
             "typescript": "typescript", "typescriptreact": "tsx", "c": "c", "cpp": "cpp"}
 MAX_DEF_LINES = 24
 _CLASSES = {"class_definition", "class_declaration"}
-
-
-@functools.cache
-def parser(grammar: str) -> Any:
-    """The tree-sitter parser for a grammar name, or None when the pack is not installed."""
-    try:
-        from tree_sitter_language_pack import get_parser
-    except ImportError:  # pragma: no cover - a declared dependency; degrade, do not crash
-        log.warning("tree-sitter-language-pack is not installed: no imported definitions")
-        return None
-    return get_parser(grammar)  # type: ignore[arg-type]
-
-
-def parse(grammar: str, source: bytes) -> Any:
-    p = parser(grammar)
-    return None if p is None else p.parse(source).root_node
 
 
 def text(node: Any, source: bytes) -> str:

@@ -2,8 +2,9 @@
 
 Each source is a small provider with its share of the context budget (``SHARES``) that runs in a
 worker thread over snapshots (sources.py); all share one deadline (``completion.contextTimeoutMs``),
-and a provider still running then is skipped, never waited for. What they return goes through the
-secret filter: secret files are never read or shown, inline secrets are redacted.
+and a provider still running then is skipped, never waited for. What they read goes through the
+privacy filter: only files inside the workspace folders (open documents too), never secret files;
+inline secrets are redacted from what they return.
 
 Prefix stability (vLLM's automatic prefix caching): the context sits at the head of the prompt,
 so it is computed once per cursor block (``STEP`` lines, as the window's edges) and per version
@@ -37,7 +38,7 @@ MAX_THREADS = 6  # sources running at once, all documents together
 class ContextGatherer:
     def __init__(self, documents: DocumentStore, privacy: Privacy) -> None:
         self.documents, self.privacy = documents, privacy
-        self.definitions = Definitions(privacy.read)
+        self.definitions = Definitions(privacy)
         self._slots = threading.BoundedSemaphore(MAX_THREADS)
         self._last: dict[str, tuple[Any, tuple[Snippet, ...]]] = {}  # per document: key, snippets
 
@@ -48,11 +49,12 @@ class ContextGatherer:
         if doc is None or budget <= 0 or not sources:
             return ()
         others = [d for d in self.documents.all() if d.uri != uri]
-        key = (row // STEP, tuple(sources), budget, self.privacy.globs, tuple((d.uri, d.version) for d in others))
+        rules = (self.privacy.globs, tuple(self.privacy.roots))
+        key = (row // STEP, tuple(sources), budget, rules, tuple((d.uri, d.version) for d in others))
         if (last := self._last.get(uri)) is not None and last[0] == key:
-            return last[1]  # the secret filter runs on a miss only: its rules are in the key
+            return last[1]  # the filter runs on a miss only: its rules (globs, folders) are in the key
         query = Query(uri, file_name(uri), doc.language_id, row, list(doc.lines))
-        jobs = self._jobs(query, [d for d in others if not self.privacy.is_secret(d.uri)])
+        jobs = self._jobs(query, others)
         loop = asyncio.get_running_loop()
         tasks = {name: self._run(loop, jobs[name], int(budget * SHARES[name])) for name in SOURCES if name in sources}
         _, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
@@ -74,17 +76,28 @@ class ContextGatherer:
 
     def _jobs(self, query: Query, others: list[Document]) -> dict[str, Callable[[int], list[Snippet]]]:
         """Each source as a function of its budget, over snapshots of only the documents it reads:
-        the same language's (similar snippets) and the edited ones (recent edits)."""
+        the same language's (similar snippets) and the edited ones (recent edits). Which of them
+        may be context (``_allowed``) is decided in the source's thread: it resolves paths, which
+        touches the file system, and that never happens on the event loop."""
         edits = list(self.documents.edits)
         edited = {u for u, _ in edits}
         snaps = {d.uri: OpenDoc(d.uri, file_name(d.uri), list(d.lines)) for d in others
                  if d.language_id == query.language or d.uri in edited}
         same = [snaps[d.uri] for d in others if d.language_id == query.language]
         return {
-            "imports": lambda b: imported(query, self.privacy.roots, self.definitions, b),
-            "open-files": lambda b: similar(query, same, b),
-            "recent-edits": lambda b: recent(query, snaps, edits, b),
+            "imports": lambda b: imported(query, self.privacy.scope(query.uri), self.definitions, b),
+            "open-files": lambda b: similar(query, self._allowed(query, same), b),
+            "recent-edits": lambda b: recent(query, {d.uri: d for d in self._allowed(query, [*snaps.values()])},
+                                             edits, b),
         }
+
+    def _allowed(self, query: Query, docs: list[OpenDoc]) -> list[OpenDoc]:
+        """The open documents that may be context for ``query``: inside the workspace folders
+        (``Privacy.scope``: with none declared, the current document's own folder) and not secret.
+        An open document is no exception: a file from elsewhere (another project, ``/etc``, a
+        scratch buffer with no path) never reaches a prompt for this one (issue 19)."""
+        roots = self.privacy.scope(query.uri)
+        return [d for d in docs if self.privacy.allowed(d.uri, roots)]
 
     def _run(self, loop: asyncio.AbstractEventLoop, job: Callable[[int], list[Snippet]], budget: int) -> Any:
         """``job(budget)`` in a daemon thread: one stuck on a hung file system never holds the

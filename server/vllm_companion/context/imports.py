@@ -5,19 +5,23 @@ imports that resolve to a file in the workspace (Python ``from m import a``, rel
 workspace root; JavaScript/TypeScript ``import {a} from "./m"`` and CommonJS ``require("./m")``;
 C ``#include "m.h"``), and
 give the signatures of the imported names (definitions.py). The standard library and installed
-packages are left out: the model knows those already.
+packages are left out: the model knows those already. "The workspace" is ``Privacy.scope`` of the
+current document: its folders, or the document's own folder when the editor declared none; every
+file is read through the privacy filter, and every parse is bounded (parsing.py).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..privacy import path_of
-from .definitions import GRAMMARS, parse, signature, text, top_level
+from ..privacy import Privacy, path_of
+from .definitions import GRAMMARS, signature, text, top_level
+from .parsing import parse
 from .sources import Query, Snippet, fit
 
 MAX_SOURCE, MAX_FILES = 64_000, 8
@@ -25,41 +29,54 @@ EXTENSIONS = {".py": "python", ".js": "javascript", ".jsx": "javascript", ".mjs"
               ".cjs": "javascript", ".ts": "typescript", ".tsx": "tsx", ".h": "c", ".c": "c",
               ".hpp": "cpp", ".hh": "cpp", ".cpp": "cpp", ".cc": "cpp"}
 _JS_SUFFIXES = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", "/index.ts", "/index.js")
-Reader = Callable[[str], "str | None"]  # uri -> text, through the privacy filter
+Reader = Callable[[str, Sequence[Path]], "str | None"]  # uri, roots -> text, through the privacy filter
 Import = tuple[Path, list[str]]  # a workspace file and the names taken from it
 
 
 class Definitions:
-    """Parsed files by (path, size, mtime): a file is parsed again only when it changed."""
+    """Parsed files by (resolved path, size, mtime, inode): a file is parsed again only when it
+    changed. The privacy filter is asked on every use, a cache hit included: a file the user has
+    excluded since, that became secret, or that left the workspace folders is not served from the
+    cache (issue 19: excluded definitions stayed in completions)."""
 
-    def __init__(self, read: Reader, size: int = 64) -> None:
-        self.read, self.size = read, size
-        self._cache: OrderedDict[tuple[str, int, int], dict[str, str]] = OrderedDict()
+    def __init__(self, privacy: Privacy, size: int = 64, read: Reader | None = None) -> None:
+        self.privacy, self.size = privacy, size
+        self.read: Reader = read or privacy.read
+        self._cache: OrderedDict[tuple[str, int, int, int], dict[str, str]] = OrderedDict()
+        self._lock = threading.Lock()  # sources of several documents run in threads at once
 
-    def of(self, path: Path) -> dict[str, str]:
+    def of(self, path: Path, roots: Sequence[Path]) -> dict[str, str]:
         """Name -> signature for what ``path`` defines at top level ("*": the whole C header)."""
+        real, _ = self.privacy.readable(path.as_uri(), roots)
         try:
-            info = path.stat()
+            info = os.lstat(real) if real is not None else None
         except OSError:
+            info = None
+        if real is None or info is None:
             return {}
-        key = (str(path), info.st_size, info.st_mtime_ns)
-        if key not in self._cache:
-            self._cache[key] = self._parse(path)
+        key = (str(real), info.st_size, info.st_mtime_ns, info.st_ino)
+        with self._lock:
+            if (hit := self._cache.get(key)) is not None:
+                self._cache.move_to_end(key)
+                return hit
+        found = self._parse(EXTENSIONS.get(path.suffix), real, roots)
+        if found is None:  # not parsed (budget, or being parsed elsewhere): nothing kept
+            return {}
+        with self._lock:
+            self._cache[key] = found
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
-        self._cache.move_to_end(key)
-        return self._cache[key]
+        return found
 
-    def _parse(self, path: Path) -> dict[str, str]:
-        content = self.read(path.as_uri())
-        grammar = EXTENSIONS.get(path.suffix)
+    def _parse(self, grammar: str | None, real: Path, roots: Sequence[Path]) -> dict[str, str] | None:
+        content = self.read(real.as_uri(), roots) if grammar is not None else None
         if content is None or grammar is None:
             return {}
         if grammar in ("c", "cpp"):
             return {"*": content}
         source = content.encode("utf-8", "surrogatepass")
-        root = parse(grammar, source)
-        return {} if root is None else {name: signature(node, source) for name, node in top_level(root).items()}
+        root = parse(grammar, source, key=str(real))
+        return None if root is None else {name: signature(node, source) for name, node in top_level(root).items()}
 
 
 def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budget: int) -> list[Snippet]:
@@ -68,12 +85,12 @@ def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budg
     if grammar is None or not here.is_absolute():
         return []
     source = _head(query.lines, MAX_SOURCE)
-    root = parse(grammar, source)
+    root = parse(grammar, source, key=str(here))
     if root is None:
         return []
     snippets: list[Snippet] = []
     for path, names in list(_imports(grammar, root, source, here, roots))[:MAX_FILES]:
-        found = definitions.of(path)
+        found = definitions.of(path, roots)
         if "*" in found:  # a C header: its declarations
             wanted = [found["*"]]
         else:  # "**": a whole CommonJS module

@@ -1,0 +1,204 @@
+"""Completion context as an attack surface: what other files may add to a prompt, and what a file
+may cost the server.
+
+Issue 19: open documents outside the workspace folders went into completion context (point 3);
+imported definitions stayed cached after the user excluded their file (point 4); a pathological
+TypeScript file froze every request of the server for 11.7 s inside tree-sitter (point 5). Over
+real stdio against the fake engine; what the engine received is read back from its request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from tests.fake_backend import FakeBackend, Reply
+from tests.lsp_session import inline, options, session, split_cursor
+
+ALL_SOURCES = ["imports", "open-files", "recent-edits"]
+
+
+def open_at(client: Any, uri_or_path: Path | str, marked: str, language: str = "python") -> tuple[str, types.Position]:
+    text, pos = split_cursor(marked)
+    uri = uri_or_path.as_uri() if isinstance(uri_or_path, Path) else uri_or_path
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
+    return uri, pos
+
+
+def edit(client: Any, uri: str, text: str) -> None:
+    """A keystroke's worth of change at the top of ``uri``: a recent edit elsewhere."""
+    start = types.Position(0, 0)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=start, end=start), text=text)]))
+
+
+def lookalike(marker: str) -> str:
+    """A file that shares every identifier with ``MAIN``: the similar-snippets source picks it."""
+    return f"def order_total(order_items, discount_rate):\n    return '{marker}'\n"
+
+
+MAIN = "def checkout(order_items, discount_rate):\n    total = order_total(order_items, discount_rate)█\n"
+
+
+def prompt_of(backend: FakeBackend) -> str:
+    return str(backend.generation_requests()[-1].body["prompt"])
+
+
+# -- point 3: the workspace folders bound every source ---------------------------------------------
+async def test_open_document_outside_the_workspace_is_never_completion_context(
+    backend: FakeBackend, tmp_path: Path
+) -> None:
+    """Another project's file, a workspace link to a file outside, a scratch buffer with no path
+    and another machine's file (whose path looks like the workspace's), all open and recently
+    edited: none reaches the prompt of a completion in the workspace; an open workspace file does."""
+    ws, outside = tmp_path / "ws", tmp_path / "other-project"
+    ws.mkdir()
+    outside.mkdir()
+    (outside / "target.py").write_text(lookalike("LINKED-OUTSIDE"))
+    (ws / "linked.py").symlink_to(outside / "target.py")
+    backend.default = Reply(chunks=["x"])
+    async with session(options(backend.url, contextSources=ALL_SOURCES), workspace=ws.as_uri()) as client:
+        for where, marker in ((outside / "diary.py", "OUTSIDE-DIARY"), (ws / "linked.py", "LINKED-OUTSIDE"),
+                              ("untitled:Untitled-1", "SCRATCH-BUFFER"), (ws / "helper.py", "INSIDE-HELPER"),
+                              (f"vscode-remote://ssh-remote+box{ws}/remote.py", "OTHER-MACHINE")):
+            uri, _ = open_at(client, where, lookalike(marker) + "█")
+            edit(client, uri, f"# {marker}-EDIT\n")
+        uri, pos = open_at(client, ws / "main.py", MAIN)
+        assert await inline(client, uri, pos) == "x"
+    prompt = prompt_of(backend)
+    for marker in ("OUTSIDE-DIARY", "LINKED-OUTSIDE", "SCRATCH-BUFFER", "OTHER-MACHINE"):
+        assert marker not in prompt, marker
+    assert "INSIDE-HELPER" in prompt and "INSIDE-HELPER-EDIT" in prompt
+
+
+async def test_without_a_workspace_folder_context_stays_in_the_documents_own_folder(
+    backend: FakeBackend, tmp_path: Path
+) -> None:
+    """An editor that declares no folder (Neovim without a root): the current document's folder
+    and below stand in for the workspace; a file of another folder is not context, and a
+    document right in the home folder gets nothing from other files (its subtree is everything)."""
+    home, proj, other = tmp_path / "home", tmp_path / "home" / "proj", tmp_path / "home" / "other"
+    (proj / "pkg").mkdir(parents=True)
+    other.mkdir()
+    backend.default = Reply(chunks=["x"])
+    async with session(options(backend.url, contextSources=ALL_SOURCES), env={"HOME": str(home)}) as client:
+        open_at(client, proj / "pkg" / "helper.py", lookalike("SAME-FOLDER-TREE") + "█")
+        open_at(client, other / "notes.py", lookalike("OTHER-FOLDER") + "█")
+        uri, pos = open_at(client, proj / "main.py", MAIN)
+        assert await inline(client, uri, pos) == "x"
+        in_project = prompt_of(backend)
+        uri, pos = open_at(client, home / "scratch.py", MAIN)
+        assert await inline(client, uri, pos) == "x"
+        in_home = prompt_of(backend)
+    assert "SAME-FOLDER-TREE" in in_project and "OTHER-FOLDER" not in in_project
+    assert "SAME-FOLDER-TREE" not in in_home and "OTHER-FOLDER" not in in_home
+
+
+# -- point 4: a cached definition is no exemption from the filter ---------------------------------
+async def test_imported_definitions_of_a_file_excluded_after_caching_are_not_sent(
+    backend: FakeBackend, tmp_path: Path
+) -> None:
+    """``pricing.py``'s definitions are parsed and cached for one completion; the user then
+    excludes the file (``chat.excludeGlobs``): the next completion importing it carries none."""
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "pricing.py").write_text("def apply_discount(price: float, percent: int) -> float:\n"
+                                                   "    return price * (100 - percent) / 100\n")
+    marked = "from shop.pricing import apply_discount\n\ndef checkout(cart):\n    total = █\n"
+    backend.default = Reply(chunks=["x"])
+    async with session(options(backend.url, contextSources=["imports"]), workspace=tmp_path.as_uri()) as client:
+        uri, pos = open_at(client, tmp_path / "checkout.py", marked)
+        assert await inline(client, uri, pos) == "x"
+        assert "def apply_discount(price: float" in prompt_of(backend)
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"vllmCompanion": {"chat": {"excludeGlobs": ["pricing.py"]}}}))
+        uri, pos = open_at(client, tmp_path / "refund.py", marked)
+        assert await inline(client, uri, pos) == "x"
+    assert "from shop.pricing import apply_discount" in prompt_of(backend)
+    assert "def apply_discount(price: float" not in prompt_of(backend)
+
+
+# -- point 5: a pathological file costs its parse budget, not the server ----------------------------
+PATHOLOGICAL = "a<b>(c)<" * 3000  # 24 KB: tree-sitter-typescript's GLR parse took 11.7 s, GIL held
+PING_CAP_S = 0.1
+
+
+async def pings(client: Any, uri: str, stop: asyncio.Event) -> list[float]:
+    """Round trips of a trivial request (code actions of a small file), back to back until stopped."""
+    times: list[float] = []
+    params = types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(0, 0), end=types.Position(0, 1)),
+        context=types.CodeActionContext(diagnostics=[]))
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await asyncio.wait_for(client.text_document_code_action_async(params), 10)
+        times.append(time.perf_counter() - t0)
+        await asyncio.sleep(0.01)
+    return times
+
+
+async def test_pathological_typescript_cannot_freeze_the_server(backend: FakeBackend, tmp_path: Path) -> None:
+    """The file open as the current document and imported by another, imports on: each completion
+    is answered within its cap, and a trivial request is answered within 100 ms throughout."""
+    (tmp_path / "evil.ts").write_text(PATHOLOGICAL)
+    backend.default = Reply(chunks=["x"])
+    cap_ms = 2000
+    settings = options(backend.url, contextSources=ALL_SOURCES, timeoutMs=cap_ms)
+    async with session(settings, workspace=tmp_path.as_uri()) as client:
+        small, _ = open_at(client, tmp_path / "small.py", "x = 1\n█")
+        stop = asyncio.Event()
+        pinger = asyncio.ensure_future(pings(client, small, stop))
+        await asyncio.sleep(0.3)
+        evil, evil_pos = open_at(client, tmp_path / "evil.ts", PATHOLOGICAL + "\n█", "typescript")
+        importer = 'import { a } from "./evil"\nconst x = █\n'
+        main, main_pos = open_at(client, tmp_path / "main.ts", importer, "typescript")
+        answered = []
+        for uri, pos in ((evil, evil_pos), (main, main_pos), (evil, evil_pos)):
+            t0 = time.perf_counter()
+            assert await inline(client, uri, pos) == "x"
+            answered.append(time.perf_counter() - t0)
+        await asyncio.sleep(0.5)  # a parse still running after its completion is answered
+        stop.set()
+        times = await pinger
+    assert max(answered) < cap_ms / 1000 + 0.2, answered
+    assert len(times) > 10 and max(times) < PING_CAP_S, sorted(times)[-5:]
+
+
+def test_pathological_parse_is_cut_at_its_budget_and_lets_other_threads_run() -> None:
+    """The parse itself: cancelled at its budget (the file then backs off), one at a time per file,
+    and another thread (the event loop's) is never held more than a few switch intervals."""
+    import threading
+
+    from vllm_companion.context import parsing
+
+    gaps: list[float] = []
+    done = threading.Event()
+
+    def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        t0 = time.perf_counter()
+        assert parsing.parse("typescript", PATHOLOGICAL.encode(), key="/w/evil.ts", budget_s=0.2) is None
+        took = time.perf_counter() - t0
+        assert parsing.parse("typescript", b"const a = 1\n", key="/w/evil.ts") is None  # backing off
+    finally:
+        done.set()
+        thread.join()
+    assert took < 1.0, took  # the budget and a little: the whole parse takes seconds
+    assert max(gaps) < PING_CAP_S, max(gaps)
+    assert parsing.parse("typescript", b"const a = 1\n", key="/w/fine.ts") is not None
