@@ -3,7 +3,10 @@
 Order per request: prefilter -> endpoint known down? -> model and family (shared probes) ->
 window (token budget) -> typed-ahead -> cache -> reuse an in-flight generation -> debounce
 (automatic triggers only) -> new generation -> wall-clock cap. The cap (``completion.timeoutMs``)
-runs from the request's arrival and covers every step, probes included: every path ends in
+runs from the request's arrival (its first byte read by lsp/transport.py) and covers every step,
+probes included, and the way back: the answer leaves ``send_margin`` before the cap, so the editor
+has it by the cap (measured: a hung engine's answer reached the client at 5,004 ms of a 5 s cap
+when the cap ran to the answer's start; tests/adversarial/test_protocol.py). Every path ends in
 bounded time with text or ``None``. Endpoint failures go to ``backend.availability`` (answer at once
 while it is down, one background probe watches for recovery) and the status; request-local
 failures (a prompt the engine refused) go nowhere else.
@@ -43,6 +46,16 @@ from .slot import Slot, Subscription, Superseded
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
+PARTIAL_GRACE_S = 0.005  # the generation wait ends this early, so its partial text beats the hard stop
+
+
+def send_margin(cap_s: float) -> float:
+    """How long before the cap the answer leaves: 50 ms (a tenth of the cap for caps under
+    0.5 s). It covers what happens outside the timer: the reader thread's wake-up and GIL
+    hand-offs before the arrival is stamped (5 ms each, ``sys.getswitchinterval``), ending the
+    generation and writing the answer after it (the 4 ms seen past the cap), and the client's
+    read; on a loaded machine, scheduler delays of tens of ms. 1% of the default 5 s cap."""
+    return min(0.05, cap_s / 10)
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class CompletionRequest:
     automatic: bool = True
     insert: str = ""  # text of the editor's selected suggestion, treated as typed
     replace_from: int | None = None  # where that suggestion starts on the line (it replaces to col)
-    arrived: float = field(default_factory=time.perf_counter)
+    arrived: float = field(default_factory=time.monotonic)  # lsp: transport.arrived()
 
 
 @dataclass
@@ -124,12 +137,15 @@ class CompletionService:
         task.add_done_callback(self._background.discard)
 
     async def complete(self, req: CompletionRequest) -> str | None:
-        """The suggestion at ``req``, within ``completion.timeoutMs`` of this call."""
+        """The suggestion at ``req``, sent ``send_margin`` before ``completion.timeoutMs`` from
+        its arrival (``req.arrived``, time.monotonic)."""
         rid = f"c{next(_ids)}"
-        deadline = asyncio.get_running_loop().time() + self.settings.timeout_ms / 1000
+        loop = asyncio.get_running_loop()
+        cap = self.settings.timeout_ms / 1000
+        end = loop.time() + (req.arrived + cap - send_margin(cap) - time.monotonic())
         try:
-            async with asyncio.timeout_at(deadline + 0.05):  # the generation wait ends first
-                return await self._complete(req, rid, deadline)
+            async with asyncio.timeout_at(end):
+                return await self._complete(req, rid, end - PARTIAL_GRACE_S)
         except TimeoutError:
             log.info("[%s] no answer within the %d ms cap", rid, self.settings.timeout_ms)
             return None
@@ -160,7 +176,8 @@ class CompletionService:
     def _eligible(self, req: CompletionRequest) -> Document | None:
         """The document, if a completion may be offered in it at all (prefilter)."""
         doc = self.documents.get(req.uri)
-        if doc is None or not self.settings.enabled or doc.language_id in self.settings.disabled_languages:
+        paused = not self.settings.enabled and req.automatic  # a paused server still answers Alt+\
+        if doc is None or paused or doc.language_id in self.settings.disabled_languages:
             return None
         if not self.gate() or self.privacy.is_secret(req.uri):
             return None  # engine still starting; or a secret file, whose text never leaves
@@ -245,7 +262,7 @@ class CompletionService:
             self.status.tell_user(f"vLLM Companion: {exc}")
 
     def _log_done(self, rid: str, gen: Generation, t0: float, answer: str | None) -> None:
-        total = (time.perf_counter() - t0) * 1000
+        total = (time.monotonic() - t0) * 1000
         self.status.latency(total)
         ttft = f"{gen.first_token_s * 1000:.0f}" if gen.first_token_s is not None else "-"
         log.info(

@@ -1,7 +1,8 @@
 """textDocument/inlineCompletion (LSP 3.18) and the textDocument/completion fallback.
 
 Spec: https://microsoft.github.io/language-server-protocol/specifications/lsp/3.18/specification/#textDocument_inlineCompletion
-Handlers are ``async def`` so pygls turns ``$/cancelRequest`` into ``CancelledError``.
+Handlers are ``async def`` so pygls turns ``$/cancelRequest`` into ``CancelledError``. The
+completion cap counts from the request's arrival on the wire (``transport.arrived``).
 The completion fallback is advertised only to clients without inline completion (or when
 ``completion.completionItems`` is ``always``), so VS Code does not show the answer twice.
 """
@@ -16,6 +17,7 @@ from ..completion.service import CompletionRequest
 from ..documents import Document, Position
 from ..telemetry import cursor_kind
 from .telemetry import accept_command
+from .transport import arrived
 
 if TYPE_CHECKING:
     from .server import CompanionServer
@@ -37,7 +39,8 @@ def register(server: CompanionServer) -> None:
             if s_row == row and s_col <= col:
                 insert, start = selected.text, s_col
         automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
-        text = await ls.services.completions.complete(CompletionRequest(doc.uri, row, col, automatic, insert, start))
+        request = CompletionRequest(doc.uri, row, col, automatic, insert, start, arrived())
+        text = await ls.services.completions.complete(request)
         if not text:
             return None
         begin = _position(doc.to_position(row, start, ls.encoding))
@@ -68,7 +71,7 @@ async def completion(ls: CompanionServer, params: types.CompletionParams) -> typ
     start = col
     while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
         start -= 1
-    text = await ls.services.completions.complete(CompletionRequest(doc.uri, row, col, True))
+    text = await ls.services.completions.complete(CompletionRequest(doc.uri, row, col, True, arrived=arrived()))
     if not text:
         return empty
     begin = _position(doc.to_position(row, start, ls.encoding))

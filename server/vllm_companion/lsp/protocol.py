@@ -1,8 +1,10 @@
 """pygls protocol with two fixes: every request gets an answer, and our own document store.
 
 1. pygls 2.1 drops a request whose params fail to parse (the client then waits forever) and
-   says nothing for a body that is not JSON. Here the first is answered with InvalidParams and the
-   second with a ParseError (id null, as JSON-RPC 2.0 section 5.1 says).
+   says nothing for a body that is not JSON. Here the first is answered with InvalidParams
+   (-32602, naming the field: "invalid value @ $.params.position"; Invalid Request, id null,
+   when the id itself is not a string or an integer) and the second with a ParseError
+   (transport.py reads and parses the messages: sizes, depth, non-finite numbers).
 2. No error answer carries a traceback (pygls puts one in ``data`` for internal errors): it is
    logged on our side, and the editor gets the one-line message.
 3. Text synchronisation updates ``server.documents`` (incremental, line-based) instead of pygls's
@@ -15,8 +17,9 @@ import logging
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from cattrs import transform_error
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
@@ -27,6 +30,12 @@ if TYPE_CHECKING:
     from .server import CompanionServer
 
 log = logging.getLogger(__name__)
+PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602  # JSON-RPC 2.0 section 5.1
+
+
+def valid_id(value: Any) -> bool:
+    """A JSON-RPC id we can answer under: a string or an integer (not a bool, not a float)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 class _Answered:
@@ -43,12 +52,22 @@ class CompanionProtocol(LanguageServerProtocol):
             return super().structure_message(data)
         except JsonRpcException as exc:
             if isinstance(data, dict) and "id" in data and "method" in data:
-                error = exc if isinstance(exc, JsonRpcInvalidParams) else JsonRpcInternalError()
-                response = error.to_response_error()
-                response.message = f"invalid params for {data.get('method')!r}"
-                self._send_response(data["id"], error=response)
+                self._answer_unstructured(data, exc)
                 return _Answered()
             raise
+
+    def _answer_unstructured(self, data: dict[str, Any], exc: JsonRpcException) -> None:
+        """A request pygls could not structure: its params are wrong (which ones, from cattrs),
+        or its id is, which leaves nothing to answer under but null."""
+        if not valid_id(data["id"]):
+            self.answer_error(None, INVALID_REQUEST, "Invalid Request: the id must be a string or an integer")
+            return
+        try:
+            where = "; ".join(transform_error(exc.__cause__)[:3]) if exc.__cause__ is not None else ""
+        except Exception:  # transform_error takes cattrs's errors only
+            where = ""
+        message = f"invalid params for {str(data['method'])[:100]!r}" + (f": {where}" if where else "")
+        self.answer_error(data["id"], INVALID_PARAMS, message)
 
     def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
         if error is not None and (error.data is not None or len(error.message) > 500):
@@ -56,9 +75,12 @@ class CompanionProtocol(LanguageServerProtocol):
         super()._send_response(msg_id, result, error)
 
     def answer_parse_error(self, detail: str) -> None:
-        # A plain dict: pygls's converter would drop the ``"id": null`` that JSON-RPC requires.
-        error = {"code": -32700, "message": f"Parse error: {detail[:200]}"}
-        self._send_data({"jsonrpc": "2.0", "id": None, "error": error})
+        self.answer_error(None, PARSE_ERROR, f"Parse error: {detail[:200]}")
+
+    def answer_error(self, msg_id: int | str | None, code: int, message: str) -> None:
+        """An error answer sent as a plain dict: pygls's converter would drop ``"id": null``."""
+        error = {"code": code, "message": message[:500]}
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": error})
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:

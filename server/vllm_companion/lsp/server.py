@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -22,12 +22,14 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..app import Services, build
 from ..backend import BackendError
-from ..config import env_overrides, load_config, without_machine_only
+from ..config import env_overrides, load_config
 from ..documents import UTF16
 from ..engine.procs import ProcessId
 from ..engine.registry import runtime_dir
+from ..settings_trust import from_workspace, ignored_message
 from .progress import EngineProgress
 from .protocol import CompanionProtocol
+from .transport import serve_stdio
 
 log = logging.getLogger(__name__)
 EDITOR_POLL_S = 2.0
@@ -46,6 +48,7 @@ class CompanionServer(LanguageServer):
         self._env = env_overrides(environ)
         self._init_options: dict[str, Any] = {}
         self._client_settings: dict[str, Any] = {}
+        self._told_ignored: set[str] = set()  # workspace keys the user was told are ignored
         config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
         self.services: Services = build(config, self._send_status, self._show_message, runtime_dir() / "loops.json")
         self.services.binding.on_endpoint = self._engine_endpoint
@@ -54,17 +57,23 @@ class CompanionServer(LanguageServer):
 
         register_all(self)
 
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """pygls's stdio server with a bounded reader that answers every bad message (transport.py)."""
+        serve_stdio(self, stdin, stdout)
+
     # -- configuration -------------------------------------------------------------------------
     def apply_settings(self, init_options: Any = None, client_settings: Any = None) -> list[str]:
-        """Merge a new source of settings in; every service gets the result."""
+        """Merge a new source of settings in; every service gets the result. ``client_settings``
+        (workspace/configuration, didChangeConfiguration) is a repository's: ``from_workspace``."""
         if isinstance(init_options, Mapping):
             self._init_options = dict(init_options)
-        dropped: list[str] = []
+        ignored: list[str] = []
         if isinstance(client_settings, Mapping):
-            self._client_settings, dropped = without_machine_only(client_settings)
+            user, _ = load_config(self._env, self._init_options)
+            self._client_settings, ignored = from_workspace(client_settings, user)
         sources = (self._env, self._init_options, self._client_settings, self.services.binding.overrides())
         config, problems = load_config(*sources)
-        problems = dropped + problems
+        problems = self._news(ignored) + problems
         if (old := self.services.reconfigure(config)) is not None:
             self.spawn(old.close())
         if config.log.level:
@@ -74,6 +83,12 @@ class CompanionServer(LanguageServer):
         if problems:
             self.services.status.tell_user("vLLM Companion settings: " + "; ".join(problems), error=False)
         return problems
+
+    def _news(self, ignored: list[str]) -> list[str]:
+        """The ignored workspace keys the user has not been told about yet (told once per key)."""
+        new = [key for key in dict.fromkeys(ignored) if key not in self._told_ignored]
+        self._told_ignored.update(new)
+        return [ignored_message(new)] if new else []
 
     # -- background work -----------------------------------------------------------------------
     def spawn(self, coro: Any) -> None:
