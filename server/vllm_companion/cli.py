@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from . import cli_checks as checks
 from .logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -30,14 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     lsp = sub.add_parser("lsp", help="speak LSP over stdio (or TCP)")
-    lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    lsp.add_argument("--tcp", metavar="HOST:PORT", type=checks.tcp_address, help="listen on TCP instead of stdio")
     lsp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it")
 
     comp = sub.add_parser("complete", help="print the completion offered at FILE:LINE:COL")
     comp.add_argument("where", metavar="FILE:LINE:COL")
     _backend_args(comp)
     stats = sub.add_parser("stats", help="how often suggestions were accepted (kept on this machine only)")
-    stats.add_argument("--days", type=float, default=30, help="look this many days back (default 30)")
+    stats.add_argument("--days", type=checks.positive_float, default=30, help="look this many days back (default 30)")
     stats.add_argument("--json", action="store_true", help="by language, kind and model, as JSON")
     where = sub.add_parser("editor-path", help="where the editor plugins shipped with this package are")
     where.add_argument("editor", choices=["nvim", "emacs"])
@@ -92,24 +94,42 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", help="OpenAI-compatible base URL (default from settings/env)")
     p.add_argument("--model", help="served model id (default: the endpoint's first)")
     p.add_argument("--api-key")
-    p.add_argument("--max-tokens", type=int)
-    p.add_argument("--family", help="prompt family override (see docs/prompts.md)")
+    p.add_argument("--max-tokens", type=checks.positive_int)
+    p.add_argument("--family", type=checks.family, help="prompt family override (see docs/prompts.md)")
 
 
-def run_lsp(tcp: str | None) -> int:
+def run_lsp(tcp: tuple[str, int] | None) -> int:
     from .lsp.server import CompanionServer
 
     server = CompanionServer()
     if tcp:
-        host, _, port = tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
+        server.start_tcp(*tcp)
     else:
         server.start_io()
     return 0
 
 
+def shared_engine() -> dict[str, str]:
+    """The running shared engine's endpoint and key from its record (``engine start``), or {}:
+    the record is the one the editors use, read through the registry's bounded, sanitized read."""
+    from .engine.procs import alive
+    from .engine.registry import EngineRegistry, UnsafeDirectory
+
+    try:
+        record = EngineRegistry().read()
+    except (OSError, UnsafeDirectory, ValueError):
+        return {}
+    if record.get("state") != "ready" or not alive(record.get("engine")):
+        return {}
+    found = {"endpoint": record.get("endpoint"), "apiKey": record.get("apiKey")}
+    return {k: v for k, v in found.items() if isinstance(v, str) and v}
+
+
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    backend = {k: v for k, v in {"endpoint": args.endpoint, "model": args.model, "apiKey": args.api_key}.items() if v}
+    given = {"endpoint": args.endpoint, "model": args.model, "apiKey": args.api_key}
+    if not args.endpoint and "VLLM_COMPANION_ENDPOINT" not in os.environ:
+        given = {**shared_engine(), **{k: v for k, v in given.items() if v}}
+    backend = {k: v for k, v in given.items() if v}
     completion: dict[str, Any] = {"debounceMs": 0}
     if args.max_tokens:
         completion["maxTokens"] = args.max_tokens
@@ -121,7 +141,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 async def run_complete(args: argparse.Namespace) -> int:
     from .app import build
     from .completion.service import CompletionRequest
-    from .config import env_overrides, load_config
+    from .config import env_overrides, load_config, redact_url
 
     path, text, line, col = args.loaded
     config, problems = load_config(env_overrides(), overrides_from(args))
@@ -137,7 +157,8 @@ async def run_complete(args: argparse.Namespace) -> int:
         await services.backend.close()
     if not answer:
         state, message = services.status.derive()
-        print(f"vllm-companion: no completion ({state.value}: {message})", file=sys.stderr)
+        print(f"vllm-companion: no completion from {redact_url(config.backend.endpoint)} ({state.value}: {message})."
+              " Start the shared engine with `vllm-companion engine start`, or pass --endpoint URL.", file=sys.stderr)
         return 1
     sys.stdout.write(answer + ("\n" if not answer.endswith("\n") else ""))
     return 0
