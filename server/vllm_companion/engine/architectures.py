@@ -47,12 +47,19 @@ ARCHS: tuple[Arch, ...] = (
          32768, _hf("Qwen/Qwen2.5-Coder-1.5B-Instruct")),
     Arch("qwen2.5-3b", ("qwen2.5-3b", "qwen2.5-coder-3b"), 3.09, 36, 16, 2, 128, 2048, 11008, 151936, True,
          32768, _hf("Qwen/Qwen2.5-Coder-3B-Instruct")),
-    Arch("qwen2.5-7b", ("qwen2.5-7b", "qwen2.5-coder-7b"), 7.62, 28, 28, 4, 128, 3584, 18944, 152064, False,
+    # Qwen2-7B has Qwen2.5-7B's config.json numbers (28 layers, 4 KV heads, 3584/18944, 152,064).
+    Arch("qwen2.5-7b", ("qwen2.5-7b", "qwen2.5-coder-7b", "qwen2-7b"), 7.62, 28, 28, 4, 128, 3584, 18944, 152064, False,
          32768, _hf("Qwen/Qwen2.5-Coder-7B-Instruct")),
     Arch("qwen2.5-14b", ("qwen2.5-14b", "qwen2.5-coder-14b"), 14.77, 48, 40, 8, 128, 5120, 13824, 152064, False,
          32768, _hf("Qwen/Qwen2.5-Coder-14B-Instruct")),
     Arch("qwen2.5-32b", ("qwen2.5-32b", "qwen2.5-coder-32b"), 32.76, 64, 40, 8, 128, 5120, 27648, 152064, False,
          32768, _hf("Qwen/Qwen2.5-Coder-32B-Instruct")),
+    # Qwen3: head_dim 128 is given in the config (not hidden / heads). 32B: 32.76B parameters is
+    # what vLLM's "Model loading took 61.03 GiB" implies (llm-d/llm-d-benchmark).
+    Arch("qwen3-0.6b", ("qwen3-0.6b",), 0.596, 28, 16, 8, 128, 1024, 3072, 151936, True,
+         40960, _hf("Qwen/Qwen3-0.6B")),
+    Arch("qwen3-32b", ("qwen3-32b",), 32.76, 64, 64, 8, 128, 5120, 25600, 151936, False,
+         40960, _hf("Qwen/Qwen3-32B")),
     Arch("deepseek-coder-1.3b", ("deepseek-coder-1.3b",), 1.35, 24, 16, 16, 128, 2048, 5504, 32256, False,
          16384, _hf("deepseek-ai/deepseek-coder-1.3b-instruct")),
     Arch("deepseek-coder-6.7b", ("deepseek-coder-6.7b",), 6.74, 32, 32, 32, 128, 4096, 11008, 32256, False,
@@ -95,7 +102,7 @@ ARCHS: tuple[Arch, ...] = (
          8192, _hf("HuggingFaceTB/SmolLM2-1.7B-Instruct")),
 )
 _BY_PATTERN = sorted(((p, a) for a in ARCHS for p in a.match), key=lambda pa: -len(pa[0]))
-QUANTIZED = ("awq", "gptq", "int4")
+QUANTIZED = ("awq", "gptq", "int4", "fp8")
 
 
 def arch_of(model_id: str) -> Arch | None:

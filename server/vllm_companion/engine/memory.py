@@ -1,21 +1,30 @@
 """The memory arithmetic behind every launch plan: what a model needs, what a card leaves.
 
 vLLM's own accounting (its start-up log prints each term): it may use ``total x utilization`` of
-each GPU, and refuses to start when that is more than the memory free at start
-("Free memory on device ... is less than desired GPU memory utilization"). From that budget it
-takes the weights, the non-torch memory (CUDA context, NCCL), the activation peak of a profiling
-run over ``max_num_batched_tokens``, and (unless ``--enforce-eager``) the CUDA graphs; the rest is
-the KV cache, in blocks of 16 tokens. Terms, per GPU (tensor parallelism splits weights and KV):
+each GPU and refuses to start when that is more than the memory free at start. From that budget it
+takes the weights, the activation peak of a profiling run and the non-torch memory; the rest is
+the KV cache ("Available KV cache memory: X GiB", then "GPU KV cache size: N tokens"). Terms, per
+GPU (tensor parallelism splits weights, KV and the MLP):
 
-- weights: parameters x 2 bytes (bf16/fp16); AWQ/GPTQ keep embeddings and LM head in 16 bits and
-  store the rest in 4 bits plus a 16-bit scale and a 4-bit zero per group of 128 (4.16 bits);
-- KV bytes per token: 2 (K and V) x layers x KV heads x head size x 2 bytes;
-- activation: a 0.25 GiB workspace plus batched tokens x (2 x hidden + 2 x intermediate) x 2 bytes;
-- non-torch: 0.5 GiB; CUDA graphs: 0.5 GiB.
+- weights (exact from the config): parameters x 2 bytes; AWQ/GPTQ keep embeddings and LM head in
+  16 bits and store the rest in 4 bits plus a 16-bit scale and a 4-bit zero per group of 128; FP8
+  keeps them in 16 bits and the rest in 8;
+- KV bytes per token (exact): 2 (K and V) x layers x KV heads x head size x 2 bytes;
+- activation peak (fitted): the larger of the model's forward pass over ``max_num_batched_tokens``
+  (batched tokens x (3 x hidden + 3 x intermediate) x 2 bytes: the gate/up output, the activated
+  half and the residual stream) and the dummy sampler run over ``max_num_seqs`` rows of logits
+  (``logit_bytes`` x sequences x vocabulary) - the two run one after the other, so the peak is the
+  larger, not the sum;
+- non-torch memory (fitted): what the profiling run adds outside torch (NCCL buffers with tensor
+  parallelism, more across hosts);
+- CUDA graphs (fitted): vLLM 0.8-0.20 captures them after sizing the KV cache, so they come on top
+  of the budget; newer releases profile them and take them from it. The plan reserves them
+  (``PLAN``) either way: they must fit on the card.
 
-Checked against vLLM's figures (tests/unit/test_memory.py): the CPU build's 46,592 KV tokens for
-SmolLM2-135M in 1 GiB (exact), Llama-3.1-8B on an RTX 3090 at 0.90 (vLLM issue #10517: 3.81 GiB,
-1,952 blocks), Qwen2.5-7B-AWQ weights on an RTX 4060 (vLLM issue #13882: 5.20 GiB).
+The fitted terms are calibrated against published start-up logs (docs/models.md, "Calibration";
+tests/unit/test_calibration.py holds every point). A plan counts on the fitted KV figure minus
+``MARGIN`` (the worst remaining overestimate, rounded up), so it never expects more KV cache than
+vLLM gives.
 """
 
 from __future__ import annotations
@@ -25,20 +34,58 @@ from dataclasses import dataclass
 from .architectures import Arch
 
 GIB = 1 << 30
+MIB = 1 << 20
 BLOCK_TOKENS = 16
 KV_BYTES = 2  # bf16/fp16 KV cache
-QUANT_BITS = 4 + 16 / 128 + 4 / 128  # 4-bit weights, fp16 scale and 4-bit zero per group of 128
-NON_TORCH_GIB = 0.5  # CUDA context and NCCL (vLLM logs 0.03-0.5 GiB)
-CUDA_GRAPHS_GIB = 0.5  # graph capture (vLLM logs "took 0.2-1.0 GiB"); 0 with --enforce-eager
-WORKSPACE_GIB = 0.25
+QUANT_BITS = {"awq": 4 + 16 / 128 + 4 / 128, "gptq": 4 + 16 / 128 + 4 / 128, "int4": 4 + 16 / 128 + 4 / 128,
+              "fp8": 8.0}
+# 7.62B Qwen2-7B: 14.25 GiB logged (dennislee22/vLLM-benchmarking); 70B FP8: 33.88 GiB per GPU at TP 2 (llm-d).
 DESKTOP_HEADROOM_MIB = 256  # what a desktop and browser may still take after we start
+# Over the 12 calibration points the fitted KV figure is at most 1.4 % above vLLM's (Llama-3.1-8B on
+# an RTX 3090, V0, 23,968 tokens against 23,648). The points also fitted the constants, so the margin
+# is twice that, rounded up: a plan counts on 3 % less KV cache than the fitted figure.
+MARGIN = 0.03
+# No calibration point is a card under 24 GB or an AWQ model, where a few hundred MiB of CUDA context
+# and driver differences are the whole KV cache: whatever the share, a plan does not count on the
+# last 256 MiB either (the 8 GB laptop then keeps 3B AWQ at 4,096 tokens with 1.8 GB held, as
+# before the calibration, instead of 7B AWQ on 0.47 GiB of KV cache).
+MIN_MARGIN = 256 * MIB
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """One generation of vLLM's profiling, as the calibration points measured it."""
+
+    name: str
+    logit_bytes: float  # sampler peak per logit (max_num_seqs x vocabulary)
+    non_torch_gib: float  # one GPU
+    non_torch_tp_gib: float  # tensor parallel on one host (NCCL, custom all-reduce)
+    non_torch_hosts_gib: float  # tensor parallel across hosts (Ray, NCCL over the network)
+    graphs_in_budget: bool  # CUDA graphs taken from the budget before the KV cache is sized
+    graphs_gib: float = 0.65  # "Graph capturing finished ... took 0.50 / 0.65 GiB" (0.10.1.1, 7B)
+
+
+# vLLM 0.8-0.10: Qwen2-7B on an A100 80 GB left 0.55 GiB between weights and KV cache at both 0.25
+# and 0.50 utilization: the 0.26 GiB forward pass plus 0.13 non-torch leaves at most ~11.6 bytes a
+# logit for 256 x 152,064 logits (three fp32 copies); 0.25 GiB non-torch at TP 2, 1.2 across hosts.
+V1_0_10 = Accounting("vLLM 0.8-0.10", 11.6, 0.13, 0.26, 1.2, graphs_in_budget=False)
+# Later V1 (the llm-d H100 logs print a CUDA-graph estimate and a --kv-cache-memory hint): an
+# activation peak of 4.76-5.64 GiB for four models from 0.6B to 70B is 38.4-39.6 bytes a logit for
+# 1,024 sequences (H100's default), whatever the model's size; non-torch 0.13 GiB, 0.55 at TP 2.
+V1_0_11 = Accounting("vLLM 0.11+", 39.6, 0.14, 0.55, 1.2, graphs_in_budget=False)
+# V0 (0.6-0.7): the forward pass dominates (max_num_batched_tokens = max-model-len without chunked
+# prefill); non-torch 0.35 GiB with the CUDA context (vLLM issue #10517).
+V0 = Accounting("vLLM 0.6-0.7 (V0)", 11.6, 0.35, 0.35, 1.2, graphs_in_budget=False)
+# What a plan assumes of the vLLM it installs: the heaviest generation, graphs reserved.
+PLAN = Accounting("plan", 39.6, 0.14, 0.55, 1.2, graphs_in_budget=True)
 
 
 def weight_bytes(arch: Arch, quantization: str | None) -> int:
     params = arch.params_b * 1e9
-    if quantization in ("awq", "gptq", "int4"):
+    bits = QUANT_BITS.get(quantization or "")
+    if bits is not None:
         embeddings = arch.embedding_params
-        return int(embeddings * 2 + (params - embeddings) * QUANT_BITS / 8)
+        return int(embeddings * 2 + (params - embeddings) * bits / 8)
     return int(params * 2)
 
 
@@ -46,8 +93,24 @@ def kv_bytes_per_token(arch: Arch) -> int:
     return 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES
 
 
-def activation_bytes(arch: Arch, batched_tokens: int) -> int:
-    return int(WORKSPACE_GIB * GIB + batched_tokens * (2 * arch.hidden + 2 * arch.intermediate) * 2)
+def activation_bytes(arch: Arch, batched_tokens: int, max_num_seqs: int = 256, tensor_parallel: int = 1,
+                     accounting: Accounting = PLAN) -> int:
+    """The profiling run's peak: the forward pass or the sampler, whichever is larger."""
+    forward = batched_tokens * (3 * arch.hidden + 3 * arch.intermediate // tensor_parallel) * 2
+    sampler = accounting.logit_bytes * min(max_num_seqs, batched_tokens) * arch.vocab
+    return int(max(forward, sampler))
+
+
+def non_torch_bytes(accounting: Accounting, tensor_parallel: int, across_hosts: bool) -> int:
+    if across_hosts:
+        return int(accounting.non_torch_hosts_gib * GIB)
+    return int((accounting.non_torch_gib if tensor_parallel == 1 else accounting.non_torch_tp_gib) * GIB)
+
+
+def default_batched_tokens(total_mib: int) -> int:
+    """vLLM's ``max_num_batched_tokens`` for ``vllm serve``: 8,192 on cards of 70 GiB and more
+    (H100, H200; A100 keeps 2,048), else 2,048. The plan takes the larger where it may apply."""
+    return 8192 if total_mib >= 70 * 1024 else 2048
 
 
 def kv_tokens(kv_bytes: int, per_token: int) -> int:
@@ -64,11 +127,17 @@ class Fit:
     weights: int
     activation: int
     non_torch: int
-    graphs: int
-    kv: int  # what is left for the KV cache (negative: does not fit)
+    graphs: int  # reserved in the budget (0: eager, or a generation that captures them after)
+    kv: int  # the fitted KV cache: what vLLM will report (negative: does not fit)
+    margin: int  # what a plan does not count on (MARGIN of a positive kv, at least MIN_MARGIN)
     kv_per_token: int
-    tokens: int  # KV cache size in tokens, over all GPUs' shards
+    tokens: int  # KV tokens a plan counts on (kv - margin), over all GPUs' shards
     max_model_len: int
+
+    @property
+    def fitted_tokens(self) -> int:
+        """The tokens vLLM is expected to report ("GPU KV cache size"), before the margin."""
+        return kv_tokens(self.kv, self.kv_per_token)
 
     @property
     def concurrency(self) -> float:
@@ -80,8 +149,9 @@ class Fit:
 
         return (f"{gib(self.budget)} usable (utilization {self.utilization:.2f}) - weights {gib(self.weights)} "
                 f"- activation {gib(self.activation)} - non-torch {gib(self.non_torch)} - CUDA graphs "
-                f"{gib(self.graphs)} = KV cache {gib(self.kv)}; {self.kv_per_token:,} bytes per token -> "
-                f"{self.tokens:,} tokens, {self.concurrency:.1f} requests of {self.max_model_len:,} tokens")
+                f"{gib(self.graphs)} = KV cache {gib(self.kv)}, less the margin "
+                f"{gib(self.margin)}; {self.kv_per_token:,} bytes per token -> {self.tokens:,} tokens, "
+                f"{self.concurrency:.1f} requests of {self.max_model_len:,} tokens")
 
 
 def fit(
@@ -90,20 +160,26 @@ def fit(
     total_mib: int,
     utilization: float,
     max_model_len: int,
-    batched_tokens: int = 2048,
+    batched_tokens: int | None = None,
     eager: bool = False,
     tensor_parallel: int = 1,
+    max_num_seqs: int = 256,
+    accounting: Accounting = PLAN,
+    across_hosts: bool = False,
 ) -> Fit:
     """The arithmetic for one GPU of ``total_mib`` (each of ``tensor_parallel`` GPUs alike)."""
-    budget = int(total_mib * (1 << 20) * utilization)
+    budget = int(total_mib * MIB * utilization)
     weights = weight_bytes(arch, quantization) // tensor_parallel
-    activation = activation_bytes(arch, batched_tokens)
-    non_torch = int(NON_TORCH_GIB * GIB)
-    graphs = 0 if eager else int(CUDA_GRAPHS_GIB * GIB)
+    batched = batched_tokens or default_batched_tokens(total_mib)
+    activation = activation_bytes(arch, batched, max_num_seqs, tensor_parallel, accounting)
+    non_torch = non_torch_bytes(accounting, tensor_parallel, across_hosts)
+    graphs = 0 if eager or not accounting.graphs_in_budget else int(accounting.graphs_gib * GIB)
     kv = budget - weights - activation - non_torch - graphs
+    margin = min(max(0, kv), max(int(kv * MARGIN), MIN_MARGIN))
     per_token = kv_bytes_per_token(arch) // tensor_parallel
-    tokens = kv_tokens(kv, per_token)
-    return Fit(utilization, budget, weights, activation, non_torch, graphs, kv, per_token, tokens, max_model_len)
+    tokens = kv_tokens(kv - margin, per_token)
+    return Fit(utilization, budget, weights, activation, non_torch, graphs, kv, margin, per_token, tokens,
+               max_model_len)
 
 
 def utilization_for(total_mib: int, free_mib: int, ceiling: float = 0.92) -> float:
@@ -114,5 +190,6 @@ def utilization_for(total_mib: int, free_mib: int, ceiling: float = 0.92) -> flo
 
 
 def cpu_kv_tokens(arch: Arch, kv_space_gib: float = 1.0) -> int:
-    """The vLLM CPU build: ``VLLM_CPU_KVCACHE_SPACE`` GiB, all of it KV cache."""
+    """The vLLM CPU build: ``VLLM_CPU_KVCACHE_SPACE`` GiB, all of it KV cache (exact, no margin:
+    measured here, docs/models.md)."""
     return kv_tokens(int(kv_space_gib * GIB), kv_bytes_per_token(arch))
