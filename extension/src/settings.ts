@@ -12,28 +12,36 @@ export interface ServerOptions {
   engine: Record<string, unknown>;
   completion: Record<string, unknown>;
   chat: Record<string, unknown>;
+  log: Record<string, unknown>;
 }
 
-const SECTIONS: Record<keyof ServerOptions, string[]> = {
-  backend: ["launch", "endpoint", "model"], // the API key comes from SecretStorage, never settings
-  engine: ["model", "kind"],
-  completion: ["enabled", "disabledLanguages", "debounceMs", "maxTokens"],
-  chat: ["model", "maxTokens", "excludeGlobs"],
-};
+/** Settings a folder may tune, forwarded as VS Code merges them (the folder's value wins). */
+const TUNABLE = [
+  "completion.enabled", "completion.disabledLanguages", "completion.debounceMs", "completion.maxTokens",
+  "chat.maxTokens", "chat.excludeGlobs",
+];
 
 /** Where code and keys go, and what runs, is the user's alone: only the user's own settings
- * (never a folder's .vscode/settings.json) set these. The server's table is
- * server/vllm_companion/settings_trust.py USER_ONLY; package.json's restrictedConfigurations lists
- * the same keys; tests/adversarial/test_settings.py keeps the three equal. */
+ * (never a folder's .vscode/settings.json) set these, and every one of them is forwarded, so the
+ * server, which drops them from the workspace/configuration answers it gets (a repository's),
+ * still obeys the user (a user's `completion.telemetry: false` was dropped that way). The server's
+ * table is server/vllm_companion/settings_trust.py USER_ONLY; package.json's
+ * restrictedConfigurations lists the same keys; tests/adversarial/test_settings.py keeps the three
+ * equal. `backend.apiKey` comes from SecretStorage only (see toServerOptions). */
 export const USER_ONLY = [
-  "backend.endpoint", "backend.apiKey", "backend.headers", "backend.model", "backend.launch",
-  "chat.model", "completion.telemetry", "log.file", "engine.*",
+  "backend.endpoint", "backend.model", "backend.apiKey", "backend.launch", "backend.headers",
+  "completion.telemetry", "chat.model",
+  "engine.kind", "engine.device", "engine.model", "engine.servedName", "engine.quantization", "engine.dtype",
+  "engine.gpuMemoryUtilization", "engine.maxModelLen", "engine.maxNumSeqs", "engine.enforceEager",
+  "engine.tensorParallel", "engine.inventory", "engine.replicas", "engine.workers", "engine.python", "engine.host",
+  "engine.port", "engine.apiKey", "engine.command", "engine.keepAlive", "engine.readyTimeoutS", "engine.stallTimeoutS",
+  "log.file",
 ];
 /** What is never sent: a folder may add to the user's list, never take from it (a union). */
 export const PRIVACY_LISTS = ["chat.excludeGlobs", "completion.disabledLanguages"];
 
 export function isUserOnly(key: string): boolean {
-  return USER_ONLY.includes(key) || USER_ONLY.includes(`${key.split(".")[0]}.*`);
+  return USER_ONLY.includes(key);
 }
 
 /** The value the server gets: the user's own for user-only keys, every scope's items joined for
@@ -55,14 +63,12 @@ function valueOf(settings: SettingsReader, key: string): unknown {
 /** Only values that are set go to the server: unset ones keep the server's documented defaults.
  * ``apiKey`` comes from VS Code's SecretStorage (command "vLLM Companion: Set API Key"). */
 export function toServerOptions(settings: SettingsReader, apiKey?: string): ServerOptions {
-  const out: ServerOptions = { backend: {}, engine: {}, completion: {}, chat: {} };
-  if (apiKey) out.backend.apiKey = apiKey;
-  for (const [section, keys] of Object.entries(SECTIONS) as [keyof ServerOptions, string[]][]) {
-    for (const key of keys) {
-      const value = valueOf(settings, `${section}.${key}`);
-      if (value !== undefined && value !== null && value !== "") {
-        out[section][key] = value;
-      }
+  const out: ServerOptions = { backend: {}, engine: {}, completion: {}, chat: {}, log: {} };
+  for (const path of [...TUNABLE, ...USER_ONLY]) {
+    const [section, key] = path.split(".") as [keyof ServerOptions, string];
+    const value = path === "backend.apiKey" ? apiKey : valueOf(settings, path);
+    if (value !== undefined && value !== null && value !== "") {
+      out[section][key] = value;
     }
   }
   return out;

@@ -28,6 +28,7 @@ ENV_VARS = {
 }
 
 
+MAX_PROBLEMS = 8  # setting problems reported at once (100,000 bad list items made an 11 MB message)
 WorkerUrl = Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+:\d{1,5}/?$", max_length=300)]
 
 
@@ -109,13 +110,14 @@ class CompletionSettings(_Section):
     max_prompt_tokens: int = Field(2048, ge=64, description="Upper bound on prompt size, whatever the model allows.")
     temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature (low: FIM wants the likely text).")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling for completions.")
-    family: str = Field("auto", description="Prompt family: auto or a family name (see docs/prompts.md).")
+    family: str = Field("auto", max_length=64,
+                        description="Prompt family: auto or a family name (see docs/prompts.md).")
     timeout_ms: int = Field(5000, ge=100, description="Wall-clock cap for one inline completion.")
     cache_size: int = Field(256, ge=0, description="Entries in the completion cache (0 disables it).")
     cache_ttl_s: float = Field(300, ge=0, description="Seconds a cached completion stays valid.")
     disabled_languages: list[str] = Field(default_factory=list, description="languageIds with no completions.")
     context_sources: list[ContextSource] = Field(
-        default_factory=lambda: list(DEFAULT_SOURCES),
+        default_factory=lambda: list(DEFAULT_SOURCES), max_length=8,
         description="Context beyond the file: similar snippets of open files, recent edits elsewhere, and "
         "(opt-in: it cost edit similarity on the CPU benchmark, docs/performance.md) definitions imported from "
         "the workspace ([] for none).",
@@ -133,7 +135,8 @@ class CompletionSettings(_Section):
     learn: bool = Field(True, description="Tune maxTokens and single/multi-line from what you accept.")
     prefetch: bool = Field(True, description="After an accept, prepare the suggestion at the new cursor.")
     ablate: list[Literal["stop", "single-line", "suffix-retype", "scope", "max-lines", "loops"]] = Field(
-        default_factory=list, description="Stages or policies switched off (for scripts/bench_quality.py ablations).")
+        default_factory=list, max_length=16,
+        description="Stages or policies switched off (for scripts/bench_quality.py ablations).")
     completion_items: Literal["auto", "always", "never"] = Field(
         "auto", description="Offer textDocument/completion items: auto = only to clients without inline completion."
     )
@@ -145,11 +148,12 @@ class ChatSettings(_Section):
     temperature: float = Field(0.3, ge=0, le=2, description="Sampling temperature for chat answers.")
     top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling for chat answers.")
     max_concurrent: int = Field(1, ge=1, le=16, description="Chat answers streaming at once (keeps completion fast).")
-    template: str = Field("auto", description="Fallback chat template: auto, chatml, deepseek-coder, llama-inst, ...")
+    template: str = Field("auto", max_length=64,
+                          description="Fallback chat template: auto, chatml, deepseek-coder, llama-inst, ...")
     exclude_globs: list[str] = Field(
         default_factory=list, description="Files never sent as context (on top of .env, keys, certificates)."
     )
-    system_prompt: str | None = Field(None, description="Replaces the built-in system prompt.")
+    system_prompt: str | None = Field(None, max_length=16384, description="Replaces the built-in system prompt.")
 
 
 class EngineSettings(_Section):
@@ -261,13 +265,20 @@ def load_config(*sources: Mapping[str, Any] | None) -> tuple[Config, list[str]]:
     problems: list[str] = []
     for _ in range(50):
         try:
-            return Config.model_validate(raw), problems
+            return Config.model_validate(raw), _summary(problems)
         except ValidationError as exc:
+            errors = exc.errors()
+            problems += [f"setting {'.'.join(map(str, err['loc']))}: {err['msg']} (default used)" for err in errors]
             removed = False
-            for err in exc.errors():
+            for err in reversed(errors):  # last first: deleting item 1 before item 2 would delete item 3
                 loc = tuple(err["loc"])
-                problems.append(f"setting {'.'.join(map(str, loc))}: {err['msg']} (default used)")
                 removed |= _drop(raw, loc) or (len(loc) > 1 and _drop(raw, loc[:-1]))
             if not removed:
                 break
-    return Config(), [*problems, "settings ignored: could not be repaired"]
+    return Config(), _summary(["settings ignored: could not be repaired", *problems])
+
+
+def _summary(problems: list[str]) -> list[str]:
+    """At most ``MAX_PROBLEMS`` messages: they go to the user, in one message."""
+    extra = len(problems) - MAX_PROBLEMS
+    return problems if extra <= 0 else [*problems[:MAX_PROBLEMS], f"and {extra} more setting problems"]

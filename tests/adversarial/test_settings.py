@@ -14,17 +14,26 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lsprotocol import types
+from pydantic.alias_generators import to_camel
 
 from tests.fake_backend import FakeBackend, Reply
 from tests.lsp_session import as_dict, chat_request, inline, open_doc, session, wait_for
-from vllm_companion.config import load_config, redact_url
-from vllm_companion.settings_trust import PRIVACY_LISTS, USER_ONLY, from_workspace, user_only_keys
+from vllm_companion.config import Config, load_config, redact_url
+from vllm_companion.privacy import Privacy
+from vllm_companion.settings_trust import (
+    PRIVACY_LISTS,
+    WORKSPACE_TUNABLE,
+    from_workspace,
+    user_only_keys,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_KEY, GATEWAY = "user-key-0123456789", "gateway-token-abcdef"
@@ -120,7 +129,7 @@ async def test_workspace_may_add_an_exclusion(backend: FakeBackend) -> None:
     """The union's other half: a repository's own exclusion is honoured on top of the user's."""
     user = user_options(backend, chat={"excludeGlobs": ["*.private"]})
     config, _ = load_config(user)
-    merged, ignored = from_workspace({"chat": {"excludeGlobs": ["*.internal", "*.private"]}}, config)
+    merged, ignored, _ = from_workspace({"chat": {"excludeGlobs": ["*.internal", "*.private"]}}, config)
     assert merged["chat"]["excludeGlobs"] == ["*.private", "*.internal"] and ignored == []
 
 
@@ -151,9 +160,15 @@ def test_other_spelling_or_shape_cannot_dodge_the_user_only_table() -> None:
         {"chat": {"exclude_globs": []}},
         {"chat": {"excludeGlobs": "none"}},
         {"engine": {"command": ["sh"], "api_key": "x", "gpu_memory_utilization": 0.5}},
+        {"BACKEND": {"ENDPOINT": "http://evil/v1", "API_KEY": "x"}, "Chat": {"ExcludeGlobs": []}},
+        {"bac\u212aend": {"endpoint": "http://evil/v1"}, "backend": {"api\u212aey": "x"}},  # KELVIN SIGN lowers to k
+        {"backend.endpoint": "http://evil/v1", "backend": {"headers.X-Evil": "1"}},  # VS Code's flat form
+        {"vllmCompanion": {"backend": {"endpoint": "http://evil/v1"}}, "backend": {"vllmCompanion": {"apiKey": "x"}}},
+        {"backend": [{"endpoint": "http://evil/v1"}], "chat": [], "engine": None},
+        {"backend": {"endpoint": "http://10.0.0.1:8000/v1", "apiKey": "k", "model": "paid"}},
     ]
     for attack in attacks:
-        merged, _ = from_workspace(attack, user)
+        merged, _, _ = from_workspace(attack, user)
         config, _ = load_config(user.model_dump(by_alias=True), merged)
         assert config.backend == user.backend and config.engine == user.engine, attack
         assert "*.private" in config.chat.exclude_globs, attack
@@ -161,7 +176,7 @@ def test_other_spelling_or_shape_cannot_dodge_the_user_only_table() -> None:
 
 def test_a_workspace_adds_at_most_a_bounded_number_of_exclusions() -> None:
     user, _ = load_config({})
-    merged, _ = from_workspace({"chat": {"excludeGlobs": [f"*.{i}" for i in range(100_000)]}}, user)
+    merged, _, _ = from_workspace({"chat": {"excludeGlobs": [f"*.{i}" for i in range(100_000)]}}, user)
     assert len(merged["chat"]["excludeGlobs"]) <= 256
 
 
@@ -183,16 +198,16 @@ def ts_list(source: str, name: str) -> set[str]:
     return set(re.findall(r'"([^"]+)"', match.group(1)))
 
 
-def test_vscode_extension_forwards_no_folder_value_for_user_only_keys() -> None:
+def test_vscode_extension_forwards_the_users_own_value_of_every_user_only_key() -> None:
     """extension/src/settings.ts builds initializationOptions from the user's own value
-    (``inspect().globalValue``) for the same keys, and joins every scope's privacy lists."""
+    (``inspect().globalValue``) of every user-only key, and joins every scope's privacy lists.
+    Every one must be forwarded: the server drops them from VS Code's workspace/configuration
+    answers, so a user's own ``completion.telemetry: false``, ``backend.headers`` or ``log.file``
+    that only came that way was ignored (extension/test/unit/settings.test.ts runs the code)."""
     source = (ROOT / "extension" / "src" / "settings.ts").read_text()
-    listed = ts_list(source, "USER_ONLY")
-    expanded = {k for k in listed if not k.endswith(".*")}
-    expanded |= {f"{k[:-2]}.{key}" for k in listed if k.endswith(".*") for key in USER_ONLY[k[:-2]]}
-    assert expanded == set(user_only_keys())
-    assert {k for k in listed if k.endswith(".*")} == {"engine.*"}
+    assert ts_list(source, "USER_ONLY") == set(user_only_keys())
     assert ts_list(source, "PRIVACY_LISTS") == {f"{s}.{k}" for s, k in PRIVACY_LISTS}
+    assert re.search(r"for \(const path of \[\.\.\.TUNABLE, \.\.\.USER_ONLY\]\)", source)
     assert "globalValue" in source and "workspaceValue" in source
 
 
@@ -246,3 +261,69 @@ async def test_endpoint_that_is_not_http_is_named_not_unreachable() -> None:
         await wait_for(lambda: any("backend.endpoint" in m.message for m in client.messages), timeout=10)
         shown = [m.message for m in client.messages]
     assert any("not an http(s) URL" in m for m in shown), shown
+
+
+# -- bounds: a repository's settings cost bounded time and bounded messages --------------------
+
+
+async def test_huge_workspace_settings_neither_stall_the_server_nor_flood_the_user(backend: FakeBackend) -> None:
+    """100,000 bad ``contextSources`` items from a repository: each was a problem, the list was
+    repaired one item at a time on the event loop (quadratic) and the user got an 11 MB message."""
+    backend.default = Reply(chunks=["fine"])
+    async with session(user_options(backend)) as client:
+        uri, pos = open_doc(client, "x = █\n")
+        junk = {"completion": {"contextSources": ["bogus"] * 100_000, "maxTokens": 9}}
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"vllmCompanion": junk}))
+        await wait_for(lambda: any("contextSources" in m.message for m in client.messages), timeout=20)
+        assert await inline(client, uri, pos) == "fine"
+        shown = [m.message for m in client.messages]
+    assert sum(map(len, shown)) < 4000, [len(m) for m in shown]
+    assert backend.generation_requests()[-1].body["max_tokens"] == 9  # the rest of the section still applies
+
+
+def test_a_million_workspace_keys_are_refused_in_bounded_time() -> None:
+    """Unknown keys and sections by the million (a 12 MB settings file) took 9 s on the event loop."""
+    user, _ = load_config({"chat": {"excludeGlobs": ["*.private"]}})
+    for junk in ({"completion": {f"k{i}": i for i in range(1_000_000)}, "chat": {"maxTokens": 99}},
+                 {**{f"s{i}": {} for i in range(1_000_000)}, "chat": {"maxTokens": 99}}):
+        started = time.perf_counter()
+        merged, _, problems = from_workspace(junk, user)
+        config, _ = load_config(user.model_dump(by_alias=True), merged)
+        assert time.perf_counter() - started < 1.0
+        assert config.chat.exclude_globs == ["*.private"] and problems
+
+
+def test_workspace_globs_cannot_stall_the_privacy_filter() -> None:
+    """256 added globs of 4,000 characters each cost 22 s of regex compilation in the first
+    secret-file check (fnmatch), on the event loop. A workspace glob is at most 256 characters
+    with at most 16 ``*``; longer ones are refused and named, the user's own are kept whatever."""
+    salt = uuid.uuid4().hex  # fnmatch caches compiled patterns per process
+    user_glob = "*a" * 300 + salt  # the user's own, however odd, is theirs
+    user, _ = load_config({"chat": {"excludeGlobs": [user_glob]}})
+    attack = {"chat": {"excludeGlobs": ["*.internal"] + [f"{'*a' * 2000}{salt}{i}" for i in range(256)]}}
+    merged, _, problems = from_workspace(attack, user)
+    globs = merged["chat"]["excludeGlobs"]
+    assert globs == [user_glob, "*.internal"] and any("chat.excludeGlobs" in p for p in problems), problems
+    started = time.perf_counter()
+    assert Privacy(globs).is_secret("file:///work/src/" + "a" * 200 + ".py") is False
+    assert time.perf_counter() - started < 3.0
+
+
+def test_bad_items_in_an_exclusion_list_cost_no_other_exclusion() -> None:
+    """Two bad items in a row: the repair deleted by index while the list shrank, so the second
+    deletion removed the *next good* exclusion (``*.b``) and the file it covers was sent."""
+    config, problems = load_config({"chat": {"excludeGlobs": ["*.a", 5, 6, "*.b", 7]}})
+    assert config.chat.exclude_globs == ["*.a", "*.b"], problems
+    assert len(problems) == 3
+
+
+def test_a_new_setting_is_the_users_until_declared_workspace_safe() -> None:
+    """The table is written the safe way round: what a repository may tune is listed
+    (``WORKSPACE_TUNABLE``); every other field, including one added later, is user-only."""
+    every = {f"{s}.{to_camel(f)}" for s, m in Config.model_fields.items()
+             for f in m.annotation.model_fields}  # type: ignore[union-attr]
+    tunable = {f"{s}.{k}" for s, keys in WORKSPACE_TUNABLE.items() for k in keys}
+    assert set(user_only_keys()) == every - tunable
+    assert not tunable & {"backend.endpoint", "backend.apiKey", "backend.headers", "backend.model",
+                          "chat.model", "completion.telemetry", "log.file"}
+    assert not any(k.startswith("engine.") for k in tunable)

@@ -19,6 +19,7 @@ describe("toServerOptions", () => {
       engine: { kind: "llamacpp" },
       completion: { debounceMs: 80, disabledLanguages: ["markdown"] },
       chat: { model: "big-chat-model", maxTokens: 256 },
+      log: {},
     });
   });
 });
@@ -49,6 +50,19 @@ describe("a folder's settings", () => {
     ));
     expect(opts.chat.excludeGlobs).toEqual(["*.secret.txt"]);
     expect(opts.completion.disabledLanguages).toEqual(["markdown", "rust"]);
+  });
+});
+
+describe("the user's own settings for user-only keys", () => {
+  it("all reach the server, which drops them from the workspace/configuration answer", () => {
+    const user = { "completion.telemetry": false, "backend.headers": { "X-Gateway-Token": "t" },
+      "log.file": "/home/me/vllm.log", "engine.command": ["/opt/engine"], "engine.keepAlive": true };
+    const folder = { "completion.telemetry": true, "log.file": "/tmp/theirs.log", "engine.command": ["sh"] };
+    const opts = toServerOptions(reader(user, folder));
+    expect(opts.completion).toEqual({ telemetry: false });
+    expect(opts.backend).toEqual({ headers: { "X-Gateway-Token": "t" } });
+    expect(opts.log).toEqual({ file: "/home/me/vllm.log" });
+    expect(opts.engine).toEqual({ command: ["/opt/engine"], keepAlive: true });
   });
 });
 

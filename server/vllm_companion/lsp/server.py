@@ -68,12 +68,13 @@ class CompanionServer(LanguageServer):
         if isinstance(init_options, Mapping):
             self._init_options = dict(init_options)
         ignored: list[str] = []
+        refused: list[str] = []  # workspace values over their bounds
         if isinstance(client_settings, Mapping):
             user, _ = load_config(self._env, self._init_options)
-            self._client_settings, ignored = from_workspace(client_settings, user)
+            self._client_settings, ignored, refused = from_workspace(client_settings, user)
         sources = (self._env, self._init_options, self._client_settings, self.services.binding.overrides())
         config, problems = load_config(*sources)
-        problems = self._news(ignored) + problems
+        problems = self._news(ignored) + refused + problems
         if (old := self.services.reconfigure(config)) is not None:
             self.spawn(old.close())
         if config.log.level:
