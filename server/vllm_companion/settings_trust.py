@@ -52,6 +52,12 @@ USER_ONLY: dict[str, tuple[str, ...]] = {
     section: tuple(key for key in keys if key not in WORKSPACE_TUNABLE.get(section, ()))
     for section, keys in KNOWN.items()
 }
+# What a workspace may lower, never raise (or, for the debounce, raise, never lower): each makes
+# requests larger or more frequent on the user's endpoint, which costs the user on a paid gateway.
+CEILINGS = (("backend", "contextLength"), ("completion", "maxPromptTokens"), ("completion", "maxTokens"),
+            ("completion", "contextTokens"), ("chat", "maxTokens"))
+FLOORS = (("completion", "debounceMs"),)
+OFF_ONLY = (("completion", "prefetch"),)
 # Lists of what is never sent: a workspace may add to the user's, never remove from them.
 PRIVACY_LISTS = (("chat", "excludeGlobs"), ("completion", "disabledLanguages"))
 WORKSPACE_LIST_MAX = 256  # items a workspace may add to one privacy list
@@ -106,8 +112,20 @@ def _section(section: str, part: dict[str, Any], mine: dict[str, Any]) -> tuple[
                 problems.append(f"workspace {section}.{key}: {refused} item(s) not added (at most {WORKSPACE_LIST_MAX} "
                                 f"strings of at most {WORKSPACE_ITEM_MAX} characters and {WORKSPACE_GLOB_STARS} '*')")
         elif key in KNOWN[section]:
-            kept[key] = value
+            kept[key] = _bounded(section, key, value, mine.get(key))
     return kept, ignored, problems
+
+
+def _bounded(section: str, key: str, value: Any, mine: Any) -> Any:
+    """A tunable value held to the user's own where raising it would cost the user more."""
+    number = isinstance(value, int | float) and not isinstance(value, bool) and isinstance(mine, int | float)
+    if (section, key) in CEILINGS and number:
+        return min(value, mine)
+    if (section, key) in FLOORS and number:
+        return max(value, mine)
+    if (section, key) in OFF_ONLY and value is True:
+        return mine
+    return value
 
 
 def _additions(value: Any, globs: bool) -> tuple[list[str], int]:

@@ -327,3 +327,24 @@ def test_a_new_setting_is_the_users_until_declared_workspace_safe() -> None:
     assert not tunable & {"backend.endpoint", "backend.apiKey", "backend.headers", "backend.model",
                           "chat.model", "completion.telemetry", "log.file"}
     assert not any(k.startswith("engine.") for k in tunable)
+
+
+def test_a_workspace_cannot_make_requests_cost_the_user_more() -> None:
+    """Tunable is not unbounded: a repository may shrink requests and slow them down, never make
+    them larger or more frequent on the user's (possibly paid) endpoint than the user's own
+    settings, and may not switch prefetching on."""
+    config, _ = load_config({"completion": {"prefetch": False}})
+    asked = {"backend": {"contextLength": 1_000_000},
+             "completion": {"maxPromptTokens": 1_000_000, "maxTokens": 4096, "contextTokens": 8192,
+                            "debounceMs": 0, "prefetch": True},
+             "chat": {"maxTokens": 1_000_000}}
+    merged, _, _ = from_workspace(asked, config)
+    mine = config.model_dump(by_alias=True)
+    assert merged["backend"]["contextLength"] == mine["backend"]["contextLength"]
+    for key in ("maxPromptTokens", "maxTokens", "contextTokens"):
+        assert merged["completion"][key] == mine["completion"][key]
+    assert merged["completion"]["debounceMs"] == mine["completion"]["debounceMs"]
+    assert merged["completion"]["prefetch"] is False
+    assert merged["chat"]["maxTokens"] == mine["chat"]["maxTokens"]
+    lower, _, _ = from_workspace({"completion": {"maxTokens": 32, "debounceMs": 400}}, config)
+    assert lower["completion"] == {"maxTokens": 32, "debounceMs": 400}
