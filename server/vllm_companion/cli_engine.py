@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
+from . import cli_checks as checks
 from .config import EngineSettings, env_overrides, load_config
 
 STOP_WAIT_S = 20.0
@@ -25,32 +27,36 @@ def add_commands(sub: Any) -> None:
     eng.add_argument("action", choices=["start", "stop", "status"])
     eng.add_argument("--foreground", action="store_true", help="supervise here until Ctrl-C")
     eng.add_argument("--team", action="store_true", help="serve a team: an API key is required (made once)")
-    eng.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
-    eng.add_argument("--port", type=int, default=None, help="port (default: a free one)")
-    eng.add_argument("--api-key", default=None, help="the key clients must send (or VLLM_COMPANION_ENGINE_KEY)")
-    eng.add_argument("--replicas", type=int, default=None, help="a fleet: this many engines behind vLLM's router")
+    eng.add_argument("--host", default=None, type=checks.host, help="address to listen on (default 127.0.0.1)")
+    eng.add_argument("--port", type=checks.port, default=None, help="port (default: a free one)")
+    eng.add_argument("--api-key", default=None,
+                     help="the key clients must send; a command line is visible to other users: prefer "
+                          "VLLM_COMPANION_ENGINE_KEY or --api-key-file")
+    eng.add_argument("--api-key-file", default=None, metavar="PATH", help="read the key from this file's first line")
+    eng.add_argument("--replicas", type=checks.positive_int, default=None,
+                     help="a fleet: this many engines behind vLLM's router")
     eng.add_argument("--inventory", default=None, help="a JSON file of hosts and GPUs: this host is the Ray head")
     eng.add_argument("--worker", action="append", default=None, metavar="http://HOST:PORT",
                      help="another host's engine to add to the fleet's router (repeatable)")
     _engine_args(eng)
     doc = sub.add_parser("doctor", help="hardware, launch plan, engine install and health, FIM tokens")
-    _engine_args(doc)
+    _engine_args(doc, model_type=checks.known_model)
     doc.add_argument("--endpoint", help="check this OpenAI-compatible endpoint too")
     what = sub.add_parser("plan", help="what would run on these GPUs, and the memory arithmetic behind it")
     what.add_argument("--gpu", action="append", metavar="NAME:TOTAL_MIB:USED_MIB[:CC]",
                       help="a GPU to plan for (repeatable); default: the GPUs NVML reports")
-    what.add_argument("--model", help="a model to check instead of the planner's choice")
-    what.add_argument("--context", type=int, help="max-model-len to check")
-    what.add_argument("--utilization", type=float, help="gpu-memory-utilization to check")
+    what.add_argument("--model", type=checks.known_model, help="a model to check instead of the planner's choice")
+    what.add_argument("--context", type=checks.positive_int, help="max-model-len to check")
+    what.add_argument("--utilization", type=checks.utilization, help="gpu-memory-utilization to check (0-1]")
     what.add_argument("--inventory", help="a JSON file of hosts and their GPUs: plan across hosts (Ray)")
     demo = sub.add_parser("demo", help="start the local engine, then a completion and a chat round trip")
     _engine_args(demo)
 
 
-def _engine_args(p: argparse.ArgumentParser) -> None:
+def _engine_args(p: argparse.ArgumentParser, model_type: Callable[[str], str] = str) -> None:
     p.add_argument("--kind", choices=["vllm", "llamacpp"], help="engine (default vllm)")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"])
-    p.add_argument("--model", help="model to serve (default: from the sizing guide)")
+    p.add_argument("--model", type=model_type, help="model to serve (default: from the sizing guide)")
     p.add_argument("--keep-alive", action="store_true", help="leave the engine running afterwards")
 
 
@@ -113,21 +119,20 @@ def _cluster_what_if(args: argparse.Namespace) -> int:
 
 # -- engine --------------------------------------------------------------------------------------
 def engine_start(args: argparse.Namespace) -> int:
-    if args.foreground:
-        return asyncio.run(_foreground(engine_settings(args)))
+    """The service (or, ``--foreground``, the supervisor itself), with the same key rules either way."""
+    if args.api_key:
+        return _start_again_without_key(args)
     from .engine.registry import EngineRegistry, runtime_dir
 
     key, problem = _team_key(args)
     if problem:
         print(f"vllm-companion: {problem}", file=sys.stderr)
         return 2
-    argv = [sys.executable, "-m", "vllm_companion", "engine", "start", "--foreground", "--keep-alive"]
-    given = (("kind", args.kind), ("device", args.device), ("model", args.model), ("host", args.host),
-             ("port", args.port))
-    argv += [f"--{k}={v}" for k, v in given if v]
-    argv += [f"--replicas={args.replicas}"] if args.replicas else []
-    argv += [f"--inventory={os.path.abspath(args.inventory)}"] if args.inventory else []
-    argv += [f"--worker={url}" for url in args.worker or []]
+    if args.foreground:
+        settings = engine_settings(args)
+        return asyncio.run(_foreground(settings.model_copy(update={"api_key": key}) if key else settings))
+    argv = [sys.executable, "-m", "vllm_companion", "engine", "start", "--foreground", "--keep-alive",
+            *_start_options(args)]
     env = {**os.environ, **({"VLLM_COMPANION_ENGINE_KEY": key} if key else {})}  # never on a command line
     log_path = runtime_dir() / "engine-service.log"
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
@@ -140,23 +145,60 @@ def engine_start(args: argparse.Namespace) -> int:
     while time.monotonic() < deadline and service.poll() is None:
         record = registry.read()
         if record.get("state") == "ready":
-            print(record["endpoint"])
+            print(record.get("frontUrl") or record["endpoint"])  # a team's clients come through the front
             return 0
         time.sleep(1)
     print(f"vllm-companion: the engine did not become ready; see {log_path}", file=sys.stderr)
     return 1
 
 
+def _start_options(args: argparse.Namespace) -> list[str]:
+    """``engine start``'s options with values, for the service's command line: never the key."""
+    given = (("kind", args.kind), ("device", args.device), ("model", args.model), ("host", args.host),
+             ("port", args.port), ("replicas", args.replicas),
+             ("inventory", os.path.abspath(args.inventory) if args.inventory else None))
+    return [f"--{k}={v}" for k, v in given if v] + [f"--worker={url}" for url in args.worker or []]
+
+
+def _start_again_without_key(args: argparse.Namespace) -> int:
+    """``--api-key KEY`` would stay in /proc/<pid>/cmdline, readable by every local user, for as
+    long as this process lives (with ``--foreground``, as long as the engine): run the same start
+    again in this process (``execve``: same PID, new command line) with the key in the environment."""
+    print("vllm-companion: a key on the command line is visible to other users while it is there: prefer "
+          "VLLM_COMPANION_ENGINE_KEY or --api-key-file (moving it to the environment now)", file=sys.stderr)
+    flags = [flag for flag, on in (("--foreground", args.foreground), ("--team", args.team),
+                                   ("--keep-alive", args.keep_alive)) if on]
+    logs = ["--log-level", getattr(args, "log_level", "info")]
+    logs += ["--log-file", args.log_file] if getattr(args, "log_file", None) else []
+    argv = [sys.executable, "-m", "vllm_companion", *logs, "engine", "start", *flags, *_start_options(args)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, {**os.environ, "VLLM_COMPANION_ENGINE_KEY": args.api_key})
+
+
+def _given_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The key from ``--api-key-file`` (its first line, at most 4 KiB read) or the environment."""
+    if not args.api_key_file:
+        return os.environ.get("VLLM_COMPANION_ENGINE_KEY") or None, None
+    try:
+        with open(args.api_key_file, "rb") as f:
+            lines = f.read(4096).decode("utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"--api-key-file: cannot read {args.api_key_file}: {exc.__class__.__name__}"
+    key = lines[0].strip() if lines else ""
+    return (key, None) if key else (None, f"--api-key-file {args.api_key_file} is empty")
+
+
 def _team_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """The key a team engine requires (given, from the environment, stored, or made and shown
-    once), or why the start is refused: never beyond loopback without a key."""
+    once), or why the start is refused: never beyond loopback without a key. With a key, the
+    engine (or a fleet's router) listens on loopback and the front on ``--host`` (engine/front.py)."""
     from .engine.registry import is_loopback, runtime_dir, write_private
 
     host = args.host or "127.0.0.1"
-    key = args.api_key or os.environ.get("VLLM_COMPANION_ENGINE_KEY")
-    if (args.replicas or args.worker) and not is_loopback(f"http://{host}/"):
-        return None, ("a fleet's router listens on loopback only (its admin routes answer anyone who reaches it): "
-                      "put a TLS proxy that forwards /v1/ in front (docs/deployment.md)")
+    key, problem = _given_key(args)
+    if problem:
+        return None, problem
     if not is_loopback(f"http://{host}/") and host not in ("0.0.0.0", "::"):
         return None, f"--host {host}: listen on 0.0.0.0 or loopback (and put a TLS proxy in front; docs/deployment.md)"
     if not is_loopback(f"http://{host}/") and not (args.team or key):
@@ -173,12 +215,17 @@ def _team_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 
 async def _foreground(settings: EngineSettings) -> int:
+    from .engine.launch import Fronted
     from .engine.manager import EngineManager
 
     def event(e: Any) -> None:
         print(f"[{e.state.value}] {e.message}", file=sys.stderr, flush=True)
 
-    manager = EngineManager(settings, event, lambda endpoint, model, key: print(endpoint, flush=True))
+    def endpoint(url: str, model: str, key: str | None) -> None:
+        served = manager.supervisor
+        print(served.url if isinstance(served, Fronted) else url, flush=True)  # a team's clients: the front
+
+    manager = EngineManager(settings, event, endpoint)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -212,17 +259,18 @@ def engine_stop(args: argparse.Namespace) -> int:
 
     registry = EngineRegistry()
     with registry.locked() as record:
-        engine, supervisor = record.get("engine"), record.get("supervisor")
-        if not alive(engine) and not alive(supervisor):
+        engine, supervisor, front = record.get("engine"), record.get("supervisor"), record.get("front")
+        if not alive(engine) and not alive(supervisor) and not alive(front):
             record.clear()
             print("no engine is running", file=sys.stderr)
             return 0
         record.update(stopRequested=True, state="stopping")
     deadline = time.monotonic() + STOP_WAIT_S
-    while time.monotonic() < deadline and alive(engine):
+    while time.monotonic() < deadline and (alive(engine) or alive(front)):
         time.sleep(0.2)
-    if alive(engine):
-        signal_group(engine, signal.SIGKILL)
+    for process in (engine, front):  # the front (a team's) runs under a guard of its own
+        if alive(process):
+            signal_group(process, signal.SIGKILL)
     with registry.locked() as current:
         if current.get("stopRequested"):
             current.clear()

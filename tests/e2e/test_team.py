@@ -1,6 +1,7 @@
 """A team server (issue 12): `engine start --team` serves with a required key, made and shown
 once; listening beyond loopback without a key is refused. Real processes: the CLI service, the
-guard, the fake engine executable."""
+guards, the fake engine executable and, on the team's port, the front (engine/front.py; its
+routes are attacked in tests/adversarial/test_team.py)."""
 
 from __future__ import annotations
 

@@ -7,14 +7,15 @@ engine to another port), adopts the engine if its supervising server died, and s
 ``vllm-companion engine stop`` asks. ``release`` leaves; the last user out stops the engine
 unless ``keepAlive``. Each engine gets a random API key, kept only in the 0600 record and passed
 to the engine through its environment (never its command line), so other local users cannot
-use it. Processes are signalled only through ``procs.signal_group`` (identity checked).
+use it; an engine that serves a team has one too, and sits on loopback behind the front, which
+checks the team's key (``Fronted``, engine/launch.py and engine/front.py). Processes are
+signalled only through ``procs.signal_group`` (identity checked).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from .command import engine_installed, resolve_model
 from .diagnose import install_hint
 from .fleet import Fleet
 from .hardware import read_gpus
-from .launch import Launcher, plan_for
+from .launch import Fronted, Launcher, engine_key, plan_for
 from .models import ModelUnavailable
 from .plan import LaunchPlan
 from .procs import ProcessId, alive, signal_group
@@ -48,7 +49,7 @@ class EngineManager:
     ) -> None:
         self.settings, self.on_event, self.on_endpoint = settings, on_event, on_endpoint
         self.registry = registry or EngineRegistry()
-        self.supervisor: ProcessSupervisor | Fleet | None = None
+        self.supervisor: ProcessSupervisor | Fleet | Fronted | None = None
         self.endpoint: str | None = None
         self.model: str | None = None
         self.plan: LaunchPlan | None = None
@@ -69,7 +70,7 @@ class EngineManager:
             attach = alive(record.get("engine")) or record.get("state") == "starting"
             if not attach:
                 record.clear()
-                self._api_key = self.settings.api_key or secrets.token_urlsafe(24)
+                self._api_key = engine_key(self.settings)
                 record.update(state="starting", supervisor=self.registry.me.to_json(), beat=time.time(),
                               apiKey=self._api_key)
             self.registry.add_owner(record)
@@ -141,11 +142,14 @@ class EngineManager:
             self._use(event.endpoint, event.plan.served_name)
         self.on_event(event)
 
-    def _record_event(self, record: dict[str, object], event: EngineEvent, sup: ProcessSupervisor | Fleet) -> None:
+    def _record_event(self, record: dict[str, object], event: EngineEvent,
+                      sup: ProcessSupervisor | Fleet | Fronted) -> None:
         engine = ProcessId.of(sup.pid) if sup.pid else None
         record.update(beat=time.time(), engine=engine.to_json() if engine else None)
         if isinstance(sup, Fleet):
             record["fleet"] = sup.summary()  # what the attached editors' status shows
+        if isinstance(sup, Fronted):
+            record.update(sup.recorded())  # the front: engine stop waits for it, engine start prints its URL
         if event.state is EngineState.READY and event.endpoint:
             record.update(state="ready", port=sup.port, endpoint=event.endpoint, model=event.plan.served_name,
                           log=str(sup.log_path), keepAlive=self.settings.keep_alive, plan=event.plan.describe())
@@ -180,10 +184,10 @@ class EngineManager:
             record = self.registry.read()
             if record.get("stopRequested") or (self.supervisor is not None and not record):
                 await self._stopped_by_user()  # asked to stop, or our record was deleted: nobody finds us
+            elif record.get("state") == "starting" and self.registry.is_mine(record.get("supervisor")):
+                self._beat()  # ours, still preparing (a model conversion took >60 s on a busy machine)
             elif self.supervisor is None:
                 await self._follow_shared(record)
-            elif record.get("state") == "starting":
-                self._beat()
 
     def _beat(self) -> None:
         """While we start the engine, say we are alive (a silent "starting" record expires)."""
@@ -218,13 +222,14 @@ class EngineManager:
             supervisor = record.get("supervisor")
             if alive(supervisor) and not self.registry.is_mine(supervisor):
                 return False
-            engine, owners = record.get("engine"), record.get("owners", [])
+            engine, front, owners = record.get("engine"), record.get("front"), record.get("owners", [])
             record.clear()
-            self._api_key = self.settings.api_key or secrets.token_urlsafe(24)
+            self._api_key = engine_key(self.settings)
             record.update(state="starting", supervisor=self.registry.me.to_json(), owners=owners,
                           beat=time.time(), apiKey=self._api_key)
             self.registry.add_owner(record)
-        signal_group(engine, signal.SIGTERM)
+        signal_group(front, signal.SIGTERM)  # it holds the team's port
+        await stop_group(engine)  # its guard goes last, after its session: that memory is free for ours
         self._event(EngineState.RESTARTING, "the engine's supervisor is gone: taking over")
         return await self._start_own()
 

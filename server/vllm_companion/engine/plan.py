@@ -92,8 +92,9 @@ def plan_launch(gpus: list[Gpu], overrides: dict[str, Any] | None = None) -> Lau
     usable = _same_kind(gpus)
     if overrides.get("device") == "cpu" or not usable:
         plan = _cpu_plan(overrides.get("kind", "vllm"))
-    else:
-        plan = _gpu_plan(usable)
+    else:  # a candidate named in engine.model (the model picker's alternatives) brings its own
+        names = [c.model for c in CANDIDATES]  # quantization, context and batch, not the first fit's
+        plan = _gpu_plan(usable, start=names.index(overrides["model"]) if overrides.get("model") in names else 0)
     return _apply(plan, overrides)
 
 
@@ -148,7 +149,8 @@ def _fits(cand: Candidate, total_mib: int, util: float, eager: bool, tp: int) ->
         return None
     length = min(cand.max_model_len, arch.max_context)
     while length >= MIN_CONTEXT:
-        result = fit(arch, cand.quantization, total_mib, util, length, eager=eager, tensor_parallel=tp)
+        result = fit(arch, cand.quantization, total_mib, util, length, eager=eager, tensor_parallel=tp,
+                     max_num_seqs=cand.max_num_seqs)  # the plan passes --max-num-seqs: the sampler profiles that many
         if result.tokens >= length * MIN_CONCURRENCY:
             return length, result
         length //= 2
@@ -163,7 +165,10 @@ def replan(plan: LaunchPlan, gpus: list[Gpu], utilization: float, smaller: bool 
         return None
     start = plan.candidate + (1 if smaller else 0)
     again = _gpu_plan(usable, utilization, start)
-    return None if again.device != "cuda" else replace(again, enforce_eager=plan.enforce_eager or again.enforce_eager)
+    if again.device != "cuda":
+        return None
+    # where it listens is not the GPU's business: a team's front forwards to that port
+    return replace(again, enforce_eager=plan.enforce_eager or again.enforce_eager, host=plan.host, port=plan.port)
 
 
 def _cpu_plan(kind: str, why: str = "no NVIDIA GPU") -> LaunchPlan:

@@ -1,0 +1,476 @@
+"""The team server from the network's side (issue 19, point 2): what answers without the key.
+
+vLLM checks ``--api-key`` only under /v1, /v2, /inference and /cohere (vLLM issue #58144); the
+rest of its app (/tokenize, /metrics, /invocations, /scale_elastic_ep, the dev routes...) and
+vllm-router's admin routes answer anyone. The front (engine/front.py) faces the network in their
+place. Attacked here: every route of the REAL vLLM app object (built by vLLM's own ``build_app``
+in a subprocess) and vllm-router's admin routes, through the real front process, in front of an
+engine that, like vLLM, serves every one of them; paths vLLM or a proxy would normalise; wrong
+keys; big bodies; then the whole ``engine start --team`` service (fake engine executable, real
+router), and ``--foreground --api-key`` (the key must not stay on any command line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.e2e.test_shared_engine import FAKE
+from tests.e2e.test_team import cli
+from tests.fake_backend import FakeBackend, Reply, _send_json, dead_port
+from tests.lsp_session import wait_for
+
+EDITOR_ROUTES = {("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"),
+                 ("GET", "/health")}
+# vllm-router 0.1.17's own routes (its --help, its docs, and the route strings in its binary)
+ROUTER_ROUTES = [("POST", "/add_worker?url=http://203.0.113.9:8000"), ("POST", "/remove_worker?url=x"),
+                 ("GET", "/list_workers"), ("POST", "/flush_cache"), ("GET", "/get_loads"), ("GET", "/metrics"),
+                 ("GET", "/get_model_info"), ("GET", "/get_server_info"), ("GET", "/workers"),
+                 ("POST", "/workers"), ("DELETE", "/workers/http%3A%2F%2F127.0.0.1%3A1"), ("GET", "/liveness"),
+                 ("GET", "/readiness"), ("GET", "/health_generate"), ("POST", "/generate"),
+                 ("POST", "/v1/generate"), ("POST", "/v1/embeddings"), ("POST", "/v1/rerank"), ("POST", "/rerank"),
+                 ("POST", "/start_profile"), ("POST", "/stop_profile"), ("GET", "/scheduling/diagnostics"),
+                 ("POST", "/finish_session"), ("GET", "/v1/responses/x/input")]
+# Paths that a path-normalising hop (vLLM's own router does not, nginx and httpx do) turns into
+# an open route; the front must match the path as sent, never forward a normalised one.
+TRAVERSALS = ["/v1/../tokenize", "/v1/completions/../../metrics", "//tokenize", "/v1/%2e%2e/tokenize",
+              "/v1/models/%2e%2e/%2e%2e/metrics", "/v1/models%2f..%2f..%2fmetrics", "/v1//models", "/V1/models",
+              "/v1/models/", "/health/../metrics", "/./metrics", "/v1/./completions", "/%761/models",
+              "http://127.0.0.1:1/tokenize", "/v1/models;/../../tokenize", "/v1/models%00/../../metrics"]
+
+ROUTES_SCRIPT = """
+import json, os, typing, warnings
+warnings.simplefilter("ignore")
+os.environ["VLLM_SERVER_DEV_MODE"] = "1"  # the dev routes too: /sleep, /collective_rpc, /reset_prefix_cache...
+from vllm.entrypoints.launchers.cli_args import make_arg_parser
+from vllm.entrypoints.openai.api_server import build_app
+from vllm.tasks import SupportedTask
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+args = make_arg_parser(FlexibleArgumentParser()).parse_args(
+    ["--model", "m", "--api-key", "k", "--enable-tokenizer-info-endpoint", "--enable-server-load-tracking"])
+app = build_app(args, supported_tasks=typing.get_args(SupportedTask))
+print(json.dumps(sorted({(m, r.path) for r in app.routes for m in (getattr(r, "methods", None) or {"GET", "POST"})
+                         if m != "HEAD"})))
+"""
+
+
+@pytest.fixture(scope="module")
+def vllm_routes() -> list[tuple[str, str]]:
+    """Every (method, path) of the real vLLM app object, path parameters filled in."""
+    if importlib.util.find_spec("vllm") is None:
+        if os.environ.get("VLLM_COMPANION_REQUIRE_REAL") == "1":
+            pytest.fail("vllm is not installed but VLLM_COMPANION_REQUIRE_REAL=1")
+        pytest.skip("vllm not installed")
+    out = subprocess.run([sys.executable, "-c", ROUTES_SCRIPT], capture_output=True, text=True, timeout=240)
+    routes = [(m, p.replace("{response_id}", "x")) for m, p in json.loads(out.stdout.strip().splitlines()[-1])]
+    assert {"/tokenize", "/metrics", "/invocations", "/scale_elastic_ep"} <= {p for _, p in routes}
+    return routes
+
+
+class OpenEngine(FakeBackend):
+    """An engine as vLLM is (#58144): the key is checked under /v1 only, every other route answers.
+    Records what reached it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(model="fake-model")
+        self.api_key = key
+        self.reached: list[tuple[str, str, dict[str, str]]] = []
+        self.front_pid = 0  # the front before it, and where that front logs
+        self.front_log = Path()
+
+    async def _route(self, method: str, path: str, body: dict[str, Any], reader: Any, writer: Any) -> bool:
+        self.reached.append((method, path, dict(self._headers)))
+        if (method, path) in EDITOR_ROUTES:
+            return await super()._route(method, path, body, reader, writer)
+        return await _send_json(writer, 200, {"served": path})
+
+
+async def wait_listening(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def spawn(argv: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, env=env, **kwargs)
+
+
+@pytest.fixture
+async def front(tmp_path: Path) -> AsyncIterator[tuple[OpenEngine, int, str]]:
+    """The real front process before an open engine: (engine, front's port, clients' key)."""
+    key, internal = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    engine = await OpenEngine(internal).start()
+    port, engine.front_log = dead_port(), tmp_path / "front.log"
+    env = {**os.environ, "VLLM_COMPANION_FRONT_KEY": key, "VLLM_COMPANION_FRONT_UPSTREAM_KEY": internal}
+    with engine.front_log.open("wb") as log:
+        proc = spawn([sys.executable, "-m", "vllm_companion.engine.front", "--host", "127.0.0.1", "--port",
+                      str(port), "--upstream", f"http://127.0.0.1:{engine.port}"], env, stderr=log)
+    engine.front_pid = proc.pid
+    try:
+        await wait_listening(port)
+        yield engine, port, key
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        await engine.stop()
+
+
+async def raw(port: int, method: str, target: str, key: str | None = None, body: bytes = b"",
+              declared: int | None = None) -> int:
+    """The status for a request sent byte for byte (httpx would normalise ``..`` in the path);
+    ``declared``: the Content-Length to claim (the body itself may not follow)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    auth = f"Authorization: Bearer {key}\r\n" if key is not None else ""
+    length = len(body) if declared is None else declared
+    writer.write(f"{method} {target} HTTP/1.1\r\nHost: team\r\n{auth}Content-Type: application/json\r\n"
+                 f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode() + body)
+    await writer.drain()
+    status = (await asyncio.wait_for(reader.readline(), 10)).split()[1]
+    writer.close()
+    return int(status)
+
+
+def reached_only_editor_routes(engine: OpenEngine) -> None:
+    assert {(m, p) for m, p, _ in engine.reached} <= EDITOR_ROUTES, engine.reached
+
+
+async def test_no_vllm_or_router_route_answers_without_the_key(front: Any, vllm_routes: Any) -> None:
+    engine, port, key = front
+    wrong = secrets.token_urlsafe(32)  # the same length as the real one
+    assert len(wrong) == len(key)
+    for method, path in [*vllm_routes, *ROUTER_ROUTES]:
+        assert await raw(port, method, path) == 401, (method, path)
+        assert await raw(port, method, path, wrong) == 401, (method, path)
+        assert await raw(port, method, path, key[:-1]) == 401, (method, path)
+        if (method, path) not in EDITOR_ROUTES:  # and with the key, nothing but the editor routes
+            assert await raw(port, method, path, key) == 404, (method, path)
+    assert engine.reached == []  # not one request without the key got through
+    reached_only_editor_routes(engine)
+
+
+async def test_encoded_or_dotted_paths_are_not_forwarded(front: Any) -> None:
+    engine, port, key = front
+    for target in TRAVERSALS:
+        for method in ("GET", "POST"):
+            assert await raw(port, method, target, key, b"{}") in (400, 404), (method, target)
+    reached_only_editor_routes(engine)
+    assert engine.reached == []
+
+
+async def test_the_key_only_as_bearer_and_not_forwarded(front: Any) -> None:
+    engine, port, key = front
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        assert (await http.get("/v1/models", headers={"Authorization": f"Basic {key}"})).status_code == 401
+        assert (await http.get(f"/v1/models?api_key={key}")).status_code == 401
+        assert (await http.get("/v1/models", headers={"X-Api-Key": key})).status_code == 401
+        ok = await http.get("/v1/models", headers={"Authorization": f"Bearer {key}", "Connection": "keep-alive, te",
+                                                   "TE": "trailers", "Proxy-Authorization": "Basic secret",
+                                                   "X-Forwarded-For": "10.0.0.1", "Cookie": "s=1",
+                                                   "X-Request-Id": "another-members-request"})
+        assert ok.status_code == 200 and ok.json()["data"][0]["id"] == "fake-model"
+    (_, _, headers), = engine.reached
+    assert headers["authorization"] == f"Bearer {engine.api_key}" and key not in json.dumps(headers)
+    # x-request-id: vLLM aborts every request sharing an external id, so a reused one cancels others
+    assert not {"te", "proxy-authorization", "x-forwarded-for", "cookie", "x-request-id"} & set(headers)
+    assert "te" not in headers.get("connection", "")
+
+
+async def test_oversized_or_endless_bodies_are_refused(front: Any) -> None:
+    engine, port, key = front
+    assert await raw(port, "POST", "/v1/completions", key, b'{"prompt": "', declared=(4 << 20) + 1) == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+        for _ in range(5):
+            yield b"y" * (1 << 20)
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        resp = await http.post("/v1/chat/completions", content=chunks(), headers={"Authorization": f"Bearer {key}"})
+        assert resp.status_code == 413
+    assert engine.reached == []
+
+
+async def test_streams_pass_chunk_by_chunk_and_a_client_that_leaves_stops_the_engine(front: Any) -> None:
+    engine, port, key = front
+    engine.script = [Reply(chunks=["a", "b", "c", "d"], delay_s=0.4), Reply(chunks=["x"], loop="y", delay_s=0.05)]
+    body = {"model": "fake-model", "prompt": "def f(", "stream": True}
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        began, arrivals = time.monotonic(), []
+        async with http.stream("POST", "/v1/completions", json=body, headers=auth) as resp:
+            assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+            async for _ in resp.aiter_raw():
+                arrivals.append(time.monotonic() - began)
+        assert arrivals[0] < 1.0 < arrivals[-1]  # the first token came long before the last
+        async with http.stream("POST", "/v1/chat/completions", json={**body, "messages": []}, headers=auth) as resp:
+            async for _ in resp.aiter_raw():
+                break  # the editor moves on (a new keystroke)
+    await wait_for(lambda: engine.requests[-1].client_closed)  # vLLM aborts a request whose client left
+
+
+# -- before the key: what a client can make the front spend (engine/front_http.py) -------------
+# Each case was measured on the front as first built (uvicorn + httptools, no head limits).
+SMUGGLING = {  # framings a proxy before the front may read otherwise (RFC 9112 6.1, 5.2, 2.2)
+    "both lengths": b"POST /v1/completions HTTP/1.1\r\nHost: team\r\n%sContent-Length: 4\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /tokenize HTTP/1.1\r\nHost: team\r\n\r\n",
+    "two lengths": b"POST /v1/completions HTTP/1.1\r\nHost: team\r\n%sContent-Length: 2\r\n"
+                   b"Content-Length: 40\r\n\r\n{}",
+    "chunked last but one": b"POST /v1/completions HTTP/1.1\r\nHost: team\r\n%sTransfer-Encoding: chunked, identity\r\n"
+                            b"\r\n2\r\n{}\r\n0\r\n\r\n",
+    "folded header": b"GET /v1/models HTTP/1.1\r\nHost: team\r\nX-Session-ID: a\r\n b\r\n%s\r\n",
+    "bare LF": b"GET /v1/models HTTP/1.1\nHost: team\n%s\n",
+}
+
+
+def rss_kib(pid: int) -> int:
+    return next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS:"))
+
+
+async def exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
+    """Send ``data`` as is; what comes back before the front closes (b"" if it reset the
+    connection: closing with unread bytes does); no close within ``timeout`` fails."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    try:
+        async with asyncio.timeout(timeout):
+            return await reader.read()
+    except ConnectionError:
+        return b""
+    finally:
+        writer.close()
+
+
+def closed(connections: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> int:
+    return sum(1 for reader, _ in connections if reader.at_eof() or reader.exception() is not None)
+
+
+async def test_request_smuggling_framings_are_refused(front: Any) -> None:
+    engine, port, key = front
+    auth = f"Authorization: Bearer {key}\r\n".encode()
+    for name, template in SMUGGLING.items():
+        data = template % (auth.replace(b"\r", b"") if name == "bare LF" else auth)
+        assert (await exchange(port, data)).startswith(b"HTTP/1.1 400 "), name
+    folded_key = b"GET /v1/models HTTP/1.1\r\nHost: team\r\nAuthorization: Bearer\r\n " + key.encode() + b"\r\n\r\n"
+    assert (await exchange(port, folded_key)).startswith(b"HTTP/1.1 400 ")
+    assert engine.reached == []
+
+
+async def test_endless_or_countless_request_headers_are_refused_before_the_key(front: Any) -> None:
+    engine, port, _ = front
+    before = rss_kib(engine.front_pid)
+    countless = b"GET /v1/models HTTP/1.1\r\nHost: team\r\n" + b"a:\r\n" * 16384 + b"\r\n"  # one read, 64 KiB
+    answer = await exchange(port, countless)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer[:40]  # httptools: 401, all parsed
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /v1/models HTTP/1.1\r\nHost: team\r\nX-Session-ID: ")
+    with pytest.raises(ConnectionError):  # one header value that never ends: cut off
+        async with asyncio.timeout(30):
+            for _ in range(64):
+                writer.write(b"a" * (1 << 20))
+                await writer.drain()
+    writer.close()
+    assert rss_kib(engine.front_pid) - before < 32 << 10  # httptools: 1.1 GB for 40 MB of header lines
+    assert engine.reached == []
+
+
+async def test_pipelined_requests_never_read_do_not_grow_the_front(front: Any) -> None:
+    engine, port, _ = front
+    before = rss_kib(engine.front_pid)
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.transport.pause_reading()  # the answers (401) are never read
+    batch = b"GET /tokenize HTTP/1.1\r\nHost: team\r\n\r\n" * 5000
+    try:
+        for _ in range(60):
+            writer.write(batch)
+            await asyncio.wait_for(writer.drain(), 3)
+    except (TimeoutError, ConnectionError):
+        pass  # the front stopped reading: what it should do
+    assert rss_kib(engine.front_pid) - before < 32 << 10  # httptools: 320 MB
+    # left open, its answer stuck: the fixture's SIGTERM must still stop the front within 10 s
+
+
+async def test_idle_or_trickling_connections_cannot_hold_the_front(front: Any) -> None:
+    from vllm_companion.engine.front_http import HEAD_S, MAX_CONNECTIONS
+
+    _, port, key = front
+    trickler = await asyncio.open_connection("127.0.0.1", port)
+    trickler[1].write(b"GET /v1/models HTTP/1.1\r\n")
+    idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(MAX_CONNECTIONS + 20)]
+    await asyncio.sleep(1)
+    assert closed(idle) >= 20  # beyond the cap, closed at once: the descriptors stay the front's
+    deadline = time.monotonic() + HEAD_S + 5
+    while time.monotonic() < deadline and closed([trickler, *idle]) <= len(idle):
+        with contextlib.suppress(ConnectionError):
+            trickler[1].write(b"X")  # a header byte a second, as slowloris does
+        await asyncio.sleep(1)
+    assert closed([trickler]) and closed(idle) == len(idle)  # no head within HEAD_S: closed
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        assert (await http.get("/v1/models", headers=_auth(key))).status_code == 200
+    for _, writer in [trickler, *idle]:
+        writer.close()
+
+
+async def test_one_address_cannot_take_every_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from vllm_companion.engine import front_http
+
+    monkeypatch.setattr(front_http, "_loopback", lambda host: False)  # as if every client came from afar
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("no request is sent")
+
+    port = dead_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=front_http.Http, ws="none",
+                                           lifespan="off", log_level="error"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        await wait_listening(port)
+        await asyncio.sleep(0.2)  # the probe's connection is gone
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(front_http.MAX_PER_PEER + 5)]
+        await asyncio.sleep(0.5)
+        assert closed(held) == 5
+        for _, writer in held:
+            writer.close()
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_clients_without_a_key_cannot_flood_the_front_log(front: Any) -> None:
+    engine, port, _ = front
+    for _ in range(500):
+        await exchange(port, b"NOT HTTP\r\n\r\n", timeout=2)
+    lines = engine.front_log.read_text().splitlines()
+    assert len(lines) < 100, lines[-3:]  # uvicorn: one line per malformed request, in a file nothing rotates
+
+
+def test_the_language_server_starts_without_the_fronts_dependencies() -> None:
+    """uvicorn and starlette come with vLLM, not with us: an editor on a remote endpoint has neither."""
+    script = ("import sys; sys.modules.update(starlette=None, uvicorn=None, h11=None)\n"
+              "import vllm_companion.app, vllm_companion.engine.manager, vllm_companion.cli_engine")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+# -- the whole service ------------------------------------------------------------------------
+def processes_under(root: int) -> dict[int, bytes]:
+    """``root`` and its descendants, with their command lines (NUL-separated, as the kernel has them)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        todo += children.get(pid, [])
+    return found
+
+
+async def test_a_team_server_exposes_only_the_front(tmp_path: Path) -> None:
+    port = dead_port()
+    os.environ["FAKE_ENGINE_ARGS"] = str(tmp_path / "starts.jsonl")
+    try:
+        key = secrets.token_urlsafe(32)
+        (tmp_path / "key").write_text(key + "\n")  # the key from a file, never a command line
+        started = cli(tmp_path, "engine", "start", "--api-key-file", str(tmp_path / "key"), "--host", "127.0.0.1",
+                      "--port", str(port), "--device", "cpu", "--model", "fake-model")
+        assert started.returncode == 0, started.stderr
+        record = json.loads((tmp_path / "cache" / "run" / "engine.json").read_text())
+        engine_argv = json.loads((tmp_path / "starts.jsonl").read_text().splitlines()[-1])
+        assert engine_argv[engine_argv.index("--host") + 1] == "127.0.0.1"
+        assert f":{port}/" not in record["endpoint"] and record["frontUrl"] == f"http://127.0.0.1:{port}/v1"
+        assert record["apiKey"] != key  # the engine has a key of its own; the team's stays with the front
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            # the fake engine, like vLLM, serves /tokenize without a key: the front does not
+            assert (await http.post("/tokenize", json={"prompt": "x"})).status_code == 401
+            assert (await http.post("/tokenize", json={"prompt": "x"}, headers=_auth(key))).status_code == 404
+            assert (await http.get("/v1/models", headers=_auth(key))).status_code == 200
+            assert (await http.get("/health", headers=_auth(key))).status_code == 200
+            chat = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+            answer = await http.post("/v1/chat/completions", json=chat, headers=_auth(key))
+            assert answer.status_code == 200 and "ready_engine_answer" in answer.text
+    finally:
+        os.environ.pop("FAKE_ENGINE_ARGS", None)
+        stopped = cli(tmp_path, "engine", "stop")
+    assert stopped.returncode == 0
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)  # the front went with the engine
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_a_team_fleets_router_admin_routes_are_not_reachable(tmp_path: Path) -> None:
+    if importlib.util.find_spec("vllm_router") is None:
+        pytest.skip("vllm-router not installed (pip install 'vllm-companion[fleet]')")
+    port = dead_port()
+    try:
+        started = cli(tmp_path, "engine", "start", "--replicas", "2", "--team", "--port", str(port), "--device",
+                      "cpu", "--model", "fake-model")
+        assert started.returncode == 0, started.stderr
+        key = (tmp_path / "cache" / "run" / "team.key").read_text().strip()
+        router = json.loads((tmp_path / "cache" / "run" / "engine.json").read_text())["endpoint"].removesuffix("/v1")
+        async with httpx.AsyncClient(timeout=30) as http:
+            before = (await http.get(f"{router}/list_workers")).json()["urls"]
+            for method, path in ROUTER_ROUTES:
+                assert await raw(port, method, path) == 401, path
+                assert await raw(port, method, path, key) == 404, path
+            assert (await http.get(f"{router}/list_workers")).json()["urls"] == before
+            assert (await http.get(f"http://127.0.0.1:{port}/v1/models", headers=_auth(key))).status_code == 200
+    finally:
+        cli(tmp_path, "engine", "stop")
+
+
+async def test_foreground_honours_api_key_and_keeps_it_off_every_command_line(tmp_path: Path) -> None:
+    port, key = dead_port(), "team-" + secrets.token_urlsafe(24)
+    env = {**os.environ, "VLLM_COMPANION_CACHE": str(tmp_path / "cache"),
+           "VLLM_COMPANION_ENGINE_COMMAND": json.dumps(FAKE)}
+    env.pop("VLLM_COMPANION_ENGINE_KEY", None)
+    service = spawn([sys.executable, "-m", "vllm_companion", "engine", "start", "--foreground", "--api-key", key,
+                     "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--model", "fake-model"], env,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert service.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(service.stdout.readline), 60)
+        assert line.decode().strip() == f"http://127.0.0.1:{port}/v1"  # the front, where the team connects
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/v1/models", headers=_auth(key))).status_code == 200  # the key given
+            assert (await http.get("/v1/models")).status_code == 401
+        started = processes_under(service.pid)
+        assert len(started) >= 5  # the service, two guards, the engine, the front
+        assert not [cmd for cmd in started.values() if key.encode() in cmd]
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(30)
