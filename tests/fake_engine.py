@@ -5,7 +5,10 @@ Takes vLLM's command line (only --port and --served-model-name matter). Behaviou
 comes from the JSON list in $FAKE_ENGINE_SCRIPT (each start pops the first entry; the last one
 repeats), and every start appends its argv to $FAKE_ENGINE_ARGS (JSON lines) so tests can check
 step-downs. Modes: ok, slow (2 s), late (6 s), crash_start, crash_after_ready, oom, kv, kv_small, port_taken, hang,
-gated, missing, free_memory, graph_capture, no_health (like llama-cpp-python: no /health, an access-log line per probe).
+gated, missing, free_memory, graph_capture, no_health (like llama-cpp-python: no /health, an access-log line per probe),
+workers and stubborn_workers (see ``spawn_workers``: vLLM's EngineCore and Worker, which outlive a killed API server).
+With $FAKE_ENGINE_WORKERS every start appends a JSON line: its own identity, its workers', and the
+workers of earlier starts still running when it started (``leftovers``: what a restart must not find).
 A ready engine serves the fake OpenAI API (tests/fake_backend.py); with $FAKE_ENGINE_SAY_PORT
 it answers ``answer_from_<port>`` (fleet tests see which replica served).
 """
@@ -15,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -87,11 +92,54 @@ async def serve(port: int, model: str, crash_after: float | None, llamacpp_like:
     await asyncio.Event().wait()
 
 
+# A worker: names itself as vLLM's do (its argv and comm carry no path: found by session and
+# identity, never by command line), ignores SIGTERM if asked (a stuck EngineCore), runs on.
+WORKER = """import os, signal, sys, time
+open("/proc/self/comm", "wb").write(open("/proc/self/cmdline", "rb").read().split(b"\\0")[0][:15])
+if sys.argv[1] == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(3600)
+"""
+
+
+def identity(pid: int) -> dict[str, Any] | None:
+    """(pid, start time) as /proc/<pid>/stat has them; None for a process gone (or a zombie)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    return None if fields[0] == b"Z" else {"pid": pid, "start": int(fields[19])}
+
+
+def spawn_workers(stubborn: bool) -> list[dict[str, Any]]:
+    """Like vLLM: ``VLLM::EngineCore`` in the engine's process group, and ``VLLM::Worker`` in a
+    group of its own (same session). Neither is waited for; both keep running when this dies."""
+    arg = "stubborn" if stubborn else "plain"
+    core = subprocess.Popen(["VLLM::EngineCore", "-c", WORKER, arg], executable=sys.executable)
+    worker = subprocess.Popen(["VLLM::Worker", "-c", WORKER, arg], executable=sys.executable, process_group=0)
+    time.sleep(0.1)
+    return [x for x in (identity(core.pid), identity(worker.pid)) if x]
+
+
+def record_start(mode: str) -> None:
+    path = os.environ.get("FAKE_ENGINE_WORKERS")
+    if not path:
+        return
+    earlier = [json.loads(x) for x in Path(path).read_text().splitlines()] if Path(path).exists() else []
+    leftovers = [w for line in earlier for w in line["workers"] if identity(w["pid"]) == w]
+    workers = spawn_workers(mode == "stubborn_workers") if mode in ("workers", "stubborn_workers") else []
+    line = {"server": identity(os.getpid()), "workers": workers, "leftovers": leftovers}
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 def main() -> None:
     if path := os.environ.get("FAKE_ENGINE_ARGS"):
         with open(path, "a") as f:
             f.write(json.dumps(sys.argv[1:]) + "\n")
     mode = next_mode()
+    record_start(mode)
     port, model = int(arg("--port", "8000")), arg("--served-model-name", "fake")
     say(f"INFO fake engine starting ({mode}) on port {port}")
     if mode in FAILURES:

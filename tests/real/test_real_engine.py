@@ -4,6 +4,12 @@ language servers over stdio that attach to it and complete, chat, and cut a real
 
 Skipped when the engine is not installed, unless VLLM_COMPANION_REQUIRE_REAL=1 (CI sets it, so a
 missing engine fails there instead of passing quietly).
+
+These assert what must hold on any machine: an answer arrives within a generous cap (``CAP_S``;
+vLLM's CPU build prefills about 40 tokens/s without AVX-512, slower on a busy machine), nothing
+hangs beyond it, and after ``engine stop`` nothing of the engine runs, checked by session and
+identity (tests/leftovers.py), not by argv, which ``VLLM::EngineCore`` does not carry (issue 19).
+Speed belongs in the benchmarks (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.leftovers import left, track, wait_gone
 from tests.lsp_session import as_dict, capture_partials, chat_request, inline, open_doc, session, wait_for
 
 ENGINES = {"vllm": "vllm", "llamacpp": "llama_cpp"}
+CAP_S = 240.0  # for one answer, whatever the machine and its load
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -41,13 +50,25 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     started = _cli("engine", "start", f"--kind={kind}", "--device=cpu", env=env, timeout=900)
     assert started.returncode == 0, started.stderr[-3000:]
     endpoint = started.stdout.strip().splitlines()[-1]
+    tracked = track(Path(env["VLLM_COMPANION_CACHE"]) / "run", env=env)  # the service, its guard, vLLM's workers
+    print(f"{kind} processes:", "; ".join(map(str, left(tracked))))
     yield {"kind": kind, "env": env, "endpoint": endpoint}
     _cli("engine", "stop", env=env, timeout=60)
+    wait_gone(tracked, timeout=60)
 
 
 def attach_options(kind: str, **completion: Any) -> dict[str, Any]:
-    return {"backend": {"launch": True}, "engine": {"kind": kind, "device": "cpu"},
-            "completion": {"debounceMs": 0, **completion}}
+    return {"backend": {"launch": True, "firstTokenTimeoutS": CAP_S, "totalTimeoutS": CAP_S},
+            "engine": {"kind": kind, "device": "cpu"},
+            "completion": {"debounceMs": 0, "timeoutMs": int(CAP_S * 1000), **completion}}
+
+
+async def within_cap(answer: Any) -> Any:
+    """The answer, which must come within the cap (plus transport slack): never a hang."""
+    began = time.monotonic()
+    result = await asyncio.wait_for(answer, CAP_S + 30)
+    print(f"answered in {time.monotonic() - began:.1f} s")
+    return result
 
 
 async def ready_session(engine: dict[str, Any], **completion: Any) -> Any:
@@ -62,8 +83,9 @@ async def test_inline_completion_from_the_real_model(engine: dict[str, Any]) -> 
     async with await ready_session(engine) as client:
         await wait_for(lambda: is_ready(client), timeout=60)
         uri, pos = open_doc(client, "import math\n\n\ndef circle_area(radius):\n    return █\n")
-        text = await asyncio.wait_for(inline(client, uri, pos), 60)
-    assert text and "radius" in text
+        text = await within_cap(inline(client, uri, pos))
+    print("completion:", repr(text))
+    assert text and text.strip()  # what the model writes is its own business; that it answers is ours
 
 
 async def test_streamed_chat_from_the_real_model(engine: dict[str, Any]) -> None:
@@ -72,7 +94,7 @@ async def test_streamed_chat_from_the_real_model(engine: dict[str, Any]) -> None
         partials = capture_partials(client)
         question = {"messages": [{"role": "user", "content": "Name one Python web framework."}],
                     "partialResultToken": "real", "maxTokens": 48}
-        result = as_dict(await chat_request(client, question, timeout=120))
+        result = as_dict(await within_cap(chat_request(client, question, timeout=CAP_S + 30)))
         await wait_for(lambda: "".join(partials.get("real", [])) == result["content"], timeout=5)
     assert result["content"].strip(), result
     assert result["finishReason"] in ("stop", "length")
@@ -89,7 +111,7 @@ async def test_a_real_loop_is_stopped_early(engine: dict[str, Any]) -> None:
     async with await ready_session(engine, maxTokens=1024, maxLines=500, temperature=0.0) as client:
         await wait_for(lambda: is_ready(client), timeout=60)
         uri, pos = open_doc(client, "x = 0\nx += 1\nx += 1\nx += 1\n█")
-        text = await asyncio.wait_for(inline(client, uri, pos), 60)
+        text = await within_cap(inline(client, uri, pos))
         loops = [as_dict(s).get("loopEvents") for s in client.statuses]
     print("loop test answer:", repr(text), "loop events:", loops)
     assert any(loops)

@@ -6,6 +6,11 @@ use it), readiness as ``/health`` then ``/v1/models`` with a stall timer that re
 the engine writes progress (model loads take minutes), the last error line kept for the user.
 On exit: diagnose (engine/diagnose.py), step down, restart after 1, 2, 4... s; five failures
 within a minute is a crash loop: stop with the diagnosis. ``stop`` ends the whole process group.
+
+Before every restart and on ``stop``, whatever is left of the old engine's session is reaped
+(``procs.reap``, by session and identity): the guard (engine/guard.py) does so itself before it
+exits, and this sweep covers a guard that was killed first. vLLM's free-memory check would fail a
+restart beside a leftover ``VLLM::EngineCore`` holding the GPU (issue 19, point 9).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from .diagnose import Diagnosis, diagnose, next_plan
 from .guard import STOPPED_ON_PURPOSE
 from .hardware import Gpu
 from .plan import LaunchPlan
-from .procs import signal_child_group
+from .procs import Watched, reap, signal_child_group
 from .registry import private_dir
 
 log = logging.getLogger(__name__)
@@ -96,6 +101,7 @@ class ProcessSupervisor:
         self.restarts = 0
         self.tail: deque[str] = deque(maxlen=200)
         self._proc: asyncio.subprocess.Process | None = None
+        self._session: Watched | None = None  # the running engine's session, for the sweep after it
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()  # set on every state event
         self._stopping = False
@@ -107,9 +113,11 @@ class ProcessSupervisor:
             self._task = asyncio.create_task(self._run())
 
     async def wait_ready(self, timeout_s: float) -> bool:
+        """True once ready; False at once when it failed or supervision ended (a stop, or its guard
+        stopped it on purpose): an ``engine start`` must not wait its full timeout for nothing."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
-                while self.state not in (EngineState.READY, EngineState.FAILED):
+                while self.state not in (EngineState.READY, EngineState.FAILED) and not self._ended():
                     self._changed.clear()
                     await self._changed.wait()
         return self.state is EngineState.READY
@@ -164,6 +172,7 @@ class ProcessSupervisor:
                 env={**os.environ, **command.env}, start_new_session=True,
             )
         self.pid = self._proc.pid
+        self._session = Watched.child(self._proc.pid)
         self.endpoint = f"http://127.0.0.1:{self.port}/v1"
         self._emit(EngineState.STARTING, f"starting {self.plan.describe()}")
         headers = {"Authorization": f"Bearer {command.api_key}"} if command.api_key else {}
@@ -172,8 +181,7 @@ class ProcessSupervisor:
             if outcome == "ready":
                 self._emit(EngineState.READY, f"ready: {self.plan.served_name}")
                 outcome = await self._watch_ready(http)
-        if outcome != "exited":
-            await self._terminate()
+        await self._terminate()  # exited or not: nothing of it may outlive this start
         return outcome
 
     async def _watch_start(self, http: httpx.AsyncClient) -> str:
@@ -185,6 +193,7 @@ class ProcessSupervisor:
             if fresh:
                 last_progress = time.monotonic()
                 self._progress(fresh)
+            self._look()
             if self._proc.returncode is not None:
                 self._read_log(offset)
                 return "exited"
@@ -205,6 +214,7 @@ class ProcessSupervisor:
                 async with asyncio.timeout(self.policy.health_interval_s):
                     await self._proc.wait()
             offset, _ = self._read_log(offset)
+            self._look()
             if self._proc.returncode is not None:
                 return "exited"
             failures = 0 if await self._healthy(http) else failures + 1
@@ -270,17 +280,32 @@ class ProcessSupervisor:
             self._failures.popleft()
         return len(self._failures) >= count
 
+    def _ended(self) -> bool:
+        return self.state is EngineState.STOPPED and self._task is not None and (self._stopping or self._task.done())
+
+    def _look(self) -> None:
+        if self._session is not None:
+            self._session.look()
+
     async def _terminate(self) -> None:
+        """End the engine (SIGTERM to its group, SIGKILL after the grace), then whatever its
+        session left behind; the group and the session are ours, whoever leads them by now."""
         proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        signal_child_group(proc.pid, signal.SIGTERM)  # our child, not yet reaped: its PID is its own
-        try:
-            async with asyncio.timeout(self.policy.stop_grace_s):
+        if proc is not None and proc.returncode is None:
+            self._look()
+            signal_child_group(proc.pid, signal.SIGTERM)  # our child, not yet reaped: its PID is its own
+            try:
+                async with asyncio.timeout(self.policy.stop_grace_s):
+                    await proc.wait()
+            except TimeoutError:
+                self._look()
+                signal_child_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
-        except TimeoutError:
-            signal_child_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        session = self._session
+        if session is not None:
+            left = await asyncio.to_thread(reap, session.leader, session.seen, self.policy.stop_grace_s)
+            if left:
+                log.error("engine processes still running after SIGKILL: %s", [p.pid for p in left])
 
     def _emit(self, state: EngineState, message: str, percent: int | None = None) -> None:
         self.state = state
