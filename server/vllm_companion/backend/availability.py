@@ -8,7 +8,9 @@ endpoint itself (``/v1/models``, ``/tokenize``) timed out: a generation that fai
 such a probe, since one slow or dropped answer says little about the next; a refused connection
 is simply tried again (it costs under a millisecond and notices a restarted engine at once). Back-off:
 1, 2, 4, 8, 15 s; ``Retry-After`` as sent (capped at ``MAX_RETRY_AFTER_S``). Request-local
-failures (a prompt the engine refused, our own bug) never open it. Measured in tests/e2e/test_hostile.py: a hung
+failures (a prompt the engine refused, our own bug, and a router's or gateway's answer that the
+worker behind it failed: ``UPSTREAM``, errors.py) never open it nor trigger a probe: behind a
+fleet's router one dead replica is not the endpoint (issue 19, point 10). Measured in tests/e2e/test_hostile.py: a hung
 endpoint costs one capped request, then answers in under 50 ms.
 """
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx2 as httpx  # openai >= 3's transport
 import openai
 
-from ..config import BackendSettings
+from ..config import BackendSettings, redact_url
 from ..engine.registry import is_loopback
 from .availability import Availability
 from .errors import BackendError, ErrorKind, classify, retry_after, status_error
@@ -82,23 +82,21 @@ class Backend:
         """The configured model (or the endpoint's first one) and its context length, cached."""
         if self._model is not None and not refresh:
             return self._model
-        try:
-            async with asyncio.timeout(self.settings.first_token_timeout_s):
-                page = await self.client.models.list()
-        except Exception as exc:
-            raise classify(exc) from exc
-        models = list(page.data)
-        self._lengths = {str(m.id): _context_length((m.model_extra or {}).get("max_model_len")) for m in models[:256]}
+        from .listing import fetch_models  # bounded (bytes, entries, parsed off the loop); it imports us
+
+        # The SDK's models.list() parsed 100,000 cards on the event loop (~4 s) and raised on a
+        # card that is not an object, so the status never settled (issue 23).
+        models = (await fetch_models(self, self.settings.first_token_timeout_s)).models
+        self._lengths = {m.id: m.max_model_len for m in models}
         wanted = self.settings.model
         chosen = next((m for m in models if m.id == wanted), None) if wanted else (models[0] if models else None)
         if chosen is None:
             if not wanted:
                 raise BackendError(ErrorKind.NOT_FOUND, "the endpoint serves no model")
-            log.warning("model %s not listed by %s; using it anyway", wanted, self.endpoint)
+            log.warning("model %s not listed by %s; using it anyway", wanted, redact_url(self.endpoint))
             self._model = ModelInfo(wanted, None)
             return self._model
-        extra: dict[str, Any] = chosen.model_extra or {}
-        self._model = ModelInfo(str(chosen.id)[:256], _context_length(extra.get("max_model_len")))
+        self._model = ModelInfo(chosen.id, chosen.max_model_len)
         return self._model
 
     async def context_length(self, model: str, default: int) -> int:
@@ -176,17 +174,6 @@ class Backend:
         finally:
             if response is not None:
                 await _quiet_close(response)
-
-
-def _context_length(value: Any) -> int | None:
-    """``max_model_len`` as the endpoint says it, if it is a plausible one (not NaN, 1e308, "x")."""
-    if type(value) is int and 0 < value <= MAX_CONTEXT:
-        return value
-    if type(value) is float and value.is_integer() and 0 < value <= MAX_CONTEXT:
-        return int(value)
-    if value is not None:
-        log.warning("ignoring the endpoint's max_model_len %r", str(value)[:40])
-    return None
 
 
 async def _numbered(events: AsyncIterator[dict[str, Any]], start: int) -> AsyncIterator[tuple[int, dict[str, Any]]]:

@@ -9,6 +9,12 @@ FIM-token check that cannot finish (a ``/tokenize`` that trickles or fails) trus
 named, like a server without ``/tokenize``. While the endpoint is known down, ``watch_recovery``
 probes it in the background (at the end of each back-off) and clears the state as soon as it
 answers, so the status recovers without anybody typing.
+
+Behind a fleet's router the model listing goes to one worker the router picks, which may be a
+replica that just died and is not yet out of its list (vllm-router 0.1.17 answers 500 ``Request
+failed: ...``; errors.py calls that ``UPSTREAM``): the listing is asked again, up to
+``UPSTREAM_TRIES`` times; only when no worker answers is it the endpoint's failure (issue 19,
+point 10).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from .fim_check import unknown_fim_tokens
 
 log = logging.getLogger(__name__)
 PROBE_DEADLINE_S = 8.0
+UPSTREAM_TRIES = 3
+UPSTREAM_PAUSE_S = 0.05
 T = TypeVar("T")
 
 
@@ -60,7 +68,7 @@ class Probes:
     async def _read_model(self) -> ModelInfo:
         try:
             async with asyncio.timeout(self.deadline_s):
-                return await self.backend.model_info()
+                return await self._list_models()
         except TimeoutError as exc:
             error = BackendError(ErrorKind.TIMEOUT, "the engine did not list its models in time")
             raise self._probe_failed(error) from exc
@@ -68,6 +76,19 @@ class Probes:
             raise self._probe_failed(exc) from exc
         finally:
             self._model = None
+
+    async def _list_models(self) -> ModelInfo:
+        """The served model; a worker's failure behind a router is asked again (module doc)."""
+        for attempt in range(UPSTREAM_TRIES):
+            try:
+                return await self.backend.model_info(refresh=True)
+            except BackendError as exc:
+                if exc.kind is not ErrorKind.UPSTREAM:
+                    raise
+                why = exc
+            await asyncio.sleep(UPSTREAM_PAUSE_S * (attempt + 1))
+        why_not = f"no worker behind the endpoint answered ({why.message[:200]})"
+        raise BackendError(ErrorKind.SERVER, why_not, why.status)
 
     def _probe_failed(self, exc: BackendError) -> BackendError:
         """A probe of the endpoint itself failed: leave it alone while it is down or hung."""

@@ -10,7 +10,19 @@ language servers attach to it as to a single engine (the registry records the ro
 Routing (docs/deployment.md): ``consistent_hash`` on the ``X-Session-ID`` header each language
 server sends (backend/client.py), so one editor's consecutive prompts, which share their prefix,
 reach the replica that holds that prefix in its cache; a replica that fails its health checks
-leaves the ring and its sessions move. Measured on vllm-router 0.1.17 (docs/security.md):
+leaves the ring and its sessions move. Measured on vllm-router 0.1.17 (issue 19, point 10;
+tests/adversarial/test_fleet.py):
+
+- a request to a worker whose port refuses connections is retried, but under ``consistent_hash``
+  on the *same* worker until its circuit breaker opens (defaults: 5 tries, breaker at 10
+  failures: the first two requests of a session failed). So the breaker opens on the first
+  failure and a request gets 3 tries: the second goes to a live replica (about 25 ms);
+- its ``/health`` answers 503 while any worker is unhealthy: read as the router's own health, our
+  supervisor restarted the router 15 s after a replica died and every editor lost its
+  connections ("cannot reach the engine"). The router's supervision reads ``/liveness``;
+- ``/remove_worker`` answers anyone on this machine too, and the router never puts a removed
+  worker back: ``watch_workers`` re-adds ours (the router is ours, on loopback), so nobody can
+  halve the fleet for good;
 
 - it does not check clients' keys itself (``--api-key`` is not an access check): it forwards
   ``Authorization``, and the replicas check the fleet's key;
@@ -40,6 +52,7 @@ log = logging.getLogger(__name__)
 ROUTER_MODULE = "vllm_router.launch_router"
 ROUTER_POLICY = "consistent_hash"
 WATCH_S = 2.0
+MAX_WORKERS = 256  # entries of the router's list read
 FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
 
 
@@ -77,12 +90,16 @@ def plan_fleet(gpus: list[Gpu], overrides: dict[str, object], replicas: int, rem
 
 def router_command(plan: FleetPlan, workers: list[str], api_key: str, python: str = sys.executable) -> EngineCommand:
     """vllm-router on loopback over ``workers``; health checked every 2 s, a worker out of the
-    ring after one failed check or two failed requests, so a dead replica costs a few requests."""
+    ring after one failed check or one failed request (its breaker), and a request tried up to 3
+    times with 20-200 ms back-off: the retry after a dead worker goes to a live one (module doc),
+    so a dead replica costs no request. A breaker opened by one 5xx of a live replica lets a trial
+    request through after 5 s."""
     argv = [python, "-m", ROUTER_MODULE, "--host", "127.0.0.1", "--port", str(plan.router.port),
             "--worker-urls", *workers, "--policy", ROUTER_POLICY,
             "--health-check-interval-secs", "2", "--health-failure-threshold", "1",
             "--health-success-threshold", "1", "--health-check-timeout-secs", "2",
-            "--cb-failure-threshold", "2", "--cb-timeout-duration-secs", "10",
+            "--retry-max-retries", "3", "--retry-initial-backoff-ms", "20", "--retry-max-backoff-ms", "200",
+            "--cb-failure-threshold", "1", "--cb-success-threshold", "1", "--cb-timeout-duration-secs", "5",
             "--worker-startup-timeout-secs", "120", "--request-timeout-secs", "600",
             "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
             "--log-level", "warning"]  # info logs three lines per request
@@ -101,11 +118,12 @@ class Fleet:
             for i, (p, dev) in enumerate(zip(plan.replicas, plan.devices, strict=True))
         ]
         self.workers: list[str] = []
-        self.router = ProcessSupervisor(plan.router, lambda _plan, _port: build_router(self.workers), log_dir,
-                                        self._router_event, policy)
+        self.router = RouterSupervisor(plan.router, lambda _plan, _port: build_router(self.workers), log_dir,
+                                       self._router_event, policy)
         self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()  # the router is ready, or the fleet failed
         self._stopping = False
+        self._lost_remote: set[str] = set()  # remote workers the router lost, reported once
 
     # The manager reads these as it reads a ProcessSupervisor's: the router is "the engine".
     @property
@@ -165,25 +183,59 @@ class Fleet:
         await asyncio.gather(*(r.stop() for r in self.replicas))
 
     async def watch_workers(self) -> None:
-        """Fail closed if the router's worker list holds a URL we did not give it (``/add_worker``
-        answers anyone on this machine): requests must never reach an engine we did not choose.
-        The fleet is reported failed, the manager drops the record, and the guards stop it all."""
-        ours = {u.rstrip("/") for u in self.workers}
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        """Read the router's worker list every ``WATCH_S`` (its admin routes answer anyone on this
+        machine). A URL we did not give it: fail closed, requests must never reach an engine we did
+        not choose; the fleet is reported failed, the manager drops the record, the guards stop it
+        all. One of ours missing (``/remove_worker``): put it back, once it answers."""
+        async with httpx.AsyncClient(timeout=WATCH_S) as http:
             while True:
                 await asyncio.sleep(WATCH_S)
                 if self.router.state is not EngineState.READY:
                     continue
-                try:
-                    listed = (await http.get(f"http://127.0.0.1:{self.router.port}/list_workers")).json()
-                    urls = {str(u).rstrip("/") for u in listed.get("urls", [])}
-                except (httpx.HTTPError, ValueError, AttributeError):
+                listed = await self._listed(http)
+                if listed is None:
                     continue
-                if strangers := sorted(urls - ours)[:4]:
+                if strangers := sorted(listed - self._ours())[:4]:
                     log.error("router lists workers we did not start: %s; stopping the fleet", strangers)
                     self._emit(EngineState.FAILED, f"the router lists a worker we did not start "
                                f"({', '.join(strangers)}): someone used its admin route; fleet stopped")
                     return
+                for url in sorted(self._ours() - listed):
+                    await self._put_back(http, url)
+
+    def _ours(self) -> set[str]:
+        return {u.rstrip("/") for u in self.workers}
+
+    async def _listed(self, http: httpx.AsyncClient) -> set[str] | None:
+        try:
+            listed = (await http.get(f"http://127.0.0.1:{self.router.port}/list_workers")).json()
+            return {str(u).rstrip("/") for u in listed.get("urls", [])[:MAX_WORKERS]}
+        except (httpx.HTTPError, ValueError, AttributeError, TypeError):
+            return None
+
+    async def _put_back(self, http: httpx.AsyncClient, url: str) -> None:
+        """Re-add one of our local replicas the router lost, once its supervisor has it ready:
+        ``/add_worker`` holds the call until the worker answers ``/health`` (up to the router's
+        120 s start-up timeout), so a replica still restarting waits for a later round. A remote
+        worker is only reported: it may never pass the router's unkeyed health check (its front
+        asks a key, docs/deployment.md), and the call would hang. The worker comes back with the
+        router's default health checks (60 s; its breaker and our retries still move requests off
+        it at once: measured, vllm-router 0.1.17)."""
+        replica = dict(zip(self.fleet.local_urls, self.replicas, strict=True)).get(url)
+        if replica is None:
+            if url not in self._lost_remote:
+                self._lost_remote.add(url)
+                log.warning("router lost remote worker %s (removed through its admin route?)", url)
+            return
+        if replica.state is not EngineState.READY:
+            return
+        try:
+            answer = await http.post(f"http://127.0.0.1:{self.router.port}/add_worker", params={"url": url})
+        except httpx.HTTPError as exc:
+            log.warning("could not put worker %s back: %s", url, exc)
+            return
+        log.warning("router lost worker %s (removed through its admin route?): put back (%d %s)", url,
+                    answer.status_code, answer.text[:120])
 
     def _replica_event(self, index: int) -> Callable[[EngineEvent], None]:
         def on_event(event: EngineEvent) -> None:
@@ -210,6 +262,19 @@ class Fleet:
             self.on_event(EngineEvent(state, message, self.fleet.router, endpoint, percent))
         except Exception:  # a listener's failure must not stop supervision
             log.exception("fleet event listener failed")
+
+
+class RouterSupervisor(ProcessSupervisor):
+    """The router as a supervised process. Alive means its own ``/liveness`` answers: its
+    ``/health`` is 503 while any worker is unhealthy (vllm-router 0.1.17, measured), which is the
+    replicas' business (each has its supervisor), not a reason to restart the router under every
+    editor's connections (issue 19, point 10)."""
+
+    async def _healthy(self, http: httpx.AsyncClient) -> bool:
+        try:
+            return (await http.get(f"http://127.0.0.1:{self.port}/liveness")).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 def _with_devices(build: Callable[[LaunchPlan, int, str | None], EngineCommand],

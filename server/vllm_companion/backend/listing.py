@@ -1,0 +1,111 @@
+"""The models an endpoint serves (``GET /v1/models``), bounded, for the editor's model picker.
+
+``Backend.model_info`` reads the same list through the OpenAI SDK to pick *one* model; the picker
+needs the whole list, from any endpoint the user attached to (a gateway may list hundreds, a
+hostile one 100,000 or ids of a megabyte), so this reads it with the backend's own HTTP client
+under hard bounds: one timeout for the whole exchange, at most ``MAX_LIST_BYTES`` of body, parsed
+in a thread (``json.loads`` of 4 MiB takes ~30 ms; a body nested 100,000 deep raises
+RecursionError there, caught), at most ``MAX_SERVED`` entries kept, ids that are not plain text
+of at most ``MAX_ID_CHARS`` dropped (a cut id would name a model that does not exist).
+OpenAI's shape: https://platform.openai.com/docs/api-reference/models/list; vLLM adds
+``max_model_len`` to each card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import MAX_CONTEXT, PROBE_TIMEOUT_S, Backend
+from .errors import BackendError, ErrorKind, classify, status_error
+
+MAX_LIST_BYTES = 4 << 20  # OpenRouter's catalogue, descriptions and all, is ~1.5 MB
+MAX_SERVED = 1000  # a gateway's catalogue (OpenRouter lists ~300); the model in use is looked up here too
+MAX_ID_CHARS = 256  # as Backend.model_info caps the chosen id
+MAX_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Served:
+    id: str
+    max_model_len: int | None
+
+
+@dataclass
+class Listing:
+    models: list[Served] = field(default_factory=list)
+    truncated: bool = False  # the endpoint listed more than MAX_SERVED usable models
+    error: str | None = None  # why the list is empty (the endpoint down, refused, hostile)
+
+
+async def served_models(backend: Backend) -> Listing:
+    """The endpoint's models, or an empty listing that says why (never raises: the picker still
+    shows the launch plan's alternatives when the engine is down)."""
+    try:
+        return await fetch_models(backend, min(PROBE_TIMEOUT_S, backend.settings.first_token_timeout_s))
+    except BackendError as exc:
+        return Listing(error=exc.message[:MAX_ERROR_CHARS])
+
+
+async def fetch_models(backend: Backend, timeout_s: float) -> Listing:
+    """The endpoint's models within ``timeout_s``; a classified ``BackendError`` otherwise (an
+    endpoint down, refusing the key, too slow, or sending what is not a model list)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            body = await _get(backend)
+        data = await asyncio.to_thread(_parse, body)
+    except Exception as exc:  # every failure leaves classified
+        raise classify(exc) from exc
+    cards = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(cards, list):
+        raise BackendError(ErrorKind.SERVER, "the endpoint's model list has no data array")
+    return _listing(cards)
+
+
+async def _get(backend: Backend) -> bytes:
+    """The body of ``GET {endpoint}/models`` (the backend's client: its key, headers, session id)."""
+    http = backend._http  # the backend's own client (same package)
+    async with http.stream("GET", backend.endpoint + "/models") as response:
+        data = bytearray()
+        async for piece in response.aiter_bytes():
+            data += piece
+            if len(data) > MAX_LIST_BYTES:
+                raise BackendError(ErrorKind.SERVER, f"the endpoint's model list is over {MAX_LIST_BYTES >> 20} MiB")
+        if response.status_code != 200:
+            raise status_error(response.status_code, bytes(data[:65536]).decode("utf-8", "replace"))
+    return bytes(data)
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise BackendError(ErrorKind.SERVER, "the endpoint's model list is not JSON") from exc
+
+
+def _listing(cards: list[Any]) -> Listing:
+    out: list[Served] = []
+    seen: set[str] = set()
+    for card in cards:
+        served = _served(card)
+        if served is None or served.id in seen:
+            continue
+        if len(out) == MAX_SERVED:
+            return Listing(out, truncated=True)
+        seen.add(served.id)
+        out.append(served)
+    return Listing(out)
+
+
+def _served(card: Any) -> Served | None:
+    """One card as a model the user can pick, or None (no id, an id that is not plain text)."""
+    if not isinstance(card, dict):
+        return None
+    model = card.get("id")
+    if not isinstance(model, str) or not 0 < len(model) <= MAX_ID_CHARS or not model.isprintable():
+        return None
+    length = card.get("max_model_len")
+    ok = type(length) is int and 0 < length <= MAX_CONTEXT
+    return Served(model, length if ok else None)
