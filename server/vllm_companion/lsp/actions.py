@@ -48,9 +48,17 @@ def register(server: CompanionServer) -> None:
 
 
 def client_prompts(ls: CompanionServer) -> bool:
+    return _declares(ls, "prompts")
+
+
+def client_previews(ls: CompanionServer) -> bool:
+    return _declares(ls, "previewEdits")
+
+
+def _declares(ls: CompanionServer, flag: str) -> bool:
     experimental = ls.client_capabilities.experimental
     ours = experimental.get("vllmCompanion") if isinstance(experimental, dict) else None
-    return isinstance(ours, dict) and ours.get("prompts") is True
+    return isinstance(ours, dict) and ours.get(flag) is True
 
 
 def _register_command(server: CompanionServer, action: Action) -> None:
@@ -65,8 +73,10 @@ def _register_command(server: CompanionServer, action: Action) -> None:
             raise JsonRpcInvalidParams(f"{action.command} takes {wanted}")
         uri, rng = values[0], values[1]
         if action.mode == "edit":
-            edit = {"textDocument": {"uri": uri}, "range": rng, "instruction": text, "apply": True}
-            return await run_edit(ls, parse(EditParams, edit))
+            preview = client_previews(ls)
+            edit = {"textDocument": {"uri": uri}, "range": rng, "instruction": text, "apply": not preview}
+            done = await run_edit(ls, parse(EditParams, edit))
+            return {**done, "preview": done["finishReason"] in ("stop", "length")} if preview else done
         context = {"selection": {"uri": uri, "range": rng}}
         question = {"messages": [{"role": "user", "content": text}], "context": context}
         result = await run_chat(ls, parse(ChatParams, question))

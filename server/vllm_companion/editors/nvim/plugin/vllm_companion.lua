@@ -2,6 +2,9 @@
 -- :'<,'>VllmCompanionChat {q}     ask about the selected lines
 -- :'<,'>VllmCompanionEdit {instr}  rewrite the selected lines
 -- :VllmCompanionStop              stop the answer being streamed
+-- :VllmCompanionAccept / :VllmCompanionReject   the edit shown as a diff (ga / gr in it)
+-- :VllmCompanionSnooze [minutes]  no automatic suggestions for a while (default 15)
+-- :VllmCompanionResume            automatic suggestions again
 if vim.g.loaded_vllm_companion then return end
 vim.g.loaded_vllm_companion = true
 
@@ -22,3 +25,19 @@ end, { nargs = '+', range = true, desc = 'vLLM Companion: rewrite the selected l
 vim.api.nvim_create_user_command('VllmCompanionStop', function()
   require('vllm_companion').stop()
 end, { desc = 'vLLM Companion: stop the answer' })
+
+vim.api.nvim_create_user_command('VllmCompanionAccept', function()
+  require('vllm_companion').accept()
+end, { desc = 'vLLM Companion: apply the edit shown as a diff' })
+
+vim.api.nvim_create_user_command('VllmCompanionReject', function()
+  require('vllm_companion').reject()
+end, { desc = 'vLLM Companion: discard the edit shown as a diff' })
+
+vim.api.nvim_create_user_command('VllmCompanionSnooze', function(o)
+  require('vllm_companion').snooze(o.args ~= '' and o.args or 15)
+end, { nargs = '?', desc = 'vLLM Companion: no automatic suggestions for N minutes (default 15)' })
+
+vim.api.nvim_create_user_command('VllmCompanionResume', function()
+  require('vllm_companion').resume()
+end, { desc = 'vLLM Companion: automatic suggestions again' })

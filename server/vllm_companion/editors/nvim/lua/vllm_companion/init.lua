@@ -1,9 +1,12 @@
 -- vLLM Companion for Neovim (0.11+): the language server for completion (the built-in LSP
 -- completion with autotrigger; native ghost text through vim.lsp.inline_completion on 0.12+),
 -- plus chat, edit, the server's actions and a statusline, over the server's own LSP methods.
+-- Edits show a diff before they land (diff.lua); suggestions can be snoozed (snooze.lua).
 -- Shipped inside the Python package: `vllm-companion editor-path nvim` prints this runtimepath.
 local M = {}
 local NAME = 'vllm_companion'
+local diff = require('vllm_companion.diff')
+local snooze = require('vllm_companion.snooze')
 M.status = { state = 'starting', message = '' }
 local chats = {} -- partialResultToken -> {buf = bufnr, request = id}
 
@@ -36,7 +39,7 @@ end
 --- `%{v:lua.require'vllm_companion'.statusline()}`
 function M.statusline()
   local s = M.status
-  return ('vLLM %s%s'):format(s.state or '?', s.model and (' ' .. s.model) or '')
+  return ('vLLM %s%s'):format(snooze.label() or s.state or '?', s.model and (' ' .. s.model) or '')
 end
 
 local function scratch(title)
@@ -80,16 +83,25 @@ local function selection_range(line1, line2)
   return { start = { line = line1 - 1, character = 0 }, ['end'] = { line = line2 - 1, character = #last } }
 end
 
---- Rewrite lines line1..line2 by the instruction (the server applies the edit).
+--- Rewrite lines line1..line2 by the instruction: the edit comes back as a diff to accept.
 function M.edit(instruction, line1, line2)
   local c = client()
   if not c then return vim.notify('vLLM Companion: the server is not running', vim.log.levels.ERROR) end
   local params = { textDocument = { uri = vim.uri_from_bufnr(0) }, range = selection_range(line1, line2),
-    instruction = instruction, apply = true }
+    instruction = instruction, apply = false }
   c:request('vllmCompanion/edit', params, function(err, result)
-    if err then vim.notify('vLLM Companion: ' .. tostring(err.message), vim.log.levels.ERROR) end
+    if err then return vim.notify('vLLM Companion: ' .. tostring(err.message), vim.log.levels.ERROR) end
+    if result and (result.finishReason == 'stop' or result.finishReason == 'length') then
+      diff.propose(result.edit, 'Edit', c.offset_encoding)
+    end
   end)
 end
+
+M.accept, M.reject = diff.accept, diff.reject
+
+--- No automatic suggestions for `minutes` (they come back by themselves); `resume` ends it early.
+function M.snooze(minutes) snooze.start(minutes) end
+function M.resume() snooze.resume() end
 
 -- The server's action catalog (initialize result): chat actions open a chat buffer, actions
 -- without an instruction ask for one; edits run on the server. Nothing here names an action.
@@ -104,7 +116,13 @@ local function register_actions(c)
         if action.mode == 'chat' then
           return M.chat(instruction, { selection = { uri = args[1], range = args[2] } })
         end
-        c:request('workspace/executeCommand', { command = action.command, arguments = { args[1], args[2], instruction } })
+        local params = { command = action.command, arguments = { args[1], args[2], instruction } }
+        c:request('workspace/executeCommand', params, function(err, result) -- edits: shown as a diff
+          if err then return vim.notify('vLLM Companion: ' .. tostring(err.message), vim.log.levels.ERROR) end
+          if type(result) == 'table' and result.preview == true then
+            diff.propose(result.edit, action.title, c.offset_encoding)
+          end
+        end)
       end
       if action.instruction == vim.NIL or action.instruction == nil then
         vim.ui.input({ prompt = action.title .. ': ' }, run)
@@ -122,7 +140,7 @@ function M.setup(opts)
     cmd = opts.cmd or { 'vllm-companion', 'lsp' },
     filetypes = opts.filetypes,
     init_options = opts.init_options or {},
-    capabilities = { experimental = { vllmCompanion = { prompts = true } } },
+    capabilities = { experimental = { vllmCompanion = { prompts = true, previewEdits = true } } },
     handlers = { ['$/progress'] = on_progress, ['vllmCompanion/status'] = on_status },
   })
   vim.lsp.enable(NAME)
@@ -132,7 +150,9 @@ function M.setup(opts)
       local c = vim.lsp.get_client_by_id(args.data.client_id)
       if not c or c.name ~= NAME then return end
       register_actions(c)
-      if vim.lsp.inline_completion then -- Neovim 0.12+: ghost text
+      if snooze.active() then
+        snooze.apply(c, args.buf, false)
+      elseif vim.lsp.inline_completion then -- Neovim 0.12+: ghost text
         vim.lsp.inline_completion.enable(true, { bufnr = args.buf })
       else
         vim.lsp.completion.enable(true, c.id, args.buf, { autotrigger = true })
