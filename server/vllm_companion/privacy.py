@@ -39,9 +39,13 @@ SECRET_NAMES = (
     "*.tfstate.*", "*.tfvars", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "credentials*", "*secret*",
     "*.gpg", "*.asc", "kubeconfig", "service-account*.json",
 )
-SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".gcloud", ".password-store")
+SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".gcloud", ".password-store", "secrets",
+               ".secrets")
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run")
 TEMP_DIRS = ("/tmp", "/var/tmp")
+WIDE_DIRS = ("/etc", "/usr", "/var", "/opt", "/srv", "/home", "/Users", "/mnt", "/media", "/Volumes", "/private",
+             "/private/tmp", "/private/var/tmp",
+             "/private/var", "/nix", "/snap")
 MAX_FILE_BYTES = 256_000
 
 _SECRETS = [
@@ -72,15 +76,17 @@ def file_name(uri: str) -> str:
 # Editor backup, autosave, swap and packaging copies: Emacs ``name~``, ``name.~1~``, ``#name#``,
 # ``.#name``; Vim ``.name.swp`` (``.swo``..``.swa``), ``.name.un~``; nano ``name.save``(``.1``);
 # JetBrains ``name___jb_tmp___``; patch ``.orig``/``.rej``; dpkg/rpm/ucf config copies; ``.bak``,
-# ``.old``, ``.tmp`` and file-manager copies (``name copy``, ``name (1)``). Stripping is only used
-# to find *more* secrets (the raw name is matched too), so a wide list costs nothing but caution.
+# ``.old``, ``.tmp`` and file-manager copies (``name copy``, ``name (1)``); and what Windows (or a
+# Samba share) treats as the same file: trailing dots and spaces (``.env.``, ``.env ``) and an
+# NTFS stream (``.env::$DATA``, ``x.pem:s``). Stripping is only used to find *more* secrets (the
+# raw name is matched too), so a wide list costs nothing but caution.
 _WRAPPED = re.compile(r"^(?:#(.+)#|\.#(.+))$")
 _DECORATION = re.compile(
     r"(?:~|\.~\d+~|\.un~|\.sw[a-p]|___jb_(?:tmp|old|bak)___| copy(?: \d+)?| \(\d+\)"
     r"|[.~_-](?:bak|backup|bk|orig|old|save|sav|tmp|temp|rej|copy|dpkg-(?:old|dist|new|bak)|rpm(?:save|new|orig)"
-    r"|ucf-(?:old|dist|new))(?:[.~_-]?\d+)?)$"
+    r"|ucf-(?:old|dist|new))(?:[.~_-]?\d+)?|[.\s]+|:.*)$"
 )
-MAX_DECORATIONS = 8  # layers stripped (prod.env.bak.orig~): a name is short, the loop is bounded
+MAX_DECORATIONS = 32  # layers stripped (prod.env.bak.orig~); a name on disk is at most 255 bytes
 
 
 def undecorated(name: str) -> set[str]:
@@ -160,8 +166,7 @@ class Privacy:
         if extra_globs is not None:
             self.globs = (*SECRET_NAMES, *(g for g in extra_globs if isinstance(g, str)))
         if roots is not None:
-            paths = [path_of(r) for r in roots]
-            self.roots = [Path(os.path.realpath(p)) for p in paths if p.startswith("/") and p != "/"]
+            self.roots = [root for r in roots if (root := _resolved(r)) is not None and not _everything(root)]
 
     def is_secret(self, uri: str) -> bool:
         path = path_of(uri)
@@ -177,16 +182,16 @@ class Privacy:
         """The folders context for the document ``uri`` may come from: the workspace folders. With
         none declared (an editor in single-file mode: Neovim without a root, VS Code with a lone
         file), the document's own folder stands in for one, as Emacs' eglot does for a file
-        outside any project; none at all when that folder is ``/``, the home folder or above it,
-        a temporary or a system folder, whose subtrees hold everything and everyone."""
+        outside any project; none at all when that folder is ``/``, a system-wide one (``/etc``,
+        ``/home``, ``/opt``: ``WIDE_DIRS``), the home folder or above it, a temporary or a system
+        folder, whose subtrees hold everything and everyone."""
         if self.roots:
             return self.roots
         real = _resolved(uri)
         if real is None:
             return []
         folder, home = real.parent, Path(os.path.realpath(os.path.expanduser("~")))
-        broad = {Path("/"), home, *home.parents, *(Path(os.path.realpath(t)) for t in TEMP_DIRS)}
-        return [] if folder in broad or _system(folder) else [folder]
+        return [] if folder == home or folder in home.parents or _everything(folder) else [folder]
 
     def allowed(self, uri: str, roots: Sequence[Path]) -> bool:
         """May the open document ``uri`` be context: its resolved path inside ``roots``, not secret."""
@@ -231,9 +236,11 @@ class Privacy:
 
 def _local(uri: str) -> str | None:
     """The absolute local path a ``file:`` URI (or a bare path) names; None for anything else
-    (``untitled:``, ``https://``, a relative path)."""
-    if "://" in uri and urlparse(uri).scheme.lower() != "file":
-        return None
+    (``untitled:``, ``https://``, ``file://otherhost/``, a relative path)."""
+    if "://" in uri:
+        parts = urlparse(uri)
+        if parts.scheme.lower() != "file" or parts.netloc.lower() not in ("", "localhost"):
+            return None  # another scheme, or another machine's file (``file://host/share/x``)
     path = path_of(uri)
     return path if path.startswith("/") and "\x00" not in path else None
 
@@ -246,6 +253,13 @@ def _resolved(uri: str) -> Path | None:
         return Path(os.path.realpath(path)) if path is not None else None
     except OSError:
         return None
+
+
+def _everything(real: Path) -> bool:
+    """``/``, a system-wide folder (``/etc``, ``/home``, ``/usr``, ``/tmp``...) or a system path:
+    a subtree of the whole system and of every user, never one project's workspace."""
+    wide = {"/", *WIDE_DIRS, *TEMP_DIRS, *(os.path.realpath(t) for t in TEMP_DIRS)}
+    return str(real) in wide or _system(real)
 
 
 def _system(real: Path) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,94 @@ def test_pathological_parse_is_cut_at_its_budget_and_lets_other_threads_run() ->
     assert took < 1.0, took  # the budget and a little: the whole parse takes seconds
     assert max(gaps) < PING_CAP_S, max(gaps)
     assert parsing.parse("typescript", b"const a = 1\n", key="/w/fine.ts") is not None
+
+
+# One parse step that never yields: error recovery ran for seconds between two progress callbacks,
+# the GIL held (16 KB of TypeScript ``a<b,``: 1.2 s and 430 MB in one step; 64 KB: 7.1 s, 4.3 GB), and
+# 32 KB of C ``(a)-(b)``: 8.5 s, 3.5 GB, and SIGSEGV in ts_stack_pop_all when memory ran short.
+NEVER_YIELDS_TS = "a<b," * 4000
+NEVER_YIELDS_C = "(a)-(b)" * 2000
+
+
+def ticking(work: Any) -> tuple[Any, float, float]:
+    """``work()``'s result, how long it took, and the longest another thread was held meanwhile."""
+    import threading
+
+    gaps: list[float] = [0.0]
+    done = threading.Event()
+
+    def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        t0 = time.perf_counter()
+        result = work()
+        took = time.perf_counter() - t0
+    finally:
+        done.set()
+        thread.join()
+    return result, took, max(gaps)
+
+
+def test_parse_step_that_never_yields_costs_its_budget_not_the_server() -> None:
+    """TypeScript and C whose error recovery runs seconds in one step: each parse ends by its budget
+    and grace, another thread never waits on it, and the next parse of an ordinary file works."""
+    from vllm_companion.context import parsing
+
+    for grammar, source in (("typescript", NEVER_YIELDS_TS), ("c", NEVER_YIELDS_C * 2)):
+        found, took, held = ticking(partial(parsing.parse, grammar, source.encode(), key=f"/w/stuck.{grammar}"))
+        assert found is None and took < parsing.BUDGET_S + parsing.GRACE_S + 0.5, (grammar, took)
+        assert held < PING_CAP_S, (grammar, held)
+    assert parsing.parse("c", b"#include \"a.h\"\n", "imports") == [["include", "a.h", ["*"]]]
+
+
+async def test_file_whose_parse_never_yields_cannot_freeze_the_server(backend: FakeBackend, tmp_path: Path) -> None:
+    """Both files open with imports on, completions asked in each: answered within the cap, and a
+    trivial request answered within 100 ms throughout."""
+    backend.default = Reply(chunks=["x"])
+    cap_ms = 2000
+    async with session(options(backend.url, contextSources=ALL_SOURCES, timeoutMs=cap_ms),
+                       workspace=tmp_path.as_uri()) as client:
+        small, _ = open_at(client, tmp_path / "small.py", "x = 1\n█")
+        stop = asyncio.Event()
+        pinger = asyncio.ensure_future(pings(client, small, stop))
+        await asyncio.sleep(0.3)
+        ts = open_at(client, tmp_path / "stuck.ts", NEVER_YIELDS_TS + "\n█", "typescript")
+        c = open_at(client, tmp_path / "stuck.c", NEVER_YIELDS_C + "\n█", "c")
+        answered = []
+        for uri, pos in (ts, c, ts):
+            t0 = time.perf_counter()
+            assert await inline(client, uri, pos) == "x"
+            answered.append(time.perf_counter() - t0)
+        await asyncio.sleep(1.0)  # a parse still running after its completion is answered
+        stop.set()
+        times = await pinger
+    assert max(answered) < cap_ms / 1000 + 0.2, answered
+    assert len(times) > 10 and max(times) < PING_CAP_S, sorted(times)[-5:]
+
+
+async def test_thousands_of_open_documents_cannot_grow_the_context_cache_without_bound(tmp_path: Path) -> None:
+    """Completion asked once in each of 400 open documents: the context kept for reuse while typing
+    stays bounded (each kept key holds a version of every open document: 400 x 400 otherwise)."""
+    from vllm_companion.context import ContextGatherer
+    from vllm_companion.context.gather import MAX_KEPT
+    from vllm_companion.documents import DocumentStore
+    from vllm_companion.privacy import Privacy
+
+    store = DocumentStore()
+    gatherer = ContextGatherer(store, Privacy(roots=[tmp_path.as_uri()]))
+    uris = [(tmp_path / f"m{i}.py").as_uri() for i in range(400)]
+    for i, uri in enumerate(uris):
+        store.open(uri, "python", 1, f"def helper_{i}(alpha, beta):\n    return alpha + beta\n")
+    for uri in uris:
+        await gatherer.gather(uri, 1, ["open-files"], 400, 5.0)
+    assert len(gatherer._last) <= MAX_KEPT
+    again = await gatherer.gather(uris[-1], 1, ["open-files"], 400, 5.0)
+    assert again is await gatherer.gather(uris[-1], 1, ["open-files"], 400, 5.0)  # still reused while typing

@@ -107,6 +107,71 @@ async def test_open_backup_copies_of_secret_files_are_not_completion_context(
     assert "leaked-copy" not in body and "visible-context" in body
 
 
+# -- names Windows, a Samba share or a secrets folder make of a secret ------------------------------
+ALIASES = ["server.key.", ".env ", "server.pem. . ", ".env::$DATA", "prod.tfvars:Zone.Identifier", ".ENV::$data",
+           "prod.env.bak.orig.save.tmp.old.rej.copy.bak.orig~", "x.PEM.bak\t"]
+
+
+@pytest.mark.parametrize("name", ALIASES)
+def test_windows_alias_or_deep_backup_of_a_secret_name_is_secret(tmp_path: Path, name: str) -> None:
+    """Trailing dots and spaces and NTFS streams name the same file on Windows and over SMB
+    (``server.key.`` is ``server.key``; a download's ``:Zone.Identifier`` shows up as a file of its
+    own in WSL and on copies); ten layers of backup suffixes are still a backup of ``prod.env``."""
+    privacy = Privacy([], [tmp_path.as_uri()])
+    (tmp_path / name).write_text("API_KEY=leaked\n")
+    assert privacy.is_secret((tmp_path / name).as_uri()), name
+    assert privacy.read((tmp_path / name).as_uri()) is None
+
+
+def test_files_in_a_secrets_folder_are_secret(tmp_path: Path) -> None:
+    """``secrets/prod.yaml`` (sops, helm-secrets, Docker and Kubernetes secret mounts): the name
+    says nothing, the folder says everything."""
+    for folder in ("secrets", ".secrets", "Secrets"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "prod.yaml").write_text("db_password: hunter2\n")
+        assert Privacy([], [tmp_path.as_uri()]).read((tmp_path / folder / "prod.yaml").as_uri()) is None, folder
+
+
+# -- which folders are a workspace -----------------------------------------------------------------
+@pytest.mark.parametrize("spelling", ["file:///.", "file:////", "file:///tmp/..", "link", "link/", "file:///tmp",
+                                      "file:///etc"])
+def test_workspace_folder_that_is_the_whole_system_is_no_workspace(tmp_path: Path, spelling: str) -> None:
+    """A folder that resolves to ``/`` (``/.``, ``//``, ``/tmp/..``, a link to ``/``) or a folder
+    right under it made every file on the machine "inside the workspace": it is dropped, and the
+    current document's own folder stands in, as with no folder at all."""
+    (tmp_path / "link").symlink_to("/")
+    root = spelling if "://" in spelling else (tmp_path / spelling).as_uri() + ("/" if spelling.endswith("/") else "")
+    privacy = Privacy([], [root])
+    assert privacy.roots == []
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "elsewhere.py").write_text("x = 1\n")
+    here = (tmp_path / "proj" / "main.py").as_uri()
+    assert privacy.read((tmp_path / "elsewhere.py").as_uri(), privacy.scope(here)) is None
+    assert not privacy.allowed("file:///etc/hostname", privacy.scope(here))
+
+
+def test_another_machines_file_uri_is_not_a_local_file(tmp_path: Path) -> None:
+    """``file://host/share/x`` (a UNC path) names another machine's file, even when its path looks
+    like the workspace's: never read from local disk, never context, never a workspace folder."""
+    (tmp_path / "notes.py").write_text("local = 1\n")
+    privacy = Privacy([], [tmp_path.as_uri()])
+    remote = f"file://fileserver{tmp_path}/notes.py"
+    assert privacy.read(remote) is None and not privacy.allowed(remote, privacy.roots)
+    assert privacy.readable(remote)[1] == "not an absolute file path"
+    assert Privacy([], [f"file://fileserver{tmp_path}"]).roots == []
+    assert privacy.read(f"file://localhost{tmp_path}/notes.py") == "local = 1\n"
+
+
+def test_without_a_folder_a_top_level_system_folder_is_no_workspace(tmp_path: Path) -> None:
+    """No folder declared: a document in ``/etc``, ``/home`` (when the home folder is elsewhere),
+    ``/opt`` or ``/srv`` does not make that whole tree its workspace."""
+    privacy = Privacy()
+    for doc in ("file:///etc/app.conf", "file:///home/notes.py", "file:///opt/x.py", "file:///srv/x.py", "file:///x.py",
+                "file:///usr/x.py", "file:///var/tmp/x.py"):
+        assert privacy.scope(doc) == [], doc
+    assert privacy.scope((tmp_path / "proj" / "a.py").as_uri()) == [tmp_path / "proj"]
+
+
 # -- which file is read: the checked one, not what a racing swap put at its path ---------------------
 SWAPPER = """
 import os, sys

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from vllm_companion.context import ContextGatherer
-from vllm_companion.context.definitions import signature, top_level
 from vllm_companion.context.imports import Definitions, imported
 from vllm_companion.context.parsing import parse
 from vllm_companion.context.recent import recent
@@ -128,8 +127,8 @@ def test_files_outside_the_workspace_or_secret_are_never_read(
 
 def test_signatures_of_a_typescript_class() -> None:
     src = b"export class Cart extends Base {\n  total = 0\n  add(item: Item): void {\n    this.total += 1\n  }\n}\n"
-    (node,) = top_level(parse("typescript", src)).values()
-    assert signature(node, src) == "export class Cart extends Base {\n  total = 0\n  add(item: Item): void { ... }\n}"
+    cart = "export class Cart extends Base {\n  total = 0\n  add(item: Item): void { ... }\n}"
+    assert parse("typescript", src) == {"Cart": cart}
 
 
 # -- the gatherer: deadline, stability, secrets -----------------------------------------------------
@@ -156,15 +155,15 @@ async def test_context_stays_the_same_while_typing_in_the_block_and_drops_secret
     store = DocumentStore()
     gatherer = ContextGatherer(store, Privacy())
     token = "sk-proj-" + "a" * 40
-    store.open("file:///w/b.py", "python", 1, f"def helper(alpha, beta):\n    return alpha + beta  # {token}\n")
-    store.open("file:///w/.env", "python", 1, "def helper(alpha, beta): TOKEN=1\n")
-    store.open("file:///w/a.py", "python", 1, "x = helper(alpha, beta)\n")
-    first = await gatherer.gather("file:///w/a.py", 0, ["open-files"], 400, 1.0)
+    store.open("file:///w/p/b.py", "python", 1, f"def helper(alpha, beta):\n    return alpha + beta  # {token}\n")
+    store.open("file:///w/p/.env", "python", 1, "def helper(alpha, beta): TOKEN=1\n")
+    store.open("file:///w/p/a.py", "python", 1, "x = helper(alpha, beta)\n")
+    first = await gatherer.gather("file:///w/p/a.py", 0, ["open-files"], 400, 1.0)
     assert [s.path for s in first] == ["b.py"] and "<redacted" in first[0].text and "sk-proj" not in first[0].text
-    store.change("file:///w/a.py", 2, [Change("x = helper(alpha, beta)\ny = 1\n")], "utf-16")
-    assert await gatherer.gather("file:///w/a.py", 1, ["open-files"], 400, 1.0) is first
-    store.change("file:///w/b.py", 2, [Change("def other(gamma):\n    pass\n")], "utf-16")
-    assert await gatherer.gather("file:///w/a.py", 1, ["open-files"], 400, 1.0) == ()
+    store.change("file:///w/p/a.py", 2, [Change("x = helper(alpha, beta)\ny = 1\n")], "utf-16")
+    assert await gatherer.gather("file:///w/p/a.py", 1, ["open-files"], 400, 1.0) is first
+    store.change("file:///w/p/b.py", 2, [Change("def other(gamma):\n    pass\n")], "utf-16")
+    assert await gatherer.gather("file:///w/p/a.py", 1, ["open-files"], 400, 1.0) == ()
     await asyncio.sleep(0)
 
 

@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..completion.context import STEP
 from ..documents import Document, DocumentStore
 from ..privacy import Privacy, file_name, redact
+from . import parsing
 from .imports import Definitions, imported
 from .recent import recent
 from .snippets import similar
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("imports", "open-files", "recent-edits")
 SHARES = {"imports": 0.4, "open-files": 0.4, "recent-edits": 0.2}
 MAX_THREADS = 6  # sources running at once, all documents together
+MAX_KEPT = 32  # documents whose last context is kept for reuse while typing
 
 
 class ContextGatherer:
@@ -40,7 +43,11 @@ class ContextGatherer:
         self.documents, self.privacy = documents, privacy
         self.definitions = Definitions(privacy)
         self._slots = threading.BoundedSemaphore(MAX_THREADS)
-        self._last: dict[str, tuple[Any, tuple[Snippet, ...]]] = {}  # per document: key, snippets
+        # per document: key, snippets; the most recently completed-in MAX_KEPT documents only (a
+        # key holds a version per open document: thousands of documents, each completed in once,
+        # would otherwise keep thousands squared)
+        self._last: OrderedDict[str, tuple[Any, tuple[Snippet, ...]]] = OrderedDict()
+        parsing.warm()
 
     async def gather(
         self, uri: str, row: int, sources: Sequence[str], budget: int, timeout_s: float
@@ -52,6 +59,7 @@ class ContextGatherer:
         rules = (self.privacy.globs, tuple(self.privacy.roots))
         key = (row // STEP, tuple(sources), budget, rules, tuple((d.uri, d.version) for d in others))
         if (last := self._last.get(uri)) is not None and last[0] == key:
+            self._last.move_to_end(uri)
             return last[1]  # the filter runs on a miss only: its rules (globs, folders) are in the key
         query = Query(uri, file_name(uri), doc.language_id, row, list(doc.lines))
         jobs = self._jobs(query, others)
@@ -69,6 +77,9 @@ class ContextGatherer:
         result = tuple(Snippet(s.path, redact(s.text).text, s.source) for s in _dedupe(snippets))
         if not pending:  # a partial answer is not kept: the next request may get the whole one
             self._last[uri] = (key, result)
+            self._last.move_to_end(uri)
+            while len(self._last) > MAX_KEPT:
+                self._last.popitem(last=False)
         return result
 
     def forget(self, uri: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..privacy import Privacy, path_of
-from .definitions import GRAMMARS, signature, text, top_level
+from .definitions import GRAMMARS
 from .parsing import parse
 from .sources import Query, Snippet, fit
 
@@ -74,9 +74,8 @@ class Definitions:
             return {}
         if grammar in ("c", "cpp"):
             return {"*": content}
-        source = content.encode("utf-8", "surrogatepass")
-        root = parse(grammar, source, key=str(real))
-        return None if root is None else {name: signature(node, source) for name, node in top_level(root).items()}
+        found = parse(grammar, content.encode("utf-8", "surrogatepass"), "definitions", key=str(real))
+        return found if isinstance(found, dict) else None
 
 
 def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budget: int) -> list[Snippet]:
@@ -85,11 +84,11 @@ def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budg
     if grammar is None or not here.is_absolute():
         return []
     source = _head(query.lines, MAX_SOURCE)
-    root = parse(grammar, source, key=str(here))
-    if root is None:
+    records = parse(grammar, source, "imports", key=str(here))
+    if not isinstance(records, list):
         return []
     snippets: list[Snippet] = []
-    for path, names in list(_imports(grammar, root, source, here, roots))[:MAX_FILES]:
+    for path, names in list(_imports(records, here, roots))[:MAX_FILES]:
         found = definitions.of(path, roots)
         if "*" in found:  # a C header: its declarations
             wanted = [found["*"]]
@@ -112,59 +111,18 @@ def _head(lines: Sequence[str], limit: int) -> bytes:
     return b"".join(out)[:limit]
 
 
-def _imports(grammar: str, root: Any, source: bytes, here: Path, roots: Sequence[Path]) -> Iterator[Import]:
-    for node in root.named_children:
-        found: Import | None = None
-        if node.type == "import_from_statement" and grammar == "python":
-            found = _python_import(node, source, here, roots)
-        elif node.type == "import_statement" and grammar != "python":
-            spec = node.child_by_field_name("source")
-            path = _relative(text(spec, source).strip("'\""), here, _JS_SUFFIXES) if spec is not None else None
-            found = (path, _js_names(node, source)) if path is not None else None
-        elif node.type in ("lexical_declaration", "variable_declaration") and grammar != "python":
-            found = _require(node, source, here)
-        elif node.type == "preproc_include" and (inc := node.child_by_field_name("path")) is not None:
-            path = _relative(text(inc, source).strip('"'), here, ("",)) if inc.type == "string_literal" else None
-            found = (path, ["*"]) if path is not None else None
-        if found is not None:
-            yield found
-
-
-def _python_import(node: Any, source: bytes, here: Path, roots: Sequence[Path]) -> Import | None:
-    module = node.child_by_field_name("module_name")
-    path = _python_module(text(module, source), here, roots) if module is not None else None
-    names = [text(n.child_by_field_name("name") or n, source) for n in node.children_by_field_name("name")]
-    return (path, names) if path is not None else None
-
-
-def _require(node: Any, source: bytes, here: Path) -> Import | None:
-    """CommonJS: ``const {a, b} = require("./m")`` takes a and b; ``const m = require("./m")`` all."""
-    for decl in node.named_children:
-        value, name = decl.child_by_field_name("value"), decl.child_by_field_name("name")
-        func = value.child_by_field_name("function") if value is not None and value.type == "call_expression" else None
-        args = value.child_by_field_name("arguments") if func is not None and text(func, source) == "require" else None
-        spec = args.named_children[0] if args is not None and args.named_children else None
-        if spec is None or spec.type != "string" or name is None:
-            continue
-        path = _relative(text(spec, source).strip("'\"`"), here, _JS_SUFFIXES)
-        if name.type != "object_pattern":
-            return (path, ["**"]) if path is not None else None
-        names = [text(p.child_by_field_name("key") or p, source) for p in name.named_children
-                 if p.type in ("shorthand_property_identifier_pattern", "pair_pattern")]
-        return (path, names) if path is not None else None
-    return None
-
-
-def _js_names(node: Any, source: bytes) -> list[str]:
-    clause = next((c for c in node.named_children if c.type == "import_clause"), None)
-    names: list[str] = []
-    for child in clause.named_children if clause is not None else []:
-        if child.type == "identifier":
-            names.append("default")
-        elif child.type == "named_imports":
-            names += [text(s.child_by_field_name("name"), source) for s in child.named_children
-                      if s.type == "import_specifier"]
-    return names
+def _imports(records: list[Any], here: Path, roots: Sequence[Path]) -> Iterator[Import]:
+    """The workspace files the worker's import records (syntax.import_records) name."""
+    for record in records:
+        kind, spec, names = record if isinstance(record, list) and len(record) == 3 else ("", "", [])
+        if kind == "python":
+            path = _python_module(spec, here, roots)
+        elif kind in ("relative", "include"):
+            path = _relative(spec, here, _JS_SUFFIXES if kind == "relative" else ("",))
+        else:
+            path = None
+        if path is not None:
+            yield path, names
 
 
 def _python_module(dotted: str, here: Path, roots: Sequence[Path]) -> Path | None:

@@ -1,94 +1,178 @@
-"""tree-sitter parses with a budget: a pathological file costs a quarter of a second, not the server.
+"""tree-sitter parses in worker processes, with a budget: a pathological file costs a quarter of a
+second of another process, not the server.
 
-tree-sitter's parse holds the GIL for as long as it runs, and its GLR parser has inputs where that
-time explodes: a 24 KB TypeScript file of ``a<b>(c)<`` repeated (generic call or comparison?)
-froze every request of the server for 11.7 s, and the time grows about 4x per doubling (issue 19;
-here: 4 KB 0.14 s, 8 KB 0.42 s, 12 KB 0.99 s). py-tree-sitter 0.26 has no ``timeout_micros`` any
-more; its ``progress_callback`` (honoured only with a read callback, not with a bytestring) is
-called about every hundred parse steps and cancels the parse when it answers True, which raises
-``ValueError``. Being Python, the callback is also where the parsing thread gives the GIL back:
-measured, the longest stall of another thread fell from the whole parse (213 ms) to 7 ms, and
-the callback costs nothing measurable on ordinary files (264 KB of Python: 28 ms either way).
+tree-sitter's GLR parser has inputs where parse time explodes: a 24 KB TypeScript file of
+``a<b>(c)<`` repeated froze every request of the server for 11.7 s (issue 19; about 4x per
+doubling). py-tree-sitter 0.26's ``progress_callback`` cancels a parse between steps, and that
+is enough for that file; but one step of error recovery can itself run for seconds without a
+check, the GIL held, allocating gigabytes: 16 KB of TypeScript ``a<b,`` held the GIL 1.2 s in
+one step (64 KB: 7.1 s, 4.3 GB), 32 KB of C ``(a)-(b)`` took 8.5 s and 3.5 GB and crashed the
+process (SIGSEGV) when memory ran short. No in-process bound holds against that, so parses run
+in worker processes (syntax.py), which answer with plain data (signatures, import records), and:
 
-So every parse here:
-
-- runs with a time budget (``BUDGET_S``) and a byte cap per language (``MAX_BYTES``: TypeScript's
-  ambiguous generics are where the blow-up was measured);
-- is the only parse of its file at the moment (``key``: a second request for it is skipped, not
-  queued) and one of at most ``MAX_PARSES`` at once, all files together;
-- after running out of budget, leaves that file alone for ``BACKOFF_S``: a file being typed in is
-  not parsed again on every keystroke only to be cancelled again;
-- runs in the caller's thread, which is never the event loop's (gather.py runs sources in threads).
+- each parse has a time budget (``BUDGET_S``), checked by the worker between steps; a worker not
+  done ``GRACE_S`` after it is killed (SIGKILL, reaped): a step that never yields costs that much
+  wall time of a thread that is not the event loop's, and no GIL;
+- the worker's address space is capped (syntax.MEMORY_BYTES); it ends when the server does
+  (its stdin closes);
+- a byte cap per language (``MAX_BYTES``: TypeScript's ambiguous generics are where the blow-up
+  was measured);
+- a file is parsed by one worker at a time (``key``: a second request for it is skipped, not
+  queued), at most ``MAX_PARSES`` at once, all files together; a caller waits at most the budget
+  for a slot;
+- a file that ran out of budget, or killed or crashed its worker, is left alone for
+  ``BACKOFF_S``: a file being typed in is not parsed again on every keystroke.
 """
 
 from __future__ import annotations
 
-import functools
+import atexit
+import json
 import logging
+import os
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-BUDGET_S = 0.25
+BUDGET_S, GRACE_S, START_S = 0.25, 0.5, 10.0
 MAX_BYTES = {"typescript": 64_000, "tsx": 64_000, "javascript": 128_000}
 DEFAULT_MAX_BYTES = 256_000  # privacy.MAX_FILE_BYTES: no file read is larger
+GRAMMARS = frozenset({"python", "javascript", "typescript", "tsx", "c", "cpp"})
 MAX_PARSES, BACKOFF_S, REMEMBERED = 2, 30.0, 256
-CHUNK = 64 * 1024
+MAX_REPLY = 8 << 20
+WORKER = Path(__file__).with_name("syntax.py")
 
 _slots = threading.BoundedSemaphore(MAX_PARSES)
 _lock = threading.Lock()
 _running: set[str] = set()  # files being parsed now
 _slow: OrderedDict[str, float] = OrderedDict()  # file -> when it may be parsed again (monotonic)
+_idle: list[Worker] = []  # workers waiting for a parse, at most MAX_PARSES
+_warming = False  # a worker is being started by warm()
 
 
-@functools.cache
-def language(grammar: str) -> Any:
-    """The tree-sitter language for a grammar name, or None when the pack is not installed."""
-    try:
-        from tree_sitter_language_pack import get_language
-    except ImportError:  # pragma: no cover - a declared dependency; degrade, do not crash
-        log.warning("tree-sitter-language-pack is not installed: no imported definitions")
-        return None
-    return get_language(grammar)  # type: ignore[arg-type]
-
-
-def parse(grammar: str, source: bytes, key: str = "", budget_s: float = BUDGET_S) -> Any:
-    """The root node of ``source``, or None: no grammar, over the language's byte cap, the file
-    (``key``) already being parsed or backing off, no parse slot within the budget, or the budget
-    spent."""
-    lang = language(grammar)
-    if lang is None or len(source) > MAX_BYTES.get(grammar, DEFAULT_MAX_BYTES) or not _claim(key):
+def parse(grammar: str, source: bytes, kind: str = "definitions", key: str = "", budget_s: float = BUDGET_S) -> Any:
+    """What ``kind`` asks of ``source`` (syntax.extract: ``definitions``, a dict of name to
+    signature; ``imports``, a list of records), or None: an unknown grammar, over the language's
+    byte cap, the file (``key``) already being parsed or backing off, no slot within the budget,
+    the budget spent, or the worker killed or dead."""
+    if grammar not in GRAMMARS or len(source) > MAX_BYTES.get(grammar, DEFAULT_MAX_BYTES) or not _claim(key):
         return None
     try:
         if not _slots.acquire(timeout=budget_s):
             return None
         try:
-            return _bounded(lang, source, budget_s)
-        except ValueError:  # cancelled by the budget (py-tree-sitter: "Parsing failed")
-            log.info("parse of %s (%s, %d bytes) over its %.0f ms budget: skipped for %.0f s",
-                     key or "a document", grammar, len(source), budget_s * 1000, BACKOFF_S)
-            _back_off(key)
-            return None
+            answer, why = _ask({"grammar": grammar, "kind": kind, "size": len(source), "budget": budget_s}, source)
         finally:
             _slots.release()
+        if why:
+            log.info("parse of %s (%s, %d bytes) %s: skipped for %.0f s",
+                     key or "a document", grammar, len(source), why, BACKOFF_S)
+            _back_off(key)
+        return answer
     finally:
         _release(key)
 
 
-def _bounded(lang: Any, source: bytes, budget_s: float) -> Any:
-    from tree_sitter import Parser
+def _ask(request: dict[str, Any], source: bytes) -> tuple[Any, str]:
+    """The worker's answer to one request, and why there is none ("" when there is one)."""
+    with _lock:
+        worker = _idle.pop() if _idle else None
+    try:
+        worker = worker or Worker()
+    except OSError as exc:
+        return None, f"found no parse worker ({exc})"
+    reply = worker.ask(request, source, time.monotonic() + request["budget"] + GRACE_S)
+    if reply is None:
+        worker.kill()
+        return None, "killed or crashed its parse worker"
+    with _lock:
+        _idle.append(worker)
+    return (reply["result"], "") if reply.get("ok") else (None, f"over its {request['budget'] * 1000:.0f} ms budget")
 
-    end = time.monotonic() + budget_s
 
-    def read(offset: int, _point: Any) -> bytes:
-        return source[offset : offset + CHUNK]
+class Worker:
+    """One ``syntax.py`` process: requests on its stdin, one JSON line of answer on its stdout."""
 
-    def over(*_state: Any) -> bool:  # True cancels the parse
-        return time.monotonic() > end
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-I", str(WORKER)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, bufsize=0, close_fds=True)
+        if self._line(time.monotonic() + START_S) != b"ready\n":
+            self.kill()
+            raise OSError("the parse worker did not start")
 
-    return Parser(lang).parse(read, progress_callback=over).root_node  # a parser per parse: threads
+    def ask(self, request: dict[str, Any], source: bytes, deadline: float) -> dict[str, Any] | None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n" + source)
+            line = self._line(deadline)
+            reply = json.loads(line) if line is not None else None
+        except (OSError, ValueError):
+            return None
+        return reply if isinstance(reply, dict) else None
+
+    def _line(self, deadline: float) -> bytes | None:
+        """One line from the worker by ``deadline``, at most ``MAX_REPLY`` bytes; None otherwise."""
+        assert self.proc.stdout is not None
+        fd, out = self.proc.stdout.fileno(), b""
+        while not out.endswith(b"\n") and len(out) <= MAX_REPLY:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0] or not (chunk := os.read(fd, 1 << 20)):
+                return None
+            out += chunk
+        return out if out.endswith(b"\n") else None
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+    def close(self) -> None:
+        """Ask the worker to end (its stdin closes), then make sure it did."""
+        try:
+            self.proc.communicate(timeout=1)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self.kill()
+
+
+def warm() -> None:
+    """Start a worker in the background, so the first parse does not pay for its start (about
+    60 ms, more on a busy machine: the first completion's context deadline is 100 ms)."""
+    global _warming
+    with _lock:
+        if _idle or _warming:
+            return
+        _warming = True
+    threading.Thread(target=_start_idle, name="parse-worker", daemon=True).start()
+
+
+def _start_idle() -> None:
+    global _warming
+    try:
+        worker: Worker | None = Worker()
+    except OSError as exc:
+        log.warning("no parse worker: %s", exc)
+        worker = None
+    with _lock:
+        _warming = False
+        if worker is not None:
+            _idle.append(worker)
+
+
+@atexit.register
+def _close_idle() -> None:
+    with _lock:
+        workers = list(_idle)
+        _idle.clear()
+    for worker in workers:
+        worker.close()
 
 
 def _claim(key: str) -> bool:
