@@ -25,4 +25,7 @@ npm run --silent typecheck
 npm test --silent
 bash test/e2e/setup.sh
 npm run --silent package >/dev/null
+# Artifacts: the .vsix (`vllm-companion editor install vscode --vsix dist/vllm-companion.vsix`) and the wheel.
+mkdir -p ../dist && cp vllm-companion.vsix ../dist/
+(cd .. && "$VENV/bin/pip" wheel --no-deps --quiet -w dist .)
 VLLM_COMPANION_PYTHON="$PWD/../$VENV/bin/python" npm run --silent e2e

@@ -10,7 +10,9 @@ import {
   TransportKind,
 } from "vscode-languageclient/node";
 import { type Action, actionArgs, readCatalog, type SelectionArgs } from "./actions";
-import { serverCommand, toServerOptions } from "./settings";
+import { findServer, nodeDeps } from "./discovery";
+import { toServerOptions } from "./settings";
+import { type Snooze, shouldAsk } from "./snooze";
 import { SHOWN, shownParams } from "./telemetry";
 
 /** What the extension does with a catalog action (the chat panel, an input box...). */
@@ -23,6 +25,8 @@ export class CompanionClient implements vscode.Disposable {
   client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
   private restarts = 0;
+  /** Set by the extension: while it is active, automatic inline triggers are not sent (snooze.ts). */
+  snooze: Pick<Snooze, "active"> | undefined;
 
   constructor(
     private readonly log: vscode.LogOutputChannel,
@@ -45,12 +49,13 @@ export class CompanionClient implements vscode.Disposable {
   private async doStart(): Promise<LanguageClient | undefined> {
     if (this.client) return this.client;
     const config = vscode.workspace.getConfiguration("vllmCompanion");
-    const { command, args } = serverCommand(
-      config.get<string[]>("serverCommand"),
-      config.get<string>("pythonPath"),
-      await pythonExtensionInterpreter(),
+    const { command, args, source, skipped } = await findServer(
+      { serverCommand: config.get<string[]>("serverCommand"), pythonPath: config.get<string>("pythonPath") },
+      pythonExtensionInterpreter,
+      nodeDeps(),
     );
-    this.log.info(`starting ${command} ${args.join(" ")}`);
+    for (const why of skipped) this.log.info(`server discovery: ${why}`);
+    this.log.info(`starting ${command} ${args.join(" ")} (from ${source})`);
     const serverOptions: ServerOptions = { command, args, transport: TransportKind.stdio };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
@@ -59,6 +64,7 @@ export class CompanionClient implements vscode.Disposable {
       synchronize: { configurationSection: "vllmCompanion" },
       middleware: {
         provideInlineCompletionItems: async (document, position, context, token, next) => {
+          if (!shouldAsk(this.snooze, context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic)) return null;
           const result = await next(document, position, context, token);
           const shown = token.isCancellationRequested ? undefined : shownParams(result);
           if (shown) void this.client?.sendNotification(SHOWN, shown).catch(() => undefined);
@@ -88,9 +94,10 @@ export class CompanionClient implements vscode.Disposable {
     };
     const client = new LanguageClient("vllmCompanion", "vLLM Companion", serverOptions, clientOptions);
     client.registerFeature({
-      // This client can ask the user for an instruction: the server then offers every action.
+      // This client can ask the user for an instruction (the server then offers every action) and
+      // previews edits as a diff (the server returns them unapplied: diff.ts).
       fillClientCapabilities: (caps) => {
-        caps.experimental = { ...(caps.experimental as object | undefined), vllmCompanion: { prompts: true } };
+        caps.experimental = { ...(caps.experimental as object | undefined), vllmCompanion: { prompts: true, previewEdits: true } };
       },
       initialize: () => undefined,
       getState: () => ({ kind: "static" }),
@@ -103,8 +110,8 @@ export class CompanionClient implements vscode.Disposable {
       this.log.error(`could not start the server: ${String(err)}`);
       void vscode.window
         .showErrorMessage(
-          `vLLM Companion: could not start "${command}". Install it with ` +
-            "`pip install vllm-companion` (or run scripts/quickstart.sh), or set vllmCompanion.serverCommand.",
+          `vLLM Companion: could not start "${command}". Run \`vllm-companion editor install vscode\` from ` +
+            "your installation (scripts/quickstart.sh makes one), or set vllmCompanion.serverCommand.",
           "Open Settings",
         )
         .then((choice) => choice && vscode.commands.executeCommand("vllmCompanion.openSettings"));

@@ -43,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="by language, kind and model, as JSON")
     where = sub.add_parser("editor-path", help="where the editor plugins shipped with this package are")
     where.add_argument("editor", choices=["nvim", "emacs"])
+    from . import cli_editor
     from .cli_engine import add_commands
 
     add_commands(sub)
+    cli_editor.add_commands(sub)
     return parser
 
 
@@ -60,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "editor-path":
         print(Path(__file__).resolve().parent / "editors" / args.editor)
         return 0
+    if args.command == "editor":
+        from . import cli_editor
+
+        return cli_editor.run(args)
     if args.command in ("engine", "doctor", "demo", "plan"):
         from .cli_engine import run
 

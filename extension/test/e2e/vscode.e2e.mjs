@@ -1,6 +1,7 @@
 // End to end in a real VS Code: code-server 4.139.1 (VS Code 1.139.1) with the built .vsix,
-// driven in headless Chromium by playwright-core. The language server is the real one (from the
-// repo's .venv); the engine is the fake OpenAI-compatible server (tests/fake_backend.py).
+// installed by `vllm-companion editor install vscode` on a clean profile (no serverCommand
+// setting), driven in headless Chromium by playwright-core. The language server is the real one
+// (from the repo's .venv); the engine is the fake OpenAI-compatible server (tests/fake_backend.py).
 // Checks: ghost text appears and Tab accepts it; the accept (and the show) reach the server's local
 // telemetry store; the chat panel streams an answer and Stop works.
 // Screenshots go to extension/.e2e/artifacts. Every process started here is killed by PID.
@@ -87,12 +88,9 @@ async function main() {
   const extensions = join(root, "extensions");
   const workspace = join(root, "workspace");
   mkdirSync(join(userData, "User"), { recursive: true });
-  mkdirSync(join(userData, "Machine"), { recursive: true });
-  // serverCommand is machine-scoped (a workspace may not choose what runs): in code-server, as in
-  // any remote window, machine settings live in the Machine settings file, not the User one.
-  writeFileSync(join(userData, "Machine", "settings.json"), JSON.stringify({
-    "vllmCompanion.serverCommand": [python, "-m", "vllm_companion", "lsp"],
-  }, null, 2));
+  // No serverCommand setting: the extension finds the server from the installation record that
+  // `vllm-companion editor install vscode` writes (below), here under a scratch XDG_CONFIG_HOME.
+  const config = join(root, "config");
   mkdirSync(workspace, { recursive: true });
   writeFileSync(join(workspace, "main.py"), "def total(items):\n    return sum(items)\n\n\n");
   writeFileSync(join(userData, "User", "settings.json"), JSON.stringify({
@@ -109,9 +107,13 @@ async function main() {
     "telemetry.telemetryLevel": "off",
   }, null, 2));
 
-  const env = { ...process.env, PATH: `${nodeBin}:${process.env.PATH}`, VLLM_COMPANION_STATE: state };
-  execFileSync(codeServer, ["--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix],
-    { env, stdio: "ignore" });
+  const env = { ...process.env, PATH: `${nodeBin}:${process.env.PATH}`, VLLM_COMPANION_STATE: state,
+    XDG_CONFIG_HOME: config };
+  // The user's one step (issue 23): installs the .vsix with code-server's CLI and records this
+  // installation's server (config/vllm-companion/installation.json) for the extension to find.
+  const installed = execFileSync(python, ["-m", "vllm_companion", "editor", "install", "vscode", "--editor-command",
+    codeServer, "--extensions-dir", extensions, "--user-data-dir", userData, "--vsix", vsix], { cwd: repo, env });
+  console.log(String(installed).trim());
   const port = await freePort();
   writeFileSync(join(root, "config.yaml"), "");
   start(codeServer, ["--config", join(root, "config.yaml"), "--bind-addr", `127.0.0.1:${port}`, "--auth", "none",
