@@ -4,6 +4,10 @@ import * as vscode from "vscode";
 import { ChatViewProvider } from "./chatView";
 import type { Action } from "./actions";
 import { API_KEY_SECRET, CompanionClient } from "./client";
+import { EditPreviews, proposalFromResult, wantsPreview } from "./diff";
+import { HistoryStore } from "./history";
+import { ConfigurationWatcher, switchModel } from "./modelPicker";
+import { SNOOZE_MINUTES, Snooze, snoozeLabel } from "./snooze";
 import { renderStatus, type ServerStatus } from "./status";
 
 let companion: CompanionClient | undefined;
@@ -14,10 +18,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   item.command = "vllmCompanion.statusMenu";
   let last: ServerStatus = { state: "starting", message: "starting the language server" };
   const paused = () => !vscode.workspace.getConfiguration("vllmCompanion").get<boolean>("completion.enabled", true);
+  const snooze = new Snooze(() => show());
   const show = () => {
     const view = renderStatus(last, paused());
-    item.text = view.text;
-    item.tooltip = view.tooltip;
+    const ends = snooze.endsAt();
+    item.text = ends ? `$(debug-pause) ${snoozeLabel(ends)}` : view.text;
+    item.tooltip = ends
+      ? `vLLM Companion: automatic suggestions ${snoozeLabel(ends)} (Alt+\\ still asks)\n${view.tooltip}`
+      : view.tooltip;
     item.backgroundColor = view.error ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
     item.show();
   };
@@ -26,16 +34,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   companion = new CompanionClient(log, (status) => {
     last = status as ServerStatus;
     show();
-  }, context.secrets, (action, args, next) => runAction(action, args, next, chat));
-  chat = new ChatViewProvider(context.extensionUri, companion);
+  }, context.secrets, (action, args, next) => runAction(action, args, next, chat, previews));
+  companion.snooze = snooze;
+  const previews = new EditPreviews(vscode);
+  // Chat history: this workspace's storage folder, kept by VS Code (history.ts; none without a workspace)
+  chat = new ChatViewProvider(context.extensionUri, companion, previews, new HistoryStore(context.storageUri?.fsPath));
   const c = companion;
+  const watcher = new ConfigurationWatcher(c);
   context.subscriptions.push(
     log,
     item,
     c,
+    snooze,
+    previews,
     vscode.window.registerWebviewViewProvider(ChatViewProvider.id, chat, { webviewOptions: { retainContextWhenHidden: true } }),
-    vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration("vllmCompanion") && show()),
-    ...registerCommands(c, chat, log),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration("vllmCompanion")) return;
+      show();
+      watcher.changed(); // models to the server at once; a restart offered where one is needed
+    }),
+    ...registerCommands(c, chat, log, snooze),
     vscode.commands.registerCommand("vllmCompanion.setApiKey", async () => {
       const key = await vscode.window.showInputBox({ prompt: "API key for the endpoint (empty: none)", password: true });
       if (key === undefined) return;
@@ -47,7 +65,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   await c.start();
 }
 
-function registerCommands(c: CompanionClient, chat: ChatViewProvider, log: vscode.LogOutputChannel): vscode.Disposable[] {
+function registerCommands(
+  c: CompanionClient,
+  chat: ChatViewProvider,
+  log: vscode.LogOutputChannel,
+  snooze: Snooze,
+): vscode.Disposable[] {
   const config = () => vscode.workspace.getConfiguration("vllmCompanion");
   const commands: Record<string, (...args: unknown[]) => unknown> = {
     "vllmCompanion.triggerSuggestion": () => vscode.commands.executeCommand("editor.action.inlineSuggest.trigger"),
@@ -71,30 +94,61 @@ function registerCommands(c: CompanionClient, chat: ChatViewProvider, log: vscod
     },
     "vllmCompanion.openSettings": () => vscode.commands.executeCommand("workbench.action.openSettings", "vllmCompanion"),
     "vllmCompanion.focusChat": () => vscode.commands.executeCommand("vllmCompanion.chat.focus"),
+    "vllmCompanion.switchModel": () => switchModel(c),
+    "vllmCompanion.newChat": () => chat.newChat(),
+    "vllmCompanion.clearChatHistory": () => chat.clearHistory(),
+    // Snooze: in memory only (snooze.ts); no argument asks how long.
+    "vllmCompanion.snooze": async (minutes?: unknown) => {
+      let m = typeof minutes === "number" ? minutes : undefined;
+      if (m === undefined) {
+        const items = SNOOZE_MINUTES.map((n) => ({ label: `${n} minutes`, minutes: n }));
+        m = (await vscode.window.showQuickPick(items, { title: "Snooze automatic suggestions for" }))?.minutes;
+      }
+      if (m !== undefined) snooze.start(m);
+    },
+    "vllmCompanion.resumeSuggestions": () => snooze.resume(),
     "vllmCompanion.statusMenu": async () => {
-      const choices: Array<vscode.QuickPickItem & { command: string }> = [
-        { label: "$(debug-restart) Restart server and engine", command: "vllmCompanion.restart" },
-        { label: "$(output) Show logs", command: "vllmCompanion.showLogs" },
-        { label: "$(pulse) Run doctor", command: "vllmCompanion.doctor" },
-        { label: "$(debug-pause) Toggle automatic suggestions", command: "vllmCompanion.toggleCompletions" },
-        { label: "$(symbol-keyword) Toggle suggestions for this language", command: "vllmCompanion.toggleLanguage" },
-        { label: "$(comment-discussion) Open chat", command: "vllmCompanion.focusChat" },
-        { label: "$(gear) Open settings", command: "vllmCompanion.openSettings" },
-      ];
-      const pick = await vscode.window.showQuickPick(choices, { title: "vLLM Companion" });
-      if (pick) await vscode.commands.executeCommand(pick.command);
+      const pick = await vscode.window.showQuickPick(menuChoices(snooze), { title: "vLLM Companion" });
+      if (pick) await vscode.commands.executeCommand(pick.command, ...(pick.args ?? []));
     },
   };
   return Object.entries(commands).map(([id, fn]) => vscode.commands.registerCommand(id, fn));
 }
 
+type MenuChoice = vscode.QuickPickItem & { command: string; args?: unknown[] };
+
+/** The status bar menu; while snoozed it offers "Resume suggestions" instead of the snoozes. */
+function menuChoices(snooze: Snooze): MenuChoice[] {
+  const ends = snooze.endsAt();
+  const snoozes: MenuChoice[] = ends
+    ? [{ label: "$(play) Resume suggestions", description: snoozeLabel(ends), command: "vllmCompanion.resumeSuggestions" }]
+    : SNOOZE_MINUTES.map((n) => ({
+        label: `$(clock) Snooze suggestions for ${n} minutes`,
+        command: "vllmCompanion.snooze",
+        args: [n],
+      }));
+  return [
+    { label: "$(debug-restart) Restart server and engine", command: "vllmCompanion.restart" },
+    { label: "$(output) Show logs", command: "vllmCompanion.showLogs" },
+    { label: "$(pulse) Run doctor", command: "vllmCompanion.doctor" },
+    { label: "$(debug-pause) Toggle automatic suggestions", command: "vllmCompanion.toggleCompletions" },
+    ...snoozes,
+    { label: "$(symbol-keyword) Toggle suggestions for this language", command: "vllmCompanion.toggleLanguage" },
+    { label: "$(server-process) Switch model", command: "vllmCompanion.switchModel" },
+    { label: "$(comment-discussion) Open chat", command: "vllmCompanion.focusChat" },
+    { label: "$(gear) Open settings", command: "vllmCompanion.openSettings" },
+  ];
+}
+
 /** A catalog action in VS Code: chat actions answer in the chat panel; an action without an
- * instruction asks for one; edits run on the server (which applies them) with a progress bar. */
+ * instruction asks for one; edits run on the server with a progress bar and come back unapplied
+ * (this client declares previewEdits), to be shown as a diff and accepted or rejected (diff.ts). */
 async function runAction(
   action: Action,
   args: unknown[],
   next: (args: unknown[]) => Promise<unknown>,
   chat: ChatViewProvider | undefined,
+  previews: EditPreviews,
 ): Promise<unknown> {
   let instruction = action.instruction ?? (typeof args[2] === "string" ? args[2] : undefined);
   if (!instruction) {
@@ -102,10 +156,13 @@ async function runAction(
     if (!instruction) return undefined;
   }
   if (action.mode === "chat" && chat) return chat.ask(instruction, true);
-  return vscode.window.withProgress(
+  const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `vLLM Companion: ${action.title}…` },
     () => next([args[0], args[1], instruction]),
   );
+  const proposal = wantsPreview(result) ? proposalFromResult(result, action.title) : undefined;
+  if (proposal) await previews.propose(proposal);
+  return result;
 }
 
 export async function deactivate(): Promise<void> {

@@ -12,6 +12,29 @@ const stop = document.getElementById("stop") as HTMLButtonElement;
 const send = document.getElementById("send") as HTMLButtonElement;
 const attach = document.getElementById("attach") as HTMLInputElement;
 const clear = document.getElementById("clear") as HTMLButtonElement;
+const attachFile = document.getElementById("attachFile") as HTMLInputElement;
+const fileName = document.getElementById("fileName") as HTMLElement;
+const history = document.getElementById("history") as HTMLButtonElement;
+
+interface Excluded {
+  name: string;
+  why: string;
+}
+
+/** Under a question: the files sent with it, and those the server left out (and why). */
+function filesHtml(attached: unknown, excluded: unknown): string {
+  const sent = Array.isArray(attached) ? attached.filter((n): n is string => typeof n === "string") : [];
+  const left = Array.isArray(excluded) ? (excluded as Excluded[]).filter((e) => typeof e?.name === "string") : [];
+  const parts: string[] = [];
+  if (sent.length) parts.push(`attached: ${sent.map(escapeHtml).join(", ")}`);
+  if (left.length) parts.push(`left out: ${left.map((e) => `${escapeHtml(e.name)} (${escapeHtml(String(e.why))})`).join(", ")}`);
+  if (!sent.length && !left.length) parts.push("no files attached");
+  return `<p class="files">${parts.join(" · ")}</p>`;
+}
+
+function questionHtml(text: string, attached: unknown, excluded: unknown): string {
+  return `<p>${escapeHtml(text)}</p>${filesHtml(attached, excluded)}`;
+}
 
 let answer = "";
 let current: HTMLElement | null = null;
@@ -45,7 +68,7 @@ form.addEventListener("submit", (e) => {
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
-  vscode.postMessage({ type: "send", text, attach: attach.checked });
+  vscode.postMessage({ type: "send", text, attach: attach.checked, attachFile: attachFile.checked });
 });
 input.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) {
@@ -54,10 +77,9 @@ input.addEventListener("keydown", (e) => {
   }
 });
 stop.addEventListener("click", () => vscode.postMessage({ type: "stop" }));
-clear.addEventListener("click", () => {
-  log.innerHTML = "";
-  vscode.postMessage({ type: "clear" });
-});
+clear.addEventListener("click", () => vscode.postMessage({ type: "newChat" }));
+history.addEventListener("click", () => vscode.postMessage({ type: "pickHistory" }));
+let question: HTMLElement | null = null;
 log.addEventListener("click", (e) => {
   const button = (e.target as HTMLElement).closest("button[data-action]") as HTMLButtonElement | null;
   if (!button) return;
@@ -70,7 +92,7 @@ log.addEventListener("click", (e) => {
 window.addEventListener("message", (event) => {
   const msg = event.data;
   if (msg.type === "start") {
-    addTurn("user", `<p>${escapeHtml(msg.question)}</p>`);
+    question = addTurn("user", questionHtml(msg.question, msg.attached, []));
     answer = "";
     current = addTurn("assistant", '<p class="pending">…</p>');
     busy(true);
@@ -86,14 +108,25 @@ window.addEventListener("message", (event) => {
       const note = msg.finishReason === "error" ? `error: ${msg.error ?? ""}` : msg.finishReason;
       current.insertAdjacentHTML("beforeend", `<p class="note">(${escapeHtml(note)})</p>`);
     }
+    if (question && (msg.attached || msg.excluded)) question.innerHTML = questionHtml(question.querySelector("p")?.textContent ?? "", msg.attached, msg.excluded);
     current = null;
+    question = null;
     busy(false);
     input.focus();
   } else if (msg.type === "history") {
+    log.innerHTML = "";
+    frame.cancel();
+    current = null;
+    question = null;
+    busy(false);
     for (const t of msg.turns) {
-      const div = addTurn(t.role, t.role === "user" ? `<p>${escapeHtml(t.content)}</p>` : renderMarkdown(t.content));
+      const div = addTurn(t.role, t.role === "user" ? questionHtml(t.content, t.attached, t.excluded) : renderMarkdown(t.content));
       div.dataset.markdown = t.content;
     }
+  } else if (msg.type === "file") {
+    const name = typeof msg.name === "string" ? msg.name : "";
+    fileName.textContent = name ? `attach ${name}` : "attach current file (none open)";
+    attachFile.disabled = !name;
   }
 });
 input.focus();

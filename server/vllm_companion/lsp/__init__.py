@@ -10,10 +10,11 @@ if TYPE_CHECKING:
 
 
 def register_all(server: CompanionServer) -> None:
-    from . import actions, chat, inline, lifecycle, telemetry
+    from . import actions, chat, inline, lifecycle, models, telemetry
 
     lifecycle.register(server)
     inline.register(server)
     chat.register(server)
     actions.register(server)
     telemetry.register(server)
+    models.register(server)

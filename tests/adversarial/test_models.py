@@ -1,0 +1,121 @@
+"""The model picker's surfaces (issue 23, item 9): an endpoint's ``/v1/models`` list, however
+large or strange, becomes a bounded answer to ``vllmCompanion/models`` in bounded time
+(``backend/listing.py``); ``vllmCompanion/didChangeModel`` takes model ids only, and a workspace's
+settings still cannot pick the model. Real server over real stdio, the fake engine on a real
+socket serving the hostile bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.e2e.test_models import DID_CHANGE, MODELS, ModelsBackend, models, two_models
+from tests.fake_backend import Reply
+from tests.lsp_session import as_dict, chat_request, options, raw_request, session, wait_for
+
+
+async def _answer(body: bytes, **backend_options: object) -> tuple[dict[str, object], float]:
+    backend = await ModelsBackend(body).start()
+    opts = options(backend.url)
+    opts["backend"].update(backend_options)
+    try:
+        async with session(opts) as client:
+            await _settled(client)
+            started = time.monotonic()
+            answer = await models(client, timeout=15)
+            took = time.monotonic() - started
+            again = await models(client, timeout=15)  # still serving after it
+    finally:
+        await backend.stop()
+    assert again["served"] == answer["served"]
+    return answer, took
+
+
+async def _settled(client: Any) -> None:
+    """The server's own start-up probe of the endpoint is over (``Backend.model_info`` reads the
+    list through the OpenAI SDK on the event loop: 100,000 models held it ~4 s, see the report of
+    issue 23), so what is timed is this route alone."""
+    done = ("ready", "unavailable", "error")
+    await wait_for(lambda: any(as_dict(s).get("state") in done for s in client.statuses), timeout=30)
+
+
+def _listing(cards: list[object]) -> bytes:
+    return json.dumps({"object": "list", "data": cards}).encode()
+
+
+async def test_a_hundred_thousand_models_make_a_bounded_answer() -> None:
+    answer, took = await _answer(_listing([{"id": f"m{i}"} for i in range(100_000)]))
+    served = answer["served"]
+    assert isinstance(served, list) and len(served) == 1000
+    assert answer["truncated"] is True
+    assert took < 5
+
+
+async def test_huge_and_strange_model_ids_are_dropped_not_cut() -> None:
+    cards = [{"id": "x" * 1_000_000}, {"id": "evil\u202eexe"}, {"id": "line\nbreak"}, {"id": 7}, {"id": ""},
+             {"id": ["list"]}, "not a card", {"id": "real", "max_model_len": 1e308}, {"id": "real"}]
+    answer, _ = await _answer(_listing(cards))
+    assert answer["served"] == [{"id": "real", "maxModelLen": None}]
+
+
+async def test_a_model_list_over_the_byte_cap_is_refused_with_a_reason() -> None:
+    body = _listing([{"id": "ok", "pad": "p" * (6 << 20)}])
+    answer, took = await _answer(body)
+    assert answer["served"] == [] and "MiB" in str(answer["error"])
+    assert took < 5
+
+
+async def test_a_model_list_nested_a_hundred_thousand_deep_is_not_json_to_us() -> None:
+    answer, _ = await _answer(b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert answer["served"] == [] and answer["error"]
+
+
+async def test_a_model_list_that_is_not_a_list_is_an_empty_answer() -> None:
+    for body in (b"null", b'{"data": {"id": "x"}}', b"\xff\xfe garbage", b'{"data": "' + b"a" * 1000 + b'"}'):
+        answer, _ = await _answer(body)
+        assert answer["served"] == [] and answer["error"]
+
+
+async def test_a_hung_model_list_costs_its_cap_not_the_editor() -> None:
+    backend = await ModelsBackend(two_models()).start()
+    backend.models_hang = True
+    opts = options(backend.url)
+    opts["backend"]["firstTokenTimeoutS"] = 1.0
+    try:
+        async with session(opts) as client:
+            started = time.monotonic()
+            answer = await models(client, timeout=15)
+            took = time.monotonic() - started
+    finally:
+        await backend.stop()
+    assert answer["served"] == [] and "in time" in str(answer["error"])
+    assert took < 3
+
+
+async def test_did_change_model_takes_model_ids_only() -> None:
+    backend = await ModelsBackend().start()
+    backend.default = Reply(chunks=["ok"])
+    try:
+        async with session(options(backend.url)) as client:
+            for bad in ({"model": "y" * 100_000}, {"model": {"nested": "coder-b"}}, {"model": ["coder-b"]},
+                        {"model": "coder-b\u0000"}, {"model": 3}, "coder-b", None):
+                client.protocol.notify(DID_CHANGE, {"backend": bad, "chat": bad})
+            client.protocol.notify(DID_CHANGE, [1, 2])
+            answer = as_dict(await raw_request(client, MODELS, None, timeout=10))
+            await chat_request(client, {"messages": [{"role": "user", "content": "hi"}]})
+    finally:
+        await backend.stop()
+    assert answer["current"] == "coder-a" and answer["chatModel"] is None
+    assert [r.body["model"] for r in backend.generation_requests()] == ["coder-a"]
+
+
+async def test_workspace_settings_cannot_pick_the_model_the_picker_shows() -> None:
+    backend = await ModelsBackend().start()
+    try:
+        workspace = {"backend": {"model": "coder-b"}, "chat": {"model": "coder-b"}}
+        async with session(options(backend.url), configuration=workspace) as client:
+            answer = await models(client)
+    finally:
+        await backend.stop()
+    assert answer["current"] == "coder-a" and answer["chatModel"] is None
