@@ -19,6 +19,7 @@ from . import cli_checks as checks
 from .config import EngineSettings, env_overrides, load_config
 
 STOP_WAIT_S = 20.0
+STOP_GRACE_S = 5.0  # what a SIGKILLed guard left: SIGTERM, then SIGKILL
 
 
 
@@ -254,23 +255,27 @@ def engine_stop(args: argparse.Namespace) -> int:
 
     The record gets ``stopRequested``: the supervising server or service stops the engine and
     tells its editors; the guard beside the engine stops it even when no supervisor is left."""
-    from .engine.procs import alive, signal_group
+    from .engine.procs import alive, is_guard, signal_group, sweep
     from .engine.registry import EngineRegistry
 
     registry = EngineRegistry()
     with registry.locked() as record:
         engine, supervisor, front = record.get("engine"), record.get("supervisor"), record.get("front")
-        if not alive(engine) and not alive(supervisor) and not alive(front):
+        running = is_guard(engine) or alive(supervisor) or is_guard(front)
+        if running:
+            record.update(stopRequested=True, state="stopping")
+        else:
             record.clear()
-            print("no engine is running", file=sys.stderr)
-            return 0
-        record.update(stopRequested=True, state="stopping")
+    if not running:  # but a guard SIGKILLed with its supervisor may have left its engine's processes
+        left = [p.pid for process in (engine, front) for p in sweep(process, STOP_GRACE_S)]
+        print("no engine is running" + (f" (still running after SIGKILL: {left})" if left else ""), file=sys.stderr)
+        return 0
     deadline = time.monotonic() + STOP_WAIT_S
-    while time.monotonic() < deadline and (alive(engine) or alive(front)):
+    while time.monotonic() < deadline and (is_guard(engine) or is_guard(front)):
         time.sleep(0.2)
     for process in (engine, front):  # the front (a team's) runs under a guard of its own
-        if alive(process):
-            signal_group(process, signal.SIGKILL)
+        if not signal_group(process, signal.SIGKILL):
+            sweep(process, STOP_GRACE_S)  # its guard is gone (or was SIGKILLed): what it left
     with registry.locked() as current:
         if current.get("stopRequested"):
             current.clear()

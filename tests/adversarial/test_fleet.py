@@ -10,6 +10,8 @@ server over stdio.
   endpoint's: the real router with retries off, in front of one dead and one live worker.
 - One of our workers removed through the router's unauthenticated admin route is noticed and put
   back.
+- Whatever answers on the router's port (a nested, a dripping or a huge worker list) neither
+  stalls the event loop nor ends the watch, and a list too long to be ours stops the fleet.
 - The taxonomy: a router's or gateway's word about one worker is request-local; "no worker at
   all" is not.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -176,3 +179,65 @@ def test_a_gateway_or_router_failure_is_one_requests_not_the_endpoints() -> None
     assert nobody.kind is ErrorKind.OVERLOADED and not nobody.kind.request_local
     assert status_error(500, '{"error": {"message": "EngineCore died"}}').kind is ErrorKind.SERVER
     assert classify(httpx.ConnectError("refused")).kind is ErrorKind.UNAVAILABLE
+
+
+async def test_a_router_answering_a_nested_dripping_or_huge_worker_list_neither_stalls_nor_ends_the_watch(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The watcher reads ``/list_workers`` from whatever answers on the router's port: JSON nested
+    100,000 deep, an answer dripped a byte at a time, then 32 MB listing only our worker. The watch
+    goes on through the first two (each call bounded in time) and stops the fleet on the third
+    (a list that long is not ours: read no further than 1 MiB); the event loop never stalls.
+    Before: the nested answer's RecursionError ended the watch for good (no stranger was ever seen
+    again), a dripped answer held it forever, and a huge one was parsed on the event loop."""
+    from vllm_companion.engine import fleet as fleet_module
+    from vllm_companion.engine.fleet import Fleet, FleetPlan
+    from vllm_companion.engine.plan import plan_launch
+    from vllm_companion.engine.supervisor import EngineState, Policy
+
+    ours = "http://127.0.0.1:9"
+    answers = [b'{"urls": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "drip",
+               json.dumps({"urls": [ours] * 1_000_000}).encode()]
+    served: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            body = answers[min(len(served), len(answers) - 1)]
+            served.append(len(served))
+            if body == "drip":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                for _ in range(2000):
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.sleep(0.02)
+            else:
+                assert isinstance(body, bytes)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                await writer.drain()
+        writer.close()
+
+    monkeypatch.setattr(fleet_module, "WATCH_S", 0.2)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    events: list[Any] = []
+    plan = FleetPlan((), (), (ours,), plan_launch([]))
+    fleet = Fleet(plan, lambda *a: None, lambda w: None, tmp_path, events.append, Policy(), [])  # type: ignore[arg-type,return-value]
+    fleet.workers = [ours]
+    fleet.router.state, fleet.router.port = EngineState.READY, server.sockets[0].getsockname()[1]
+    stalls: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(0.01)
+            stalls.append(time.monotonic() - began)
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        await asyncio.wait_for(fleet.watch_workers(), 20)
+    finally:
+        ticking.cancel()
+        server.close()
+    assert len(served) >= 3
+    assert [e for e in events if e.state is EngineState.FAILED and "over 1 MiB" in e.message], events
+    assert max(stalls) < 0.3, max(stalls)

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import pytest
 from tests.e2e.test_shared_engine import launch_options, ready
 from tests.leftovers import track, wait_gone
 from tests.lsp_session import inline_eventually, open_doc, session, wait_for
-from vllm_companion.engine.procs import ProcessId, boot_id, members, reap, signal_group, ticks_now
+from vllm_companion.engine.procs import ProcessId, boot_id, members, reap, signal_group, sweep, ticks_now
 
 
 def env_for(tmp_path: Path, modes: list[str]) -> dict[str, str]:
@@ -227,3 +227,148 @@ async def test_an_engine_its_guard_stopped_is_not_awaited_until_the_timeout(tmp_
         assert time.monotonic() - began < 15 and sup.state is EngineState.STOPPED
     finally:
         await sup.stop()
+
+
+def test_a_record_naming_the_users_shell_gets_it_no_signal(tmp_path: Path, bystander: subprocess.Popen[bytes]) -> None:
+    """The record edited (by the user, or any program of theirs) to name, with its true identity,
+    a process of the user that is not a guard: an interactive shell (it leads its group and
+    session, like the bystander), the language server, the test runner. Its identity checks out,
+    but it is no engine of ours: ``engine stop`` does not wait for it nor SIGKILL its group and
+    session, and no signal reaches it through the record. Before: ``engine stop`` waited 20 s,
+    then SIGKILLed the bystander's group and every process of its session."""
+    real = ProcessId.of(bystander.pid)
+    assert real is not None and real.leads_group()
+    before = session_of(bystander.pid)
+    record = {"state": "ready", "engine": real.to_json(), "front": real.to_json(), "owners": [],
+              "endpoint": "http://127.0.0.1:9/v1", "model": "m"}
+    run_dir(tmp_path).mkdir(parents=True, mode=0o700)
+    (run_dir(tmp_path) / "engine.json").write_text(json.dumps(record))
+    began = time.monotonic()
+    stop = cli(env_for(tmp_path, ["ok"]), "engine", "stop")
+    assert stop.returncode == 0 and "no engine is running" in stop.stderr, stop.stderr
+    assert time.monotonic() - began < 15
+    assert not signal_group(real, signal.SIGTERM) and not signal_group(real.to_json(), signal.SIGKILL)
+    assert sweep(real, 0.2) == []
+    time.sleep(0.3)
+    assert session_of(bystander.pid) == before and bystander.poll() is None
+
+
+def guard_running(tmp_path: Path, script: str, keep_alive: bool) -> tuple[subprocess.Popen[bytes], ProcessId]:
+    """Our guard (``python -m vllm_companion.engine.guard``, as engine/launch.py starts it) over a
+    shell script as its engine, recorded as the engine (kept alive by ``keepAlive``, or not)."""
+    from vllm_companion.engine.launch import GUARD_MODULE
+
+    run_dir(tmp_path).mkdir(parents=True, mode=0o700, exist_ok=True)
+    path = run_dir(tmp_path) / "engine.json"
+    env = {**os.environ, **env_for(tmp_path, ["ok"])}
+    guard = subprocess.Popen([sys.executable, "-m", GUARD_MODULE, str(path), "--", "sh", "-c", script],
+                             env=env, start_new_session=True)
+    ident = None
+    while ident is None and guard.poll() is None:
+        ident = ProcessId.of(guard.pid)
+    assert ident is not None
+    if keep_alive:
+        record = {"state": "ready", "engine": ident.to_json(), "keepAlive": True, "owners": [],
+                  "endpoint": "http://127.0.0.1:9/v1", "model": "m"}
+        path.write_text(json.dumps(record))
+    return guard, ident
+
+
+# A worker that leaves the engine's session (``setsid``), as a daemonizing helper would.
+ESCAPE = f"{sys.executable} -c 'import os, time; os.setsid(); time.sleep(300)' & echo $! >> {{pids}}; "
+# A worker that stays in the session (vLLM's EngineCore) and ignores SIGTERM.
+STAY = (f"{sys.executable} -c 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"time.sleep(300)' & echo $! >> {{pids}}; ")
+
+
+def identities(path: Path, count: int) -> list[ProcessId]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pids = [int(x) for x in path.read_text().split()] if path.exists() else []
+        found = [p for p in map(ProcessId.of, pids) if p is not None]
+        if len(found) == count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{count} workers expected in {path}")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def kill_all(idents: list[ProcessId]) -> None:
+    for ident in idents:
+        if ident.alive():
+            os.kill(ident.pid, signal.SIGKILL)
+
+
+def test_a_worker_that_left_the_session_with_setsid_is_reaped_by_its_guard(tmp_path: Path) -> None:
+    """The engine starts a worker that leaves the session (``setsid``) and then exits: the worker
+    is reparented to the guard (a subreaper), in a session of its own. The guard ends everything
+    it started before it exits, this one too. Before: the guard swept only its session, and the
+    worker ran on under init after the guard had gone."""
+    pids = tmp_path / "pids"
+    guard, _ = guard_running(tmp_path, ESCAPE.format(pids=pids) + "sleep 1", keep_alive=False)
+    escaped = identities(pids, 1)
+    try:
+        wait_until(lambda: os.getsid(escaped[0].pid) == escaped[0].pid)  # out of the guard's session
+        guard.wait(timeout=20)  # the engine exited: the guard ends what is left, then itself
+        assert not escaped[0].alive()
+    finally:
+        kill_all(escaped)
+        if guard.poll() is None:
+            guard.kill()
+            guard.wait()
+
+
+def test_a_guard_killed_with_no_supervisor_leaves_nothing_after_engine_stop(tmp_path: Path) -> None:
+    """``kill -9`` of the guard with no supervisor left to sweep after it (``pkill -9 -f
+    vllm_companion`` takes the language server and the guard, not ``VLLM::EngineCore``): the
+    engine, a worker that ignores SIGTERM and one that left the session run on under init. The
+    next ``engine stop`` finds them by the guard's mark in their environment and ends them; a
+    bystander is left alone. Before: "no engine is running", and all three ran on."""
+    pids = tmp_path / "pids"
+    script = STAY.format(pids=pids) + ESCAPE.format(pids=pids) + "echo $$ >> " + str(pids) + "; exec sleep 300"
+    guard, _ = guard_running(tmp_path, script, keep_alive=True)
+    left = identities(pids, 3)
+    wait_until(lambda: os.getsid(left[1].pid) == left[1].pid)
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        time.sleep(1.5)  # the guard has read the record (kept alive)
+        assert guard.poll() is None and all(p.alive() for p in left)
+        os.kill(guard.pid, signal.SIGKILL)
+        guard.wait()
+        assert all(p.alive() for p in left)
+        stop = cli(env_for(tmp_path, ["ok"]), "engine", "stop")
+        assert stop.returncode == 0, stop.stderr
+        assert [p for p in left if p.alive()] == [] and bystander.poll() is None
+    finally:
+        kill_all(left)
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_worker_forked_after_its_leader_was_last_seen_is_reaped(tmp_path: Path) -> None:
+    """A worker of the session forks a child after the leader was last seen alive (the
+    supervisor looks only every few seconds, and a guard killed in between was seen last before
+    it): the child is the worker's, so it is ours by parentage, whatever its birth. Before: only
+    what was born before the last sighting counted, and the child ran on."""
+    fork_later = (f"{sys.executable} -c 'import os, time; time.sleep(1.0); os.fork(); time.sleep(300)' & "
+                  "exec sleep 0.6")
+    proc = subprocess.Popen(["sh", "-c", fork_later], start_new_session=True)
+    leader = ProcessId.of(proc.pid)
+    time.sleep(0.3)  # the worker is born
+    seen = ticks_now()
+    assert leader is not None and leader.alive() and len(session_of(proc.pid)) == 2
+    proc.wait()
+    time.sleep(1.5)  # the worker has forked, long after the leader was last seen
+    found = [p for p in map(ProcessId.of, session_of(proc.pid)) if p is not None]
+    try:
+        assert len(found) == 2 and max(p.start for p in found) > seen
+        assert reap(leader, seen, 2.0) == []
+        assert not any(p.alive() for p in found)
+    finally:
+        kill_all(found)

@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -53,6 +55,8 @@ ROUTER_MODULE = "vllm_router.launch_router"
 ROUTER_POLICY = "consistent_hash"
 WATCH_S = 2.0
 MAX_WORKERS = 256  # entries of the router's list read
+MAX_LIST_BYTES = 1 << 20  # of an admin answer read: our list is a few hundred bytes
+TOO_LONG = f"(a worker list over {MAX_LIST_BYTES >> 20} MiB)"
 FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
 
 
@@ -186,7 +190,9 @@ class Fleet:
         """Read the router's worker list every ``WATCH_S`` (its admin routes answer anyone on this
         machine). A URL we did not give it: fail closed, requests must never reach an engine we did
         not choose; the fleet is reported failed, the manager drops the record, the guards stop it
-        all. One of ours missing (``/remove_worker``): put it back, once it answers."""
+        all. One of ours missing (``/remove_worker``): put it back, once it answers. Each call is
+        bounded (``_call``) and a list we cannot read is skipped, so nothing the router answers
+        stalls the event loop or ends the watch."""
         async with httpx.AsyncClient(timeout=WATCH_S) as http:
             while True:
                 await asyncio.sleep(WATCH_S)
@@ -207,11 +213,12 @@ class Fleet:
         return {u.rstrip("/") for u in self.workers}
 
     async def _listed(self, http: httpx.AsyncClient) -> set[str] | None:
-        try:
-            listed = (await http.get(f"http://127.0.0.1:{self.router.port}/list_workers")).json()
-            return {str(u).rstrip("/") for u in listed.get("urls", [])[:MAX_WORKERS]}
-        except (httpx.HTTPError, ValueError, AttributeError, TypeError):
+        """The router's worker list (None: no answer this round). A list over ``MAX_LIST_BYTES``
+        (ours is a few hundred bytes) can only come from its admin route: it reads as a stranger."""
+        answer = await _call(http, "GET", f"http://127.0.0.1:{self.router.port}/list_workers")
+        if answer is None or answer[0] != 200:
             return None
+        return {TOO_LONG} if answer[1] is None else await asyncio.to_thread(_urls, answer[1])
 
     async def _put_back(self, http: httpx.AsyncClient, url: str) -> None:
         """Re-add one of our local replicas the router lost, once its supervisor has it ready:
@@ -229,13 +236,12 @@ class Fleet:
             return
         if replica.state is not EngineState.READY:
             return
-        try:
-            answer = await http.post(f"http://127.0.0.1:{self.router.port}/add_worker", params={"url": url})
-        except httpx.HTTPError as exc:
-            log.warning("could not put worker %s back: %s", url, exc)
+        answer = await _call(http, "POST", f"http://127.0.0.1:{self.router.port}/add_worker", params={"url": url})
+        if answer is None:
+            log.warning("could not put worker %s back: the router did not answer within %.0f s", url, WATCH_S)
             return
-        log.warning("router lost worker %s (removed through its admin route?): put back (%d %s)", url,
-                    answer.status_code, answer.text[:120])
+        text = (answer[1] or b"")[:120].decode("utf-8", "replace")
+        log.warning("router lost worker %s (removed through its admin route?): put back (%d %s)", url, answer[0], text)
 
     def _replica_event(self, index: int) -> Callable[[EngineEvent], None]:
         def on_event(event: EngineEvent) -> None:
@@ -275,6 +281,31 @@ class RouterSupervisor(ProcessSupervisor):
             return (await http.get(f"http://127.0.0.1:{self.port}/liveness")).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+async def _call(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> tuple[int, bytes | None] | None:
+    """One call to the router's admin API: ``WATCH_S`` in all (one that drips its answer too),
+    at most ``MAX_LIST_BYTES`` read (None in place of a longer body). None: no answer in time."""
+    try:
+        async with asyncio.timeout(WATCH_S), http.stream(method, url, **kwargs) as resp:
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_LIST_BYTES:
+                    return resp.status_code, None
+            return resp.status_code, bytes(body)
+    except (httpx.HTTPError, TimeoutError):
+        return None
+
+
+def _urls(body: bytes) -> set[str] | None:
+    """The URLs of a ``/list_workers`` answer, trailing slashes aside (the router keeps URLs as
+    given: measured, vllm-router 0.1.17); None for anything else (off the loop: any JSON parse)."""
+    try:
+        urls = json.loads(body).get("urls", [])
+        return {str(u).rstrip("/") for u in urls[:MAX_WORKERS]} if isinstance(urls, list) else None
+    except (ValueError, RecursionError, AttributeError, TypeError):
+        return None
 
 
 def _with_devices(build: Callable[[LaunchPlan, int, str | None], EngineCommand],

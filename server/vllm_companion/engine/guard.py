@@ -15,11 +15,16 @@ with ``--member``, which skip the "names another engine" check and follow the re
 
 The guard leads the engine's session and group (the supervisor starts it with
 ``start_new_session``) and is the last of them to go: whenever its engine exits (a SIGKILL from the
-OOM killer included) or is stopped, it ends every other process of its session, by session and
-identity (``procs.reap``), and only then exits. vLLM's ``VLLM::EngineCore`` and ``VLLM::Worker``
+OOM killer included) or is stopped, it ends every other process of its session, and every
+descendant wherever it went, by session, parentage and identity (``procs.reap``), and only then
+exits. vLLM's ``VLLM::EngineCore`` and ``VLLM::Worker``
 survive their API server (issue 19, point 9: one held 2.6 GB with parent 1; on a GPU it would hold
 the memory the restart needs). As a child subreaper (prctl(2) ``PR_SET_CHILD_SUBREAPER``) it
-inherits such orphans and reaps them, so nothing it started ends up under init.
+inherits such orphans and reaps them, so nothing it started ends up under init while it lives.
+Its engine's environment starts with the guard's mark (``procs.GUARD_ENV``: boot, PID, start
+time), which every descendant inherits: if the guard itself is SIGKILLed, whoever finds its
+record next (the supervisor's sweep, ``engine stop``, the next start) finds what it left by that
+mark (``procs.sweep``), even a process that left the session and lost its parent.
 
 Measured: a language server killed with SIGKILL leaves its engine for 2-5 s (tests/e2e).
 Usage: ``python -m vllm_companion.engine.guard RECORD [--member] -- ENGINE_ARGV...``
@@ -36,7 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .procs import ProcessId, alive, reap
+from .procs import GUARD_ENV, ProcessId, alive, reap
 from .registry import EngineRegistry
 
 INTERVAL_S = float(os.environ.get("VLLM_COMPANION_GUARD_INTERVAL_S", "1.5"))
@@ -106,7 +111,8 @@ def main(argv: list[str]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)  # before the engine starts: a stop never finds us unprepared
-    child = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # same session and group, same log file
+    env = {GUARD_ENV: me.mark().partition("=")[2], **{k: v for k, v in os.environ.items() if k != GUARD_ENV}}
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)  # same session and group, same log file
     misses = 0
     while not stopping and child.poll() is None:
         with contextlib.suppress(subprocess.TimeoutExpired):

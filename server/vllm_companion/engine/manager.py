@@ -9,7 +9,8 @@ unless ``keepAlive``. Each engine gets a random API key, kept only in the 0600 r
 to the engine through its environment (never its command line), so other local users cannot
 use it; an engine that serves a team has one too, and sits on loopback behind the front, which
 checks the team's key (``Fronted``, engine/launch.py and engine/front.py). Processes are
-signalled only through ``procs.signal_group`` (identity checked).
+signalled only through ``procs.signal_group`` (identity checked, a guard's) and ``procs.sweep``
+(what a SIGKILLed guard left, found by its mark).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from .hardware import read_gpus
 from .launch import Fronted, Launcher, engine_key, plan_for
 from .models import ModelUnavailable
 from .plan import LaunchPlan
-from .procs import ProcessId, alive, signal_group
+from .procs import ProcessId, alive, is_guard, signal_group, sweep
 from .registry import EngineRegistry
 from .supervisor import EngineEvent, EngineState, ProcessSupervisor
 
 log = logging.getLogger(__name__)
 FOLLOW_S = 2.0
+SWEEP_GRACE_S = 5.0  # what a SIGKILLed guard left: SIGTERM, then SIGKILL
 STOPPED_BY_USER = "the engine was stopped (vllm-companion engine stop)"
 
 
@@ -67,13 +69,16 @@ class EngineManager:
     async def acquire(self) -> bool:
         """Attach or start; True once an engine is ready (events report the way there)."""
         with self.registry.locked() as record:
-            attach = alive(record.get("engine")) or record.get("state") == "starting"
+            attach = is_guard(record.get("engine")) or record.get("state") == "starting"
+            stale = [] if attach else [record.get("engine"), record.get("front")]
             if not attach:
                 record.clear()
                 self._api_key = engine_key(self.settings)
                 record.update(state="starting", supervisor=self.registry.me.to_json(), beat=time.time(),
                               apiKey=self._api_key)
             self.registry.add_owner(record)
+        for process in stale:  # a guard SIGKILLed with its supervisor: what it left holds the memory we need
+            await asyncio.to_thread(sweep, process, SWEEP_GRACE_S)
         self._follow = asyncio.create_task(self._follow_record())
         return await (self._attach() if attach else self._start_own())
 
@@ -263,6 +268,7 @@ async def _ready(endpoint: str, api_key: str = "") -> bool:
 async def stop_group(engine: object, grace_s: float = 10.0) -> bool:
     """SIGTERM the recorded engine's group (identity checked), SIGKILL after ``grace_s``."""
     if not signal_group(engine, signal.SIGTERM):
+        await asyncio.to_thread(sweep, engine, grace_s)  # its guard is gone: what it left, if anything
         return False
     deadline = time.monotonic() + grace_s
     while alive(engine) and time.monotonic() < deadline:  # noqa: ASYNC110 - not our child: no wait() to await

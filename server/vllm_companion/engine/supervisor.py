@@ -8,9 +8,10 @@ On exit: diagnose (engine/diagnose.py), step down, restart after 1, 2, 4... s; f
 within a minute is a crash loop: stop with the diagnosis. ``stop`` ends the whole process group.
 
 Before every restart and on ``stop``, whatever is left of the old engine's session is reaped
-(``procs.reap``, by session and identity): the guard (engine/guard.py) does so itself before it
-exits, and this sweep covers a guard that was killed first. vLLM's free-memory check would fail a
-restart beside a leftover ``VLLM::EngineCore`` holding the GPU (issue 19, point 9).
+(``procs.reap``: by session, parentage, identity and the guard's mark in the environment): the
+guard (engine/guard.py) does so itself before it exits, and this sweep covers a guard that was
+killed first, a worker forked after the guard was last seen and one that left the session. vLLM's
+free-memory check would fail a restart beside a leftover ``VLLM::EngineCore`` holding the GPU (issue 19, point 9).
 """
 
 from __future__ import annotations
