@@ -104,7 +104,8 @@ def _section(section: str, part: dict[str, Any], mine: dict[str, Any]) -> tuple[
     problems: list[str] = []
     for key, value in part.items():
         if key in USER_ONLY[section]:
-            ignored += [f"{section}.{key}"] if value != mine.get(key) else []
+            # VS Code answers with declared defaults (null) too: a null changes nothing, no news
+            ignored += [f"{section}.{key}"] if value is not None and value != mine.get(key) else []
         elif (section, key) in PRIVACY_LISTS:
             added, refused = _additions(value, globs=key == "excludeGlobs")
             kept[key] = list(dict.fromkeys([*mine[key], *added]))

@@ -348,3 +348,12 @@ def test_a_workspace_cannot_make_requests_cost_the_user_more() -> None:
     assert merged["chat"]["maxTokens"] == mine["chat"]["maxTokens"]
     lower, _, _ = from_workspace({"completion": {"maxTokens": 32, "debounceMs": 400}}, config)
     assert lower["completion"] == {"maxTokens": 32, "debounceMs": 400}
+
+
+def test_declared_null_defaults_in_a_workspace_answer_are_no_news() -> None:
+    """VS Code answers workspace/configuration with every declared setting, nulls included: a null
+    for a user-only key the user set through the environment is not a workspace trying to change
+    it, so the user is not told it was ignored (nor is the value dropped on the user's side)."""
+    config, _ = load_config({"engine": {"command": ["/opt/engine", "serve"]}})
+    merged, ignored, _ = from_workspace({"engine": {"command": None}, "backend": {"endpoint": None}}, config)
+    assert ignored == [] and merged.get("engine", {}) == {}

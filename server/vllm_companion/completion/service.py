@@ -100,6 +100,7 @@ class CompletionService:
         self.gate: Callable[[], bool] = lambda: True  # False while a launched engine is not ready
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
         self.budgets = Budgets()  # per model: what context-length rejections taught
+        self._logged_failure: str | None = None  # the backend failure last logged as a warning
         self.reconfigure(config, backend)
 
     def reconfigure(self, config: Config, backend: Backend) -> None:
@@ -247,10 +248,15 @@ class CompletionService:
         """How a request to the backend ended (completion and chat report here): the endpoint's
         availability, the status, and the user if needed."""
         if exc is None:
+            if self._logged_failure is not None:
+                log.info("backend: answering again")
+                self._logged_failure = None
             self.backend.availability.succeeded()
             self.status.succeeded()
             return
-        log.warning("backend: %s", exc)
+        # One line per failure (issue 23): the same one again, until an answer, only at debug.
+        log.log(logging.DEBUG if str(exc) == self._logged_failure else logging.WARNING, "backend: %s", exc)
+        self._logged_failure = str(exc)
         if self.backend.availability.failed(exc):
             self.probes.watch_recovery()  # the engine asked for a pause (Retry-After)
         elif exc.kind in ENDPOINT_KINDS:

@@ -28,12 +28,12 @@ def read_gpus() -> list[Gpu]:
     try:
         import pynvml
     except ImportError:
-        log.info("pynvml not installed: assuming no NVIDIA GPU")
+        log.debug("pynvml not installed: assuming no NVIDIA GPU")
         return []
     try:
         pynvml.nvmlInit()
     except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
-        log.info("no NVIDIA GPU visible (%s)", exc)
+        log.debug("no NVIDIA GPU visible (%s)", exc)  # the plan says so ("no NVIDIA GPU: CPU profile")
         return []
     try:
         driver = _text(pynvml.nvmlSystemGetDriverVersion())

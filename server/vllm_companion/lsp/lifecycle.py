@@ -58,6 +58,7 @@ def initialize(ls: CompanionServer, params: types.InitializeParams) -> None:
 
 
 async def initialized(ls: CompanionServer, params: types.InitializedParams) -> None:
+    ls.release_status()
     await pull_configuration(ls)
     if ls.services.config.backend.launch:
         ls.spawn(ls.start_engine())

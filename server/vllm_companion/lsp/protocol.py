@@ -2,9 +2,16 @@
 
 1. pygls 2.1 drops a request whose params fail to parse (the client then waits forever) and
    says nothing for a body that is not JSON. Here the first is answered with InvalidParams
-   (-32602, naming the field: "invalid value @ $.params.position"; Invalid Request, id null,
-   when the id itself is not a string or an integer) and the second with a ParseError
-   (transport.py reads and parses the messages: sizes, depth, non-finite numbers).
+   (-32602, naming the field: "invalid value @ $.params.position") and the second with a
+   ParseError (framing.py reads and parses the messages: sizes, depth, non-finite numbers).
+   pygls also leaves unanswered, or answers oddly, requests the LSP says to refuse; each gets an
+   error here: an id that is not a string or an integer (``1.5``, ``true``, ``null``, ``{}``;
+   pygls answered some under that id and dropped the unhashable ones) is Invalid Request, id
+   null; a notification's method sent with an id (``$/cancelRequest`` as a request) is Invalid
+   Request and not run; a request after ``shutdown`` is Invalid Request (LSP 3.17, ``shutdown``:
+   pygls dropped it, the client waited forever); a request before ``initialize`` is -32002
+   ServerNotInitialized, and a notification then is dropped, ``exit`` aside (LSP 3.17,
+   ``initialize``).
 2. No error answer carries a traceback (pygls puts one in ``data`` for internal errors): it is
    logged on our side, and the editor gets the one-line message.
 3. Text synchronisation updates ``server.documents`` (incremental, line-based) instead of pygls's
@@ -21,16 +28,19 @@ from cattrs import transform_error
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import lsp_method
 
 from ..actions import catalog
 from ..documents import Change
+from .telemetry import typed
 
 if TYPE_CHECKING:
     from .server import CompanionServer
 
 log = logging.getLogger(__name__)
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602  # JSON-RPC 2.0 section 5.1
+SERVER_NOT_INITIALIZED = -32002  # LSP 3.17, ErrorCodes
 
 
 def valid_id(value: Any) -> bool:
@@ -46,22 +56,44 @@ class _Answered:
 
 class CompanionProtocol(LanguageServerProtocol):
     _server: CompanionServer
+    _initialize_seen = False
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        request = "id" in data and "method" in data
+        if request and not valid_id(data["id"]):
+            self.answer_error(None, INVALID_REQUEST, "Invalid Request: the id must be a string or an integer")
+            return _Answered()
         try:
-            return super().structure_message(data)
+            message = super().structure_message(data)
         except JsonRpcException as exc:
-            if isinstance(data, dict) and "id" in data and "method" in data:
+            if request:
                 self._answer_unstructured(data, exc)
                 return _Answered()
             raise
+        if request and not isinstance(message, RPCRequest):
+            method = str(data["method"])[:100]
+            message = f"Invalid Request: {method!r} with an id is not a request (a notification, or a result)"
+            self.answer_error(data["id"], INVALID_REQUEST, message)
+            return _Answered()
+        return message
+
+    def handle_message(self, message: Any) -> None:
+        """Refuse what the LSP lifecycle forbids, then pygls's dispatch."""
+        method = getattr(message, "method", None)
+        request = isinstance(message, RPCRequest)
+        if method == types.INITIALIZE:
+            self._initialize_seen = True
+        elif not self._initialize_seen and method is not None and method != types.EXIT:
+            if request:
+                self.answer_error(message.id, SERVER_NOT_INITIALIZED, f"the server is not initialized: {method!r}")
+            return
+        if self._shutdown and request and method != types.EXIT:
+            self.answer_error(message.id, INVALID_REQUEST, f"Invalid Request: the server is shutting down: {method!r}")
+            return
+        super().handle_message(message)
 
     def _answer_unstructured(self, data: dict[str, Any], exc: JsonRpcException) -> None:
-        """A request pygls could not structure: its params are wrong (which ones, from cattrs),
-        or its id is, which leaves nothing to answer under but null."""
-        if not valid_id(data["id"]):
-            self.answer_error(None, INVALID_REQUEST, "Invalid Request: the id must be a string or an integer")
-            return
+        """A request pygls could not structure: its params are wrong (which ones, from cattrs)."""
         try:
             where = "; ".join(transform_error(exc.__cause__)[:3]) if exc.__cause__ is not None else ""
         except Exception:  # transform_error takes cattrs's errors only
@@ -98,6 +130,7 @@ class CompanionProtocol(LanguageServerProtocol):
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         changes = [Change(c.text, getattr(c, "range", None)) for c in params.content_changes]
         doc = params.text_document
+        typed(self._server, params)  # a partial accept in VS Code shows only as this edit
         self._server.services.documents.change(doc.uri, doc.version, changes, self._server.encoding)
         self._server.services.completions.typed(doc.uri)
 

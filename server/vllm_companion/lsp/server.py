@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
@@ -49,6 +50,8 @@ class CompanionServer(LanguageServer):
         self._init_options: dict[str, Any] = {}
         self._client_settings: dict[str, Any] = {}
         self._told_ignored: set[str] = set()  # workspace keys the user was told are ignored
+        self.initialized_seen = False  # the editor has initialize's answer: notifications may go
+        self._held_status: tuple[str, dict[str, Any]] | None = None
         config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
         self.services: Services = build(config, self._send_status, self._show_message, runtime_dir() / "loops.json")
         self.services.binding.on_endpoint = self._engine_endpoint
@@ -168,7 +171,18 @@ class CompanionServer(LanguageServer):
 
     # -- outgoing ------------------------------------------------------------------------------
     def _send_status(self, method: str, params: dict[str, Any]) -> None:
+        """Before the editor has initialize's answer LSP 3.17 allows only window/* messages and
+        telemetry: the latest status waits for ``initialized`` (``release_status``)."""
+        if not self.initialized_seen:
+            self._held_status = (method, params)
+            return
         self.protocol.notify(method, params)
+
+    def release_status(self) -> None:
+        self.initialized_seen = True
+        if self._held_status is not None:
+            self.protocol.notify(*self._held_status)
+            self._held_status = None
 
     def _show_message(self, text: str, error: bool) -> None:
         kind = types.MessageType.Error if error else types.MessageType.Warning
@@ -180,4 +194,8 @@ class CompanionServer(LanguageServer):
             protocol = self.protocol
             if isinstance(protocol, CompanionProtocol):
                 protocol.answer_parse_error(str(error))
-        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+        # An error answer the client got (invalid params, a failed request whose cause the service
+        # logged where it happened) is no server error: one line at debug. A bug is (logs.py).
+        answered = isinstance(error, JsonRpcException) and not isinstance(error, JsonRpcInternalError)
+        log.log(logging.DEBUG if answered else logging.ERROR, "server error (%s): %s",
+                getattr(source, "__name__", source), error)

@@ -6,6 +6,9 @@
 - ``textDocument/didShowCompletion`` ``{item}`` and ``textDocument/didPartiallyAcceptCompletion``
   ``{item, acceptedLength}``: the Copilot language server's names and shapes
   (https://www.npmjs.com/package/@github/copilot-language-server), so clients written for it work.
+VS Code's stable API sends no partial accept: ``typed`` shows the tracker each single-line edit
+before it is applied, and an edit that inserts a word or line of the suggestion is one (the same
+``partial`` event; telemetry/tracker.py ``partial_length``).
 Malformed params are ignored (notifications have no answer); events stay on this machine. Only
 the few fields named above are read, one level at a time (``_field``): params nested hundreds deep
 raised RecursionError when they were turned back into plain data whole (issue 19).
@@ -60,3 +63,17 @@ def _item_id(params: Any) -> str | None:
     """The suggestion id in ``{item: {command: {arguments: [id]}}}``."""
     args = _field(_field(_field(params, "item"), "command"), "arguments")
     return args[0] if isinstance(args, list | tuple) and args and isinstance(args[0], str) else None
+
+
+def typed(ls: CompanionServer, params: types.DidChangeTextDocumentParams) -> None:
+    """A didChange, before the document takes it: one single-line edit may be a partial accept."""
+    doc = ls.services.documents.get(params.text_document.uri)
+    if doc is None or len(params.content_changes) != 1:
+        return
+    change = params.content_changes[0]
+    if not isinstance(change, types.TextDocumentContentChangePartial):
+        return  # the whole text: no single insertion to read
+    if change.range.start.line != change.range.end.line:
+        return
+    row, col = doc.to_index(change.range.start, ls.encoding)
+    ls.services.acceptance.typed(doc.uri, row, col, change.text)

@@ -6,6 +6,11 @@ Protocol (mirrors the Copilot language server, so clients that speak it work unc
   editor runs it (``workspace/executeCommand``) when the user accepts the item;
 - ``textDocument/didShowCompletion`` ``{item}`` when the editor shows it;
 - ``textDocument/didPartiallyAcceptCompletion`` ``{item, acceptedLength}`` for a word or line.
+VS Code's stable API reports no partial accept (issue 23, point 8), but the edit it makes does:
+``typed`` is every single-line change, before it is applied, and a change that puts at a
+suggestion's place a proper prefix of it, ending on a word or line boundary, is a partial accept
+(``partial_length``). A full accept inserts the whole text, not a proper prefix, and is counted by
+its command only; typing the suggestion's first characters by hand is not counted (below).
 A shown suggestion is *dismissed* when another one is shown in the same document, or the
 document closes, without it being accepted. Survival is the share of the accepted text's
 characters still found, in order, around where it went (survival.py: bounded, and computed in the
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -34,6 +40,24 @@ KEEP = 512  # suggestions remembered (ids the editor may still report on)
 TIMERS = 2 * KEEP  # survival checks waiting at once; an accept beyond them gets none (issue 19, point 7)
 SURVIVAL_S = (30.0, 120.0)
 _ids = itertools.count(1)
+_WORD = re.compile(r"\w")
+
+
+def partial_length(suggestion: str, there: str, inserted: str) -> int | None:
+    """How much of ``suggestion`` a change took, when it is a partial accept: ``there`` is what
+    was between the suggestion's start and the change (what the user had typed of it), and
+    ``inserted`` the change's text. A partial accept adds at least one whole word or line (VS
+    Code's "Accept Word" / "Accept Line"): two characters or more, one of them a word character,
+    ending where a word of the suggestion ends. A single keystroke inserts one character, so typing
+    the suggestion's first letters by hand, or its one-letter word, is never counted; a full accept
+    inserts all of it (not a proper prefix) and is counted by the item's command alone."""
+    if len(inserted) < 2 or len(there) + len(inserted) >= len(suggestion) or not _WORD.search(inserted):
+        return None
+    taken = there + inserted
+    if not suggestion.startswith(taken):
+        return None
+    mid_word = _WORD.match(taken[-1]) and _WORD.match(suggestion[len(taken)])
+    return None if mid_word else len(taken)
 
 
 def cursor_kind(before: str, after: str) -> str:
@@ -92,6 +116,17 @@ class Acceptance:
     def partially_accepted(self, sid: str, length: int) -> None:
         if (item := self._items.get(sid)) is not None and item.state in ("issued", "shown"):
             self._move(item, "partial", float(max(0, min(length, len(item.text)))))
+
+    def typed(self, uri: str, row: int, col: int, inserted: str) -> None:
+        """A change inserting ``inserted`` at (``row``, ``col``), before it is applied: a partial
+        accept of the document's latest suggestion still on offer (``partial_length``)."""
+        item = next((i for i in reversed(self._items.values()) if i.uri == uri), None)
+        if item is None or item.state not in ("issued", "shown") or row != item.row or col < item.col:
+            return
+        doc = self.documents.get(uri)
+        there = doc.line(row)[item.col:col] if doc is not None else None
+        if there is not None and (length := partial_length(item.text, there, inserted)) is not None:
+            self.partially_accepted(item.id, length)
 
     def accepted(self, sid: str) -> Suggestion | None:
         item = self._items.get(sid)
