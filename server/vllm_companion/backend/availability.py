@@ -16,8 +16,9 @@ endpoint costs one capped request, then answers in under 50 ms.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .errors import BackendError, ErrorKind
 
@@ -36,10 +37,21 @@ class Availability:
         self.until = 0.0
         self.reason = ""
         self._failures = 0
+        self._checking = False
 
     def blocked(self) -> str | None:
         """Why not to ask the endpoint now, or None."""
-        return self.reason if self._clock() < self.until else None
+        return self.reason if (self._checking and self.reason) or self._clock() < self.until else None
+
+    @contextlib.contextmanager
+    def checking(self) -> Iterator[None]:
+        """A recovery probe is under way: the endpoint stays left alone until it answers (a
+        request now would only wait its whole cap on the same hang)."""
+        self._checking = True
+        try:
+            yield
+        finally:
+            self._checking = False
 
     def remaining_s(self) -> float:
         return max(0.0, self.until - self._clock())

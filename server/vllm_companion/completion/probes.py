@@ -91,9 +91,13 @@ class Probes:
         raise BackendError(ErrorKind.SERVER, why_not, why.status)
 
     def _probe_failed(self, exc: BackendError) -> BackendError:
-        """A probe of the endpoint itself failed: leave it alone while it is down or hung."""
+        """A probe of the endpoint itself failed: leave it alone while it is down or hung, and say
+        so now (the request that started the probe may have been answered at its cap already,
+        before the probe's own deadline, and so reports nothing)."""
         if self.backend.availability.failed(exc, probe=True):
             self.watch_recovery()
+        if not exc.kind.request_local:
+            self.status.failed(exc, self.backend.availability.blocked())
         return exc
 
     def check_soon(self) -> None:
@@ -133,8 +137,9 @@ class Probes:
         while availability.blocked():
             await asyncio.sleep(availability.remaining_s() + 0.01)
             try:
-                async with asyncio.timeout(self.deadline_s):
-                    await self.backend.model_info(refresh=True)
+                with availability.checking():
+                    async with asyncio.timeout(self.deadline_s):
+                        await self.backend.model_info(refresh=True)
             except (BackendError, TimeoutError) as exc:
                 error = exc if isinstance(exc, BackendError) else BackendError(ErrorKind.TIMEOUT, "no answer")
                 availability.failed(error, probe=True)
