@@ -5,6 +5,7 @@ after an accept; malformed telemetry never hurts the server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -93,3 +94,33 @@ async def test_telemetry_off_stores_nothing(backend: FakeBackend, tmp_path: Path
         await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command=ACCEPT, arguments=result.items[0].command.arguments))
     assert stats(state)["language"] == {}
+
+
+async def test_two_servers_sharing_one_store_both_record_their_accepts(backend: FakeBackend, tmp_path: Path) -> None:
+    """Two editor windows: two language servers, one store (the user's state folder). The second
+    server closed the descriptor its store was checked through once SQLite had opened the file,
+    which dropped SQLite's own locks on it (POSIX locks belong to the process: any close drops
+    them). When the first server exited it saw no other user, checkpointed and deleted the
+    ``-wal``, and the second went on writing into its deleted copy, which ``stats`` never read."""
+    backend.default = Reply(chunks=["compute(1)"])
+    state = tmp_path / "state"
+
+    async def accept_one(client: Any, text: str, total: int) -> None:
+        uri, pos = open_doc(client, text)
+        result = await client.text_document_inline_completion_async(inline_params(uri, pos))
+        assert isinstance(result, types.InlineCompletionList) and result.items[0].command is not None
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=ACCEPT, arguments=result.items[0].command.arguments))
+        for _ in range(50):  # the writer thread stores it soon after
+            if (await asyncio.to_thread(stats, state))["language"].get("python", {}).get("accepted") == total:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"stats never counted {total} accepts")
+
+    async with contextlib.AsyncExitStack() as first_window:
+        first = await first_window.enter_async_context(telemetry_session(backend, state))
+        await accept_one(first, "a = █\n", 1)
+        async with telemetry_session(backend, state) as second:
+            await accept_one(second, "b = █\n", 2)
+            await first_window.aclose()  # the first window closes, the second goes on
+            await accept_one(second, "c = █\n", 3)

@@ -4,14 +4,17 @@ survival, what is learned from accepts, the adaptive debounce, the reports."""
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from vllm_companion.completion.debounce import AdaptiveDebounce
 from vllm_companion.documents import Change, DocumentStore
-from vllm_companion.telemetry import Acceptance, EventStore, cursor_kind, store
+from vllm_companion.telemetry import Acceptance, EventStore, cursor_kind, files, store
 from vllm_companion.telemetry.report import one_line, table
 from vllm_companion.telemetry.store import Event, summarize
 from vllm_companion.telemetry.tuning import tune
@@ -32,6 +35,29 @@ def test_an_unusable_store_turns_telemetry_off_without_raising(tmp_path: Path) -
     events = EventStore(tmp_path / "file" / "t.sqlite3")  # its folder is a file
     events.add(Event("shown", "python", "k", "m", 1, 1))
     assert events.events() == []
+
+
+def test_an_open_store_keeps_its_lock_and_its_wal(tmp_path: Path) -> None:
+    """Closing the descriptor the store was checked through dropped SQLite's shared lock on it
+    (POSIX locks are the process's): another program closing its connection then took itself for
+    the last user and deleted the ``-wal`` this connection still wrote to. Once every connection is
+    closed, no checked descriptor is left open."""
+    path = tmp_path / "state" / "t.sqlite3"
+    EventStore(path).events()  # the folder
+    first = files.open_db(path, create=True, busy_s=1, schema=store.SCHEMA)
+    assert first is not None
+    first.execute("PRAGMA journal_mode=WAL")
+    first.execute(store.SCHEMA)
+    second = files.open_db(path, create=False, busy_s=1, schema=store.SCHEMA)  # the WAL store exists now
+    assert second is not None
+    first.close()
+    second.execute("SELECT COUNT(*) FROM events").fetchall()  # SQLite's shared lock, for as long as it is open
+    other = "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('SELECT 1 FROM events'); db.close()"
+    subprocess.run([sys.executable, "-c", other, str(path)], check=True, timeout=30)
+    assert Path(f"{path}-wal").exists()  # the other program saw us: it left the -wal in place
+    second.close()
+    assert (path.stat().st_dev, path.stat().st_ino) not in files._HELD
+    assert not [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(path)]
 
 
 def make(tmp_path: Path, checks: tuple[float, float] = (30, 120)) -> tuple[Acceptance, DocumentStore, EventStore]:

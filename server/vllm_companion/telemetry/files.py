@@ -15,9 +15,11 @@ SQLite then opens it read-write without creating it (``mode=rw``: a file swapped
 link after the checks is not created through it), the file must still be the one checked, and it
 must hold nothing but the store's own table (``check_schema``): a view or trigger someone planted
 would run in our writer (an endless recursive query hung ``stats`` for good). Every statement has
-a deadline (``bound``). A planted symlink or hard link to another application's database is
-refused before anything is chmod-ed or converted to WAL (issue 19, point 7: the store used to
-convert another program's SQLite file to WAL through a symlink).
+a deadline (``bound``). The checked descriptor stays open while a connection of this process to
+the file is (``_hold``): closing it would drop SQLite's own locks. A planted symlink or hard link
+to another application's database is refused before anything is chmod-ed or converted to WAL
+(issue 19, point 7: the store used to convert another program's SQLite file to WAL through a
+symlink).
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 STEP_S = 5.0  # the longest one statement may run (reading all 100,000 rows, checks included: 0.8 s here)
+_HELD: dict[tuple[int, int], tuple[int, list[int]]] = {}  # per (device, inode): users, checked descriptors
+_HELD_LOCK = threading.Lock()  # the writer thread and a reader may open the store at once
 
 
 class UnsafeStore(Exception):
@@ -63,33 +68,48 @@ def open_db(path: Path, create: bool, busy_s: float, schema: str) -> sqlite3.Con
         raise UnsafeStore(f"{path.parent} is a symlink or not a folder: refusing to use it") from exc
     try:
         _check_folder(folder, path.parent)
-        checked = _checked_file(folder, path, create)
-        if checked is None:
+        if (checked := _checked_file(folder, path, create)) is None:
             return None
         try:
             for suffix in SIDE_FILES:
                 _check_side_file(folder, path.name + suffix)
-            return _connect(folder, path, checked, busy_s, schema)
-        finally:
-            os.close(checked)
+            db = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", timeout=busy_s, uri=True, factory=Store)
+        except BaseException:
+            _release(checked)
+            raise
+        db.checked = checked  # from now on the connection lets go of it, when closed
+        _verify(db, folder, path, checked, schema)
+        return db
     finally:
         os.close(folder)
 
 
-def _connect(folder: int, path: Path, checked: int, busy_s: float, schema: str) -> sqlite3.Connection:
+class Store(sqlite3.Connection):
+    """A connection to the store that holds on to the descriptor its file was checked through
+    until it is closed (``_hold``)."""
+
+    checked: tuple[int, int] | None = None
+
+    def close(self) -> None:
+        super().close()
+        if (key := self.checked) is not None:
+            self.checked = None
+            _release(key)
+
+
+def _verify(db: Store, folder: int, path: Path, checked: tuple[int, int], schema: str) -> None:
     """SQLite's own open of the checked file: never created by SQLite, still the file checked
     (whose descriptor is still open, so its inode number cannot have gone to a link swapped in:
-    it did, on this file system, when the descriptor was closed first), holding only ``schema``."""
-    db = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", timeout=busy_s, uri=True)
+    it did, on this file system, when the descriptor was closed first), holding only ``schema``.
+    Closes ``db`` when it is not."""
     try:
-        before, after = os.fstat(checked), os.stat(path.name, dir_fd=folder, follow_symlinks=False)
-        if not stat.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+        after = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
+        if not stat.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != checked:
             raise UnsafeStore(f"{path} changed while it was opened: refusing to use it")
         check_schema(db, path, schema)
     except BaseException:
         db.close()
         raise
-    return db
 
 
 def bound(db: sqlite3.Connection, seconds: float = STEP_S) -> None:
@@ -136,8 +156,9 @@ def _check_folder(fd: int, where: Path) -> None:
         os.fchmod(fd, 0o700)  # ours: close it, through the descriptor we checked
 
 
-def _checked_file(folder: int, path: Path, create: bool) -> int | None:
-    """The store's descriptor, checked (the caller closes it); None when there is none."""
+def _checked_file(folder: int, path: Path, create: bool) -> tuple[int, int] | None:
+    """The store's (device, inode), checked through a descriptor that stays open (``_hold``);
+    None when there is none."""
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     try:
         fd = os.open(path.name, flags, 0o600, dir_fd=folder)
@@ -145,15 +166,44 @@ def _checked_file(folder: int, path: Path, create: bool) -> int | None:
         return None
     except OSError as exc:  # ELOOP: a symlink
         raise UnsafeStore(f"{path} is not a plain file ({exc.strerror}): refusing to use it") from exc
+    key = _hold(fd)
     try:
         info = os.fstat(fd)
         _check_plain(info, path.name)
         if stat.S_IMODE(info.st_mode) & 0o077:
             os.fchmod(fd, 0o600)
     except BaseException:
-        os.close(fd)
+        _release(key)
         raise
-    return fd
+    return key
+
+
+def _hold(fd: int) -> tuple[int, int]:
+    """Keep ``fd`` open while this process has a connection to its file (one more user of it).
+
+    Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+    included (sqlite.org/howtocorrupt.html, 2.2). A server that closed its checked descriptor
+    after SQLite had opened an existing WAL store lost the shared lock that tells other
+    connections it is there: the other server, exiting, took itself for the last user and
+    deleted the ``-wal`` this one went on writing into (its events never reached ``stats``)."""
+    info = os.fstat(fd)
+    key = (info.st_dev, info.st_ino)
+    with _HELD_LOCK:
+        users, fds = _HELD.get(key, (0, []))
+        _HELD[key] = (users + 1, [*fds, fd])
+    return key
+
+
+def _release(key: tuple[int, int]) -> None:
+    """One user fewer; with none left, no connection of ours holds a lock on the file and its
+    descriptors are closed (under the lock: a connection opened meanwhile holds it first)."""
+    with _HELD_LOCK:
+        users, fds = _HELD.pop(key)
+        if users > 1:
+            _HELD[key] = (users - 1, fds)
+            return
+        for fd in fds:
+            os.close(fd)
 
 
 def _check_side_file(folder: int, name: str) -> None:

@@ -8,8 +8,9 @@ number; never the code itself. Bounded: the oldest rows go past ``MAX_ROWS``.
 Telemetry never slows or breaks completion (issue 19, point 7: a locked database added its busy
 timeout to every completion, one bad row failed every completion):
 - the request path only puts events in a bounded queue; one writer thread owns the connection,
-  and also runs the survival comparisons and the learner's reads. A full queue or a busy database
-  drops the event and counts it (``dropped``);
+  and also runs the survival comparisons and the learner's reads. A full queue, or a database
+  another program keeps locked past ``BUSY_S`` (the writer waits that long, never the request
+  path), drops the event and counts it (``dropped``);
 - any other store error (unsafe folder, unreadable file, full disk, a file holding more than our
   table, a statement past ``files.STEP_S``) turns the store off: ``failure`` says why, logged
   once; the tracker tells the user once;
@@ -35,7 +36,11 @@ from .files import STEP_S, bound, open_db, state_dir
 log = logging.getLogger(__name__)
 MAX_ROWS = 100_000
 QUEUE_MAX = 1024  # events waiting for the writer; more are dropped
-BUSY_S = 0.1  # the writer's SQLite busy timeout (never on the request path)
+# The writer's SQLite busy timeout: another server (a second editor window) holds the write lock
+# for milliseconds, but on a loaded machine it can be descheduled while holding it: with 0.1 s,
+# 8 servers writing at once on 2 busy cores dropped 58 of 8,000 events, with 2 s none. The writer
+# is off the request path; while it waits, events queue (QUEUE_MAX) and past that are dropped.
+BUSY_S = 2.0
 CLOSE_S = 1.0  # at shutdown, how long the writer may take to store what is queued
 MAX_LABEL = 200  # characters of a language, kind or model name
 MAX_COUNT = 1 << 31
