@@ -128,6 +128,9 @@ async def test_imported_definitions_of_a_file_excluded_after_caching_are_not_sen
 # -- point 5: a pathological file costs its parse budget, not the server ----------------------------
 PATHOLOGICAL = "a<b>(c)<" * 3000  # 24 KB: tree-sitter-typescript's GLR parse took 11.7 s, GIL held
 PING_CAP_S = 0.1
+# Another thread held by a parse, measured in-process: the freeze was seconds; a loaded 2-core
+# machine alone can delay a 1 ms ticker by tens of ms, so the bound leaves room for the scheduler.
+HELD_CAP_S = 0.25
 
 
 async def pings(client: Any, uri: str, stop: asyncio.Event) -> list[float]:
@@ -175,33 +178,16 @@ async def test_pathological_typescript_cannot_freeze_the_server(backend: FakeBac
 def test_pathological_parse_is_cut_at_its_budget_and_lets_other_threads_run() -> None:
     """The parse itself: cancelled at its budget (the file then backs off), one at a time per file,
     and another thread (the event loop's) is never held more than a few switch intervals."""
-    import threading
-
     from vllm_companion.context import parsing
 
-    gaps: list[float] = []
-    done = threading.Event()
+    def both() -> tuple[Any, Any]:
+        first = parsing.parse("typescript", PATHOLOGICAL.encode(), key="/w/evil.ts", budget_s=0.2)
+        return first, parsing.parse("typescript", b"const a = 1\n", key="/w/evil.ts")  # backing off
 
-    def ticker() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            time.sleep(0.001)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    thread = threading.Thread(target=ticker)
-    thread.start()
-    try:
-        t0 = time.perf_counter()
-        assert parsing.parse("typescript", PATHOLOGICAL.encode(), key="/w/evil.ts", budget_s=0.2) is None
-        took = time.perf_counter() - t0
-        assert parsing.parse("typescript", b"const a = 1\n", key="/w/evil.ts") is None  # backing off
-    finally:
-        done.set()
-        thread.join()
+    (first, again), took, held = ticking(both)
+    assert first is None and again is None
     assert took < 1.0, took  # the budget and a little: the whole parse takes seconds
-    assert max(gaps) < PING_CAP_S, max(gaps)
+    assert held < HELD_CAP_S, held
     assert parsing.parse("typescript", b"const a = 1\n", key="/w/fine.ts") is not None
 
 
@@ -247,7 +233,7 @@ def test_parse_step_that_never_yields_costs_its_budget_not_the_server() -> None:
     for grammar, source in (("typescript", NEVER_YIELDS_TS), ("c", NEVER_YIELDS_C * 2)):
         found, took, held = ticking(partial(parsing.parse, grammar, source.encode(), key=f"/w/stuck.{grammar}"))
         assert found is None and took < parsing.BUDGET_S + parsing.GRACE_S + 0.5, (grammar, took)
-        assert held < PING_CAP_S, (grammar, held)
+        assert held < HELD_CAP_S, (grammar, held)
     assert parsing.parse("c", b"#include \"a.h\"\n", "imports") == [["include", "a.h", ["*"]]]
 
 
