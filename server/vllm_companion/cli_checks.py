@@ -91,3 +91,15 @@ def positive_float(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a number above 0")
     return value
+
+
+def cpu_spec(text: str) -> object:
+    """A CPU to plan for, ``flags=avx2;cores=2;mem_gib=24`` (engine/cpu_local.py ``parse_cpu_spec``
+    lists the optional ``engines=``, ``cached=`` and ``rates=``): a typo is a usage line, never a
+    silently different machine."""
+    from .engine.cpu_local import BadCpuSpec, parse_cpu_spec
+
+    try:
+        return parse_cpu_spec(text)
+    except BadCpuSpec as exc:
+        raise argparse.ArgumentTypeError(f"--cpu {text!r}: {exc}") from exc

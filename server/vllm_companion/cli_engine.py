@@ -43,6 +43,8 @@ def add_commands(sub: Any) -> None:
     doc = sub.add_parser("doctor", help="hardware, launch plan, engine install and health, FIM tokens")
     _engine_args(doc, model_type=checks.known_model)
     doc.add_argument("--endpoint", help="check this OpenAI-compatible endpoint too")
+    doc.add_argument("--calibrate", action="store_true",
+                     help="without a GPU: start each installed CPU engine once, measure it, cache the rates")
     what = sub.add_parser("plan", help="what would run on these GPUs, and the memory arithmetic behind it")
     what.add_argument("--gpu", action="append", metavar="NAME:TOTAL_MIB:USED_MIB[:CC]",
                       help="a GPU to plan for (repeatable); default: the GPUs NVML reports")
@@ -50,6 +52,9 @@ def add_commands(sub: Any) -> None:
     what.add_argument("--context", type=checks.positive_int, help="max-model-len to check")
     what.add_argument("--utilization", type=checks.utilization, help="gpu-memory-utilization to check (0-1]")
     what.add_argument("--inventory", help="a JSON file of hosts and their GPUs: plan across hosts (Ray)")
+    what.add_argument("--cpu", type=checks.cpu_spec, metavar="flags=avx2;cores=2;mem_gib=24",
+                      help="plan for this CPU (no GPU unless --gpu); also engines=, cached=, rates= (docs/models.md)")
+    what.add_argument("--kind", choices=["vllm", "llamacpp"], help="the engine, as engine.kind would")
     demo = sub.add_parser("demo", help="start the local engine, then a completion and a chat round trip")
     _engine_args(demo)
 
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "doctor":
         from .doctor import doctor
 
-        return asyncio.run(doctor(engine_settings(args), args.endpoint))
+        return asyncio.run(doctor(engine_settings(args), args.endpoint, args.kind, args.calibrate))
     return asyncio.run(demo(engine_settings(args)))
 
 
@@ -91,12 +96,27 @@ def what_if_command(args: argparse.Namespace) -> int:
     if args.inventory:
         return _cluster_what_if(args)
     try:
-        gpus = [parse_gpu(spec, i) for i, spec in enumerate(args.gpu)] if args.gpu else read_gpus()
+        gpus = [parse_gpu(spec, i) for i, spec in enumerate(args.gpu)] if args.gpu else [] if args.cpu else read_gpus()
     except BadSpec as exc:
         print(f"vllm-companion: {exc}", file=sys.stderr)
         return 2
+    if not gpus or args.cpu or args.kind:
+        return _cpu_what_if(args, gpus)
     for line in what_if(gpus, args.model, args.context, args.utilization):
         print(line)
+    return 0
+
+
+def _cpu_what_if(args: argparse.Namespace, gpus: list[Any]) -> int:
+    """The plan with the CPU's facts (``--cpu``, else this machine's): engine, model and why."""
+    from .engine.cpu_local import facts_here
+    from .engine.plan import plan_launch
+
+    overrides = {k: v for k, v in (("kind", args.kind), ("model", args.model), ("maxModelLen", args.context)) if v}
+    plan = plan_launch(gpus, overrides, args.cpu or facts_here())
+    print(f"plan: {plan.describe()}\nwhy: {plan.reason}")
+    if plan.arithmetic:
+        print(f"arithmetic: {plan.arithmetic}")
     return 0
 
 

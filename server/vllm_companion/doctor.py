@@ -1,5 +1,8 @@
 """``vllm-companion doctor``: what this machine has, what would be launched and why, and whether
-the engine (running, or the one given with --endpoint) is healthy and has its FIM tokens."""
+the engine (running, or the one given with --endpoint) is healthy and has its FIM tokens. On a
+machine without a usable GPU it shows the CPU's facts, the engine and model engine/cpu.py chose and
+why, and the rates ``--calibrate`` measured (engine/calibrate.py: it starts each installed CPU
+engine once, so only when asked)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from dataclasses import replace
 
 from .config import EngineSettings, load_config, redact_url
 from .engine.command import engine_installed, engine_module
+from .engine.cpu import CpuFacts, choose, rates_for
+from .engine.cpu_local import facts_here
 from .engine.diagnose import install_hint
 from .engine.hardware import Gpu, read_gpus
-from .engine.plan import plan_launch
+from .engine.plan import LaunchPlan, plan_launch
 from .engine.procs import alive
 from .engine.registry import EngineRegistry
 from .telemetry import EventStore
@@ -28,12 +33,7 @@ def _line(label: str, value: object) -> None:
     print(f"{label:<22} {value}")
 
 
-async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
-    from . import __version__
-
-    _line("vllm-companion", __version__)
-    _line("python", sys.version.split()[0])
-    gpus = read_gpus()
+def _gpus(gpus: list[Gpu]) -> None:
     if not gpus:
         _line("GPU", "none visible to NVML (the CPU profile applies)")
     for g in gpus:
@@ -41,13 +41,55 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
               f"compute {g.compute_capability[0]}.{g.compute_capability[1]}, driver {g.driver}")
         for line in held_by_others(g):
             _line("", line)
-    plan = plan_launch(gpus, settings.overrides())
+
+
+def cpu_lines(facts: CpuFacts, overrides: dict[str, object], plan: LaunchPlan) -> list[tuple[str, str]]:
+    """The CPU's facts, and for a CPU plan the engine and model chosen and why (pure: tested)."""
+    cpu = facts.cpu
+    simd = [f for f in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "avx2") if f in cpu.flags]
+    lines = [("CPU", f"{cpu.model or '?'}, {cpu.cores} cores usable, {cpu.mem_gib:.1f} GiB available, "
+                     f"{' '.join(simd) or 'no AVX2/AVX-512'}"),
+             ("CPU engines installed", ", ".join(sorted(facts.installed)) or "none")]
+    for engine in ("vllm", "llamacpp"):
+        rates = rates_for(facts, engine)
+        lines.append((f"rates {engine}", f"{rates.prefill_tps:,.0f} tok/s prompt, {rates.decode_tps:,.0f} tok/s "
+                                         f"out (SmolLM2-135M; {rates.source})"))
+    if plan.device != "cpu":
+        return lines
+    choice = choose(facts, overrides)
+    lines += [("CPU engine", f"{choice.engine}: {choice.why_engine}"), ("CPU model", choice.why_model)]
+    lines += [("warning", choice.warning)] if choice.warning else []
+    lines += [("calibration", choice.hint)] if choice.hint else []
+    return lines
+
+
+def _plan(settings: EngineSettings, gpus: list[Gpu], kind: str | None) -> tuple[LaunchPlan, dict[str, object]]:
+    """The plan, after the CPU's facts and choice; ``kind``: ``--kind`` as typed (a ``vllm`` in
+    the settings cannot be told from the default)."""
+    overrides = {**settings.overrides(), **({"kind": kind} if kind else {})}
+    facts = facts_here(settings.python)
+    plan = plan_launch(gpus, overrides, None if settings.command else facts)
+    for label, text in cpu_lines(facts, overrides, plan):
+        _line(label, text)
+    return plan, overrides
+
+
+async def doctor(settings: EngineSettings, endpoint: str | None, kind: str | None = None,
+                 calibrate: bool = False) -> int:
+    from . import __version__
+
+    _line("vllm-companion", __version__)
+    _line("python", sys.version.split()[0])
+    _gpus(gpus := read_gpus())
+    if calibrate:
+        await _calibrate(settings)
+    plan, overrides = _plan(settings, gpus, kind)
     _line("launch plan", plan.describe())
     _line("why", plan.reason)
     if plan.arithmetic:
         _line("arithmetic", plan.arithmetic)
     if gpus and plan.device == "cuda":
-        alone = plan_launch([replace(g, free_mb=g.total_mb) for g in gpus], settings.overrides())
+        alone = plan_launch([replace(g, free_mb=g.total_mb) for g in gpus], overrides)
         if alone.describe() != plan.describe():
             _line("with the GPU to itself", alone.describe())
     module = engine_module(plan)
@@ -59,8 +101,8 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
     _line("running engine", f"{record.get('model')} at {record.get('endpoint')} (pid {pid})" if running else "none")
     from .repetition import read_totals
 
-    loops = read_totals(EngineRegistry().dir / "loops.json")
-    _line("repetition loops cut", ", ".join(f"{m}: {n}" for m, n in loops.items()) or "none recorded")
+    _line("repetition loops cut", ", ".join(f"{m}: {n}" for m, n in read_totals(
+        EngineRegistry().dir / "loops.json").items()) or "none recorded")
     _line("acceptance (30 days)", one_line(EventStore().events()))
     target = endpoint or (record.get("endpoint") if running else None)
     if target:
@@ -68,6 +110,25 @@ async def doctor(settings: EngineSettings, endpoint: str | None) -> int:
         ok = await _check(target, key)
         return 0 if ok and installed else 1
     return 0 if installed else 1
+
+
+async def _calibrate(settings: EngineSettings) -> None:
+    """Measure each installed CPU engine once (SmolLM2-135M) and cache the rates for this machine."""
+    from .engine.calibrate import calibrate_engine, write_calibration
+    from .engine.cpu_local import installed_engines
+    from .engine.hardware import read_cpu
+
+    measured = {}
+    for engine in sorted(installed_engines(settings.python)):
+        _line(f"calibrating {engine}", "starting it with SmolLM2-135M (vLLM: about a minute)...")
+        result = await calibrate_engine(engine, EngineRegistry().dir / "logs", settings.python)
+        if isinstance(result, str):
+            _line(f"calibrating {engine}", f"failed: {result}")
+            continue
+        measured[engine] = result
+        _line(f"calibrated {engine}", f"{result.prefill_tps:,.0f} tok/s prompt, {result.decode_tps:,.0f} tok/s out")
+    if measured:
+        _line("calibration cache", str(write_calibration(read_cpu(), measured)))
 
 
 def _version(module: str) -> str:

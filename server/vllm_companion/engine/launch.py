@@ -24,6 +24,7 @@ from pathlib import Path
 from ..config import EngineSettings
 from .cluster import BadInventory, load_inventory, plan_cluster
 from .command import EngineCommand, build_command
+from .cpu_local import facts_here
 from .fleet import Fleet, plan_fleet, router_command
 from .hardware import Gpu
 from .plan import LaunchPlan, plan_launch
@@ -41,8 +42,9 @@ FRONT_POLICY = Policy(stall_timeout_s=FOREVER_S, health_failures=1 << 30)
 def plan_for(settings: EngineSettings, gpus: list[Gpu]) -> LaunchPlan | str:
     """From NVML's GPUs, or across the hosts of ``engine.inventory`` (this host is the Ray head);
     a string says why nothing can be planned."""
-    if not settings.inventory:
-        return plan_launch(gpus, settings.overrides())
+    if not settings.inventory:  # without a GPU the CPU's facts choose engine and model (engine/cpu.py), unless
+        cpu = None if settings.command else facts_here(settings.python)  # engine.command names one engine's launcher
+        return plan_launch(gpus, settings.overrides(), cpu)
     try:
         found = plan_cluster(load_inventory(Path(settings.inventory)), settings.model, settings.max_model_len)
     except BadInventory as exc:

