@@ -1,9 +1,12 @@
 """The LSP edge: every message a client can write gets an answer, and none stops the server
-(issue 19, the low items: non-finite numbers, deep nesting, garbage framing, the completion cap).
+(issue 19, the low items: non-finite numbers, deep nesting, garbage framing, the completion cap;
+then an attack on the transport itself: header forms, ids, the lifecycle, lone surrogates,
+stray writes to stdout, a burst of requests against the cap).
 
 Malformed messages are written as bytes to the real server's stdin (``RawServer``: Content-Length
-framing by hand, replies read with a timeout); the cap is measured on the client's side of a real
-stdio session against the fake engine hanging on a real socket.
+framing by hand, replies read with a timeout, anything on stdout that is not a message recorded);
+the cap is measured on the client's side of a real stdio session against the fake engine hanging
+on a real socket.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,30 +23,42 @@ from typing import Any, BinaryIO
 from tests.fake_backend import FakeBackend, Reply
 from tests.lsp_session import inline, inline_params, open_doc, options, server_command, session
 
-PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
+PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS, SERVER_NOT_INITIALIZED = -32700, -32600, -32602, -32002
 URI = "file:///work/edge.py"
+INLINE = "textDocument/inlineCompletion"
 RANGE = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}
 
 
 class RawServer:
-    """``vllm-companion lsp`` driven with raw bytes; replies collected by id."""
+    """``vllm-companion lsp`` driven with raw bytes; replies collected by id (with the time each
+    came), and whatever on its stdout is not a well-framed message in ``garbage``."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.replies: list[dict[str, Any]] = []
+        self.garbage: list[bytes] = []
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
         out = self.proc.stdout
         assert out is not None
         while True:
-            length = 0
+            length = None
             while (line := await out.readline()) not in (b"\r\n", b""):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
+                elif not line.lower().startswith(b"content-type:"):
+                    self.garbage.append(line)
             if not line:
                 return
-            self.replies.append(json.loads(await out.readexactly(length)))
+            if length is None:
+                self.garbage.append(line)
+                continue
+            body = await out.readexactly(length)
+            try:
+                self.replies.append({**json.loads(body), "_at": time.monotonic()})
+            except ValueError:
+                self.garbage.append(body)
 
     def write(self, data: bytes) -> None:
         assert self.proc.stdin is not None
@@ -83,25 +99,37 @@ def log_file(folder: Path) -> BinaryIO:
 
 
 @contextlib.asynccontextmanager
-async def raw_server(backend: FakeBackend, tmp_path: Path) -> AsyncIterator[RawServer]:
+async def raw_server(
+    backend: FakeBackend, tmp_path: Path, initialize: bool = True, env: dict[str, str] | None = None, **completion: Any
+) -> AsyncIterator[RawServer]:
     with log_file(tmp_path) as log:
         proc = await asyncio.create_subprocess_exec(
-            *server_command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log
+            *server_command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+            env={**os.environ, **(env or {})},
         )
         server = RawServer(proc)
         try:
-            init = {"capabilities": {}, "initializationOptions": options(backend.url), "processId": None}
-            assert "result" in await server.request(0, "initialize", init, timeout=60)
-            server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
-            text = "def f(x):\n    return x\n"
-            item = {"uri": URI, "languageId": "python", "version": 1, "text": text}
-            server.send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}})
+            if initialize:
+                await start(server, backend, **completion)
             yield server
         finally:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
             server._reader.cancel()
+
+
+async def start(server: RawServer, backend: FakeBackend, **completion: Any) -> None:
+    """initialize, initialized, and one document open."""
+    init = {"capabilities": {}, "initializationOptions": options(backend.url, **completion), "processId": None}
+    assert "result" in await server.request(0, "initialize", init, timeout=60)
+    server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    open_text(server, URI, "def f(x):\n    return x\n")
+
+
+def open_text(server: RawServer, uri: str, text: str) -> None:
+    item = {"uri": uri, "languageId": "python", "version": 1, "text": text}
+    server.send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}})
 
 
 def bad_params(value: str) -> dict[str, str]:
@@ -213,3 +241,177 @@ async def test_a_hung_probe_is_answered_before_the_cap_reaches_the_client(backen
         result = await client.text_document_inline_completion_async(inline_params(uri, pos))
         took = time.monotonic() - t0
     assert result is None and 0.85 < took <= 1.0, took
+
+
+def framed(header: bytes, body: bytes) -> bytes:
+    return header.replace(b"#", b"%d" % len(body)) + body
+
+
+def message(msg_id: Any, method: str = "textDocument/codeAction", params: Any = None) -> bytes:
+    body = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params or code_action(RANGE)}
+    return json.dumps(body).encode()
+
+
+def at_cursor(uri: str, line: int, character: int) -> dict[str, Any]:
+    position = {"line": line, "character": character}
+    return {"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}}
+
+
+async def test_a_content_length_that_is_no_number_is_answered_not_dropped(backend: FakeBackend, tmp_path: Path) -> None:
+    """``-5``, ``+N``, hex, words, no Content-Length at all: the body cannot be delimited, and the
+    message was dropped without a word (the client waited forever). Now a Parse error, id null,
+    and the next message is read."""
+    body = message(1)
+    headers = [b"Content-Length: -5\r\n\r\n", b"Content-Length: +#\r\n\r\n", b"Content-Length: 0x1f\r\n\r\n",
+               b"Content-Length: many\r\n\r\n", b"Content-Type: application/vscode-jsonrpc\r\n\r\n"]
+    async with raw_server(backend, tmp_path) as server:
+        for header in headers:
+            server.write(framed(header, body) + b"\r\n")
+            reply = await server.answer(None)
+            assert reply["error"]["code"] == PARSE_ERROR and "Content-Length" in reply["error"]["message"], header
+            await server.still_serves()
+        assert not any(r.get("id") == 1 for r in server.replies)  # its id was never read
+
+
+async def test_header_names_in_any_case_and_lengths_with_leading_zeros_are_read(
+    backend: FakeBackend, tmp_path: Path
+) -> None:
+    """Field names are case-insensitive (RFC 9110 5.1; vscode-jsonrpc lower-cases them): a client
+    writing ``content-length`` got no answer to anything. ``000…0N`` is a length too."""
+    async with raw_server(backend, tmp_path) as server:
+        for n, header in enumerate([b"content-length: #\r\n\r\n", b"CONTENT-LENGTH:#\r\n\r\n",
+                                    b"Content-Length: " + b"0" * 60 + b"#\r\n\r\n", b"Content-Length: #\n\n"]):
+            server.write(framed(header, message(n)))
+            assert (await server.answer(n)).get("result"), header
+
+
+async def test_a_header_without_its_blank_line_is_answered_and_the_next_message_read(
+    backend: FakeBackend, tmp_path: Path
+) -> None:
+    """The blank line is missing: the body runs into the next header. That message was dropped
+    without a word; now it gets a Parse error (id null) and the next one its answer."""
+    async with raw_server(backend, tmp_path) as server:
+        server.write(framed(b"Content-Length: #\r\n", message(1)))
+        await server.still_serves()
+        assert (await server.answer(None))["error"]["code"] == PARSE_ERROR
+
+
+async def test_ids_that_are_not_strings_or_integers_are_invalid_requests(backend: FakeBackend, tmp_path: Path) -> None:
+    """LSP ids are integers or strings. ``1.5``, ``true`` and ``null`` were answered under that
+    id; ``{}`` and ``[]`` (unhashable in pygls's table) got no answer at all."""
+    async with raw_server(backend, tmp_path) as server:
+        for value in ["1.5", "2.0", "true", "null", "{}", "[]"]:
+            server.send(message("ID").replace(b'"ID"', value.encode()))
+            reply = await server.answer(None)
+            assert reply["error"]["code"] == INVALID_REQUEST and "id" in reply["error"]["message"], value
+        for big in [2**70, "x" * 100_000]:  # integers and strings are ids, however large
+            assert (await server.request(big, "textDocument/codeAction", code_action(RANGE))).get("result")
+        await server.still_serves()
+
+
+async def test_a_notification_sent_with_an_id_is_answered_and_not_run(backend: FakeBackend, tmp_path: Path) -> None:
+    """``$/cancelRequest`` or ``textDocument/didClose`` sent as a request (with an id) ran as a
+    notification and the request was never answered."""
+    async with raw_server(backend, tmp_path) as server:
+        reply = await server.request(5, "$/cancelRequest", {"id": 4})
+        assert reply["error"]["code"] == INVALID_REQUEST and "notification" in reply["error"]["message"]
+        reply = await server.request(6, "textDocument/didClose", {"textDocument": {"uri": URI}})
+        assert reply["error"]["code"] == INVALID_REQUEST
+        await server.still_serves()
+
+
+async def test_the_lifecycle_answers_every_request(backend: FakeBackend, tmp_path: Path) -> None:
+    """Before ``initialize`` a request is -32002 (it ran on a server without settings); after
+    ``shutdown`` it is Invalid Request (pygls dropped it: the client waited forever). ``exit`` then
+    ends the process with 0, with stdin still open."""
+    async with raw_server(backend, tmp_path, initialize=False) as server:
+        reply = await server.request(1, "textDocument/codeAction", code_action(RANGE))
+        assert reply["error"]["code"] == SERVER_NOT_INITIALIZED
+        await start(server, backend)
+        await server.still_serves()
+        assert "result" in await server.request(2, "shutdown", None)
+        for msg_id, method in [(3, "textDocument/codeAction"), (4, "shutdown")]:
+            reply = await server.request(msg_id, method, code_action(RANGE) if msg_id == 3 else None)
+            assert reply["error"]["code"] == INVALID_REQUEST and "shutting down" in reply["error"]["message"]
+        server.send({"jsonrpc": "2.0", "method": "exit"})
+        assert await asyncio.wait_for(server.proc.wait(), 10) == 0
+
+
+async def test_exit_without_shutdown_ends_with_code_1(backend: FakeBackend, tmp_path: Path) -> None:
+    """LSP 3.17 ``exit``: 1 when no shutdown came first (it was 0: a crash looked like a clean stop)."""
+    async with raw_server(backend, tmp_path) as server:
+        server.send({"jsonrpc": "2.0", "method": "exit"})
+        assert await asyncio.wait_for(server.proc.wait(), 10) == 1
+
+
+async def test_a_lone_surrogate_escape_cannot_break_chat(backend: FakeBackend, tmp_path: Path) -> None:
+    """``"\\ud800"`` is valid JSON (JavaScript editors write it for a broken character): the chat
+    answered it with an internal UnicodeEncodeError, since such a string cannot be encoded. It
+    becomes U+FFFD; the same bytes as UTF-8 (encoded surrogates) are not UTF-8: Parse error."""
+    backend.default = Reply(chunks=["fine"])
+    async with raw_server(backend, tmp_path) as server:
+        open_text(server, "file:///work/broken.py", "x = '\ud800'\n")
+        selection = {"uri": "file:///work/broken.py", "range": RANGE}
+        params = {"messages": [{"role": "user", "content": "why \udfff?"}], "context": {"selection": selection}}
+        reply = await server.request(1, "vllmCompanion/chat", params, timeout=10)
+        assert "result" in reply, reply
+        sent = json.dumps(backend.generation_requests()[-1].body, ensure_ascii=False)
+        assert "why \ufffd?" in sent and "x = '\ufffd'" in sent
+        raw = json.loads(message(2, "vllmCompanion/chat", params))
+        server.send(json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        reply = await server.answer(2)
+        assert reply["error"]["code"] == PARSE_ERROR and "UTF-8" in reply["error"]["message"]
+        await server.still_serves()
+
+
+STRAY_WRITER = """
+import os, sys, threading, time
+def _stray():
+    while not os.path.exists(os.environ["STRAY_TRIGGER"]):
+        time.sleep(0.02)
+    print("a library's print", flush=True)
+    os.write(1, b"a C extension's write")
+    os.system("echo a child process")
+    open(os.environ["STRAY_TRIGGER"] + ".done", "w").close()
+threading.Thread(target=_stray, daemon=True).start()
+"""
+
+
+async def test_a_stray_write_to_stdout_cannot_corrupt_the_stream(backend: FakeBackend, tmp_path: Path) -> None:
+    """Anything but the transport writing to descriptor 1 (a print, a C extension, a child that
+    inherits it) went into the LSP stream: the client read garbage and lost the next message.
+    Such writes now go to stderr. (A ``sitecustomize`` plays the stray writer.)"""
+    (tmp_path / "sitecustomize.py").write_text(STRAY_WRITER)
+    trigger = tmp_path / "trigger"
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "STRAY_TRIGGER": str(trigger)}
+    async with raw_server(backend, tmp_path, env=env) as server:
+        await server.still_serves()
+        trigger.touch()
+        for _ in range(250):
+            if (tmp_path / "trigger.done").exists():
+                break
+            await asyncio.sleep(0.02)
+        await server.still_serves()
+        assert server.garbage == []
+    assert b"a library's print" in (tmp_path / "server.log").read_bytes()
+
+
+async def test_a_burst_of_completions_is_answered_within_the_cap(backend: FakeBackend, tmp_path: Path) -> None:
+    """30 inline completions written at once (30 documents, a hung engine, a 1 s cap). Read one
+    at a time between turns of a busy loop, each was stamped late: the last answers reached the
+    client up to 230 ms past the cap. Read ahead on the reader's thread, all arrive by the cap."""
+    backend.default = Reply(chunks=["warm"])
+    async with raw_server(backend, tmp_path, timeoutMs=1000) as server:
+        uris = [f"file:///work/burst{n}.py" for n in range(30)]
+        for n, uri in enumerate(uris):
+            open_text(server, uri, f"import os{n}\ndef f(x):\n    return x\n" * 40)
+        warm = at_cursor(uris[0], 1, 0)
+        assert "result" in await server.request("warm", INLINE, warm)  # the probes are done
+        backend.default = Reply(hang=True)
+        inline_at = [message(100 + n, INLINE, at_cursor(uri, 2, 4)) for n, uri in enumerate(uris)]
+        burst = b"".join(framed(b"Content-Length: #\r\n\r\n", body) for body in inline_at)
+        t0 = time.monotonic()
+        server.write(burst)
+        answers = [await server.answer(100 + n, timeout=5) for n in range(30)]
+        took = max(r["_at"] for r in answers) - t0
+    assert all("result" in r for r in answers) and took <= 1.0, took
