@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,10 +39,22 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     _cli("engine", "stop", env=env, timeout=60)
 
 
+def nvim_configured(options: dict[str, Any], folder: Path) -> Any:
+    """Neovim with the lines ``editor install nvim`` writes, its ``init_options`` set to ``options``."""
+    init = folder / "init.lua"
+    subprocess.run([PYTHON, "-m", "vllm_companion", "editor", "install", "nvim", "--write", str(init)], check=True,
+                   capture_output=True, timeout=60)
+    line = "  init_options = { backend = { launch = true } },\n"
+    text = init.read_text()
+    assert line in text, text
+    init.write_text(text.replace(line, f"  init_options = vim.json.decode([==[{json.dumps(options)}]==]),\n"))
+    return start_nvim(init)
+
+
 def test_neovim_with_the_real_engine(engine: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in engine["env"].items():
         monkeypatch.setenv(key, value)
-    nvim = start_nvim(engine["options"])
+    nvim = nvim_configured(engine["options"], tmp_path)
     try:
         open_file(nvim, tmp_path / "area.py", CODE.rstrip(" ") + "\n")
         until(lambda: "ready" in nvim.exec_lua("return require('vllm_companion').statusline()"), timeout=60)
