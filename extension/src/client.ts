@@ -55,6 +55,15 @@ export class CompanionClient implements vscode.Disposable {
       nodeDeps(),
     );
     for (const why of skipped) this.log.info(`server discovery: ${why}`);
+    if (source === "fallback") {
+      // A bare name would be looked up on a PATH that may hold the workspace folder itself
+      // (an empty or relative entry): start nothing rather than a repository's own program.
+      void vscode.window.showErrorMessage(
+        "vLLM Companion: no server found. Run `vllm-companion editor install vscode`, or set " +
+          "vllmCompanion.serverCommand; see \"vLLM Companion: Show Logs\" for what was tried.",
+      );
+      return undefined;
+    }
     this.log.info(`starting ${command} ${args.join(" ")} (from ${source})`);
     const serverOptions: ServerOptions = { command, args, transport: TransportKind.stdio };
     const clientOptions: LanguageClientOptions = {

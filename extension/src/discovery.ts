@@ -9,7 +9,12 @@
 // The record is a file anyone's process could have planted, so it is read with checks: a plain
 // file (no link), the user's own, not writable by others, at most MAX_RECORD_BYTES; its command
 // an absolute path to an executable file owned by the user or root and not world-writable, its
-// arguments strings. Anything else is ignored and the next step is tried.
+// arguments strings. Anything else is ignored and the next step is tried. A file is only as safe as
+// the folders above it: every folder above the record, the program (and what its link resolves to)
+// and a PATH hit must be the user's or root's and closed to others (or sticky, like /tmp), else
+// anyone could swap the checked file for their own between the check and the start.
+// Python is always run with -P (3.11+, which the server requires): the server starts in the opened
+// folder, and `-m`/`-c` would put it first on sys.path, so a repository's vllm_companion/ would run.
 // File system and process spawning are injected: tested in test/unit/discovery.test.ts.
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -36,6 +41,8 @@ export interface DiscoveryDeps {
   lstat(p: string): FileInfo | undefined;
   /** What is at `p`, links followed. */
   stat(p: string): FileInfo | undefined;
+  /** `p` with every link resolved (undefined: it does not resolve). */
+  realpath(p: string): string | undefined;
   /** At most `limit` + 1 bytes of the plain file at `p`, never through a link. */
   read(p: string, limit: number): string | undefined;
   /** Runs a command; resolves true when it exits 0 within `timeoutMs`. */
@@ -67,13 +74,31 @@ function trustedExecutable(info: FileInfo | undefined, uid: number): boolean {
     && (info.mode & 0o002) === 0;
 }
 
+/** Every folder from `p`'s parent up to / is the user's or root's, and closed to others unless sticky. */
+export function safeFolders(p: string, deps: Pick<DiscoveryDeps, "stat" | "uid">): boolean {
+  for (let dir = path.dirname(p); ; dir = path.dirname(dir)) {
+    const d = deps.stat(dir);
+    if (!d || d.kind !== "dir" || (d.uid !== deps.uid && d.uid !== 0)) return false;
+    if ((d.mode & 0o022) !== 0 && (d.mode & 0o1000) === 0) return false;
+    if (dir === path.dirname(dir)) return true;
+  }
+}
+
+/** An absolute program that is trusted, in trusted folders, as is and with its links resolved. */
+function trustedProgram(program: string, deps: DiscoveryDeps): boolean {
+  const real = deps.realpath(program);
+  return path.isAbsolute(program) && real !== undefined && trustedExecutable(deps.stat(program), deps.uid)
+    && safeFolders(program, deps) && safeFolders(real, deps);
+}
+
 /** The recorded command, or the reason it cannot be used. */
 export function readInstallation(deps: DiscoveryDeps): string[] | string {
   const file = installationPath(deps);
   const info = deps.lstat(file);
   if (!info) return `no installation record at ${file}`;
-  if (info.kind !== "file" || info.uid !== deps.uid || (info.mode & 0o022) !== 0 || info.size > MAX_RECORD_BYTES) {
-    return `${file} ignored: not a plain file of yours, closed to others, of at most ${MAX_RECORD_BYTES} bytes`;
+  if (info.kind !== "file" || info.uid !== deps.uid || (info.mode & 0o022) !== 0 || info.size > MAX_RECORD_BYTES
+      || !safeFolders(file, deps)) {
+    return `${file} ignored: not a plain file of yours, closed to others (and its folders), of at most ${MAX_RECORD_BYTES} bytes`;
   }
   const text = deps.read(file, MAX_RECORD_BYTES);
   let record: unknown;
@@ -89,19 +114,19 @@ export function readInstallation(deps: DiscoveryDeps): string[] | string {
     return `${file} ignored: its command is not a list of strings`;
   }
   const [program] = command as string[];
-  if (!path.isAbsolute(program) || !trustedExecutable(deps.stat(program), deps.uid)) {
-    return `${file} ignored: ${program} is not an executable file of yours or root's, closed to others`;
+  if (!trustedProgram(program, deps)) {
+    return `${file} ignored: ${program} is not an executable file of yours or root's, closed to others (and its folders)`;
   }
   return command as string[];
 }
 
-/** `name` in an absolute PATH entry, as an executable file. */
+/** `name` in an absolute PATH entry, as an executable file of the user's or root's in folders closed to others
+ * (a world-writable PATH entry such as /tmp, or a file others may write, is passed over). */
 export function onPath(name: string, deps: DiscoveryDeps): string | undefined {
   for (const dir of (deps.env.PATH ?? "").split(path.delimiter)) {
     if (!dir || !path.isAbsolute(dir)) continue;
     const candidate = path.join(dir, name);
-    const info = deps.stat(candidate);
-    if (info?.kind === "file" && (info.mode & 0o111) !== 0) return candidate;
+    if (deps.stat(candidate) && trustedProgram(candidate, deps)) return candidate;
   }
   return undefined;
 }
@@ -129,8 +154,8 @@ export async function findServer(
   for (const [source, get] of pythons) {
     const python = await get();
     if (!python) continue;
-    if (await deps.succeeds(python, ["-c", "import vllm_companion"], IMPORT_CHECK_MS)) {
-      return { command: python, args: ["-m", "vllm_companion", "lsp"], source, skipped };
+    if (await deps.succeeds(python, ["-P", "-c", "import vllm_companion"], IMPORT_CHECK_MS)) {
+      return { command: python, args: ["-P", "-m", "vllm_companion", "lsp"], source, skipped };
     }
     skipped.push(`${python} (${source}) has no vllm_companion package`);
   }
@@ -157,6 +182,13 @@ export const nodeDeps = (): DiscoveryDeps => ({
   uid: process.getuid?.() ?? -1,
   lstat: (p) => statOrUndefined(() => fs.lstatSync(p)),
   stat: (p) => statOrUndefined(() => fs.statSync(p)),
+  realpath: (p) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  },
   read: (p, limit) => {
     let fd: number | undefined;
     try {

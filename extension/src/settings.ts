@@ -73,19 +73,3 @@ export function toServerOptions(settings: SettingsReader, apiKey?: string): Serv
   }
   return out;
 }
-
-/** How to start the server: explicit command, then a Python interpreter, then PATH. */
-export function serverCommand(
-  explicit: string[] | undefined,
-  pythonPath: string | undefined,
-  pythonExtensionInterpreter: string | undefined,
-): { command: string; args: string[] } {
-  if (explicit && explicit.length > 0) {
-    return { command: explicit[0], args: explicit.slice(1) };
-  }
-  const python = pythonPath || pythonExtensionInterpreter;
-  if (python) {
-    return { command: python, args: ["-m", "vllm_companion", "lsp"] };
-  }
-  return { command: "vllm-companion", args: ["lsp"] };
-}

@@ -94,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
 def server_command() -> list[str]:
     """This installation's server: its interpreter by absolute path, never resolved (a virtualenv's
-    ``bin/python`` is a link whose location is what selects the environment)."""
-    return [os.path.abspath(sys.executable), "-m", "vllm_companion", "lsp"]
+    ``bin/python`` is a link whose location is what selects the environment). ``-P`` (Python 3.11+,
+    which pyproject requires): editors start the server in the project folder, and ``-m`` would
+    otherwise put that folder first on sys.path, so a repository's own ``vllm_companion/`` would run
+    (tests/adversarial/test_editor_install.py)."""
+    return [os.path.abspath(sys.executable), "-P", "-m", "vllm_companion", "lsp"]
 
 
 def installation_path() -> Path:

@@ -108,7 +108,7 @@ def test_paths_with_quotes_cannot_break_out_of_the_nvim_config(tmp_path: Path, m
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
-    assert seen == {"rtp": str(odd / "nvim"), "cmd": [str(odd / "python"), "-m", "vllm_companion", "lsp"],
+    assert seen == {"rtp": str(odd / "nvim"), "cmd": [str(odd / "python"), "-P", "-m", "vllm_companion", "lsp"],
                     "endpoint": 'http://h/"); os.exit(7) --'}
 
 
@@ -127,5 +127,20 @@ def test_paths_with_quotes_cannot_break_out_of_the_emacs_config(tmp_path: Path,
     out = subprocess.run([emacs, "--batch", "-Q", "--eval", "(require 'json)", "--eval", probe],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [str(odd / "emacs"), [str(odd / "python"), "-m", "vllm_companion", "lsp"],
+    assert json.loads(out.stdout) == [str(odd / "emacs"), [str(odd / "python"), "-P", "-m", "vllm_companion", "lsp"],
                                       'http://h/") (kill-emacs 7) ("']
+
+
+def test_recorded_command_does_not_import_a_vllm_companion_planted_in_the_opened_folder(tmp_path: Path) -> None:
+    """Editors start the server in the project folder (vscode-languageclient: the first workspace
+    folder; Neovim: root_dir; eglot: the project root), and ``python -m``/``-c`` put the current
+    folder first on sys.path: a cloned repository's own ``vllm_companion/`` would run instead."""
+    repo = tmp_path / "repo"
+    (repo / "vllm_companion").mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    (repo / "vllm_companion" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (repo / "vllm_companion" / "__main__.py").write_text("")
+    command = cli_editor.server_command()
+    out = subprocess.run([*command[:-1], "--version"], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert not marker.exists()

@@ -19,7 +19,7 @@ from vllm_companion import __version__, cli_editor
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = os.path.abspath(sys.executable)
-SERVER = [PYTHON, "-m", "vllm_companion", "lsp"]
+SERVER = [PYTHON, "-P", "-m", "vllm_companion", "lsp"]
 
 
 def companion(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ import {
 const ME = 1000;
 const RECORD = "/home/me/.config/vllm-companion/installation.json";
 const VENV_PYTHON = "/home/me/vllm-companion/.venv/bin/python";
-const SERVER = [VENV_PYTHON, "-m", "vllm_companion", "lsp"];
+const SERVER = [VENV_PYTHON, "-P", "-m", "vllm_companion", "lsp"];
 
 const file = (over: Partial<FileInfo> = {}): FileInfo => ({ kind: "file", mode: 0o600, uid: ME, size: 100, ...over });
 const exe = (over: Partial<FileInfo> = {}): FileInfo => file({ mode: 0o755, ...over });
@@ -20,7 +20,11 @@ interface World {
   /** Interpreters that have the package. */
   withPackage?: string[];
   env?: Record<string, string>;
+  /** What a link resolves to (realpath); others resolve to themselves. */
+  links?: Record<string, string>;
 }
+
+const ROOT_DIR: FileInfo = { kind: "dir", mode: 0o755, uid: 0, size: 0 };
 
 /** A file system and a process runner made of plain data; `ran` lists what was spawned. */
 function world(w: World): DiscoveryDeps & { ran: string[] } {
@@ -32,7 +36,10 @@ function world(w: World): DiscoveryDeps & { ran: string[] } {
     uid: ME,
     ran,
     lstat: (p) => files[p],
-    stat: (p) => (files[p]?.kind === "link" ? files[`${p}->`] : files[p]),
+    // A folder not listed is root's 0755 when something lies below it.
+    stat: (p) => (files[p]?.kind === "link" ? files[`${p}->`] : files[p])
+      ?? (Object.keys(files).some((f) => p === "/" || f.startsWith(`${p}/`)) ? ROOT_DIR : undefined),
+    realpath: (p) => w.links?.[p] ?? p,
     read: (p, limit) => (files[p]?.kind === "file" ? w.contents?.[p]?.slice(0, limit + 1) : undefined),
     succeeds: async (command, args) => {
       ran.push([command, ...args].join(" "));
@@ -58,7 +65,7 @@ describe("the order in which the server is found", () => {
     const w = recorded();
     w.files!["/usr/bin/vllm-companion"] = exe();
     const found = await findServer({}, noPython, world(w));
-    expect(found).toMatchObject({ command: VENV_PYTHON, args: ["-m", "vllm_companion", "lsp"], source: "installation" });
+    expect(found).toMatchObject({ command: VENV_PYTHON, args: ["-P", "-m", "vllm_companion", "lsp"], source: "installation" });
   });
 
   it("then vllm-companion on the PATH, before any Python interpreter", async () => {
@@ -87,7 +94,7 @@ describe("the order in which the server is found", () => {
     const deps = world({ withPackage: ["/proj/.venv/bin/python"] });
     const found = await findServer({ pythonPath: "/usr/bin/python3" }, async () => "/proj/.venv/bin/python", deps);
     expect(found).toMatchObject({ command: "/proj/.venv/bin/python", source: "python extension" });
-    expect(deps.ran).toEqual(["/usr/bin/python3 -c import vllm_companion", "/proj/.venv/bin/python -c import vllm_companion"]);
+    expect(deps.ran).toEqual(["/usr/bin/python3 -P -c import vllm_companion", "/proj/.venv/bin/python -P -c import vllm_companion"]);
   });
 
   it("reads the record under $XDG_CONFIG_HOME when that is absolute", async () => {
@@ -150,6 +157,49 @@ describe("an installation record that cannot be trusted is ignored", () => {
     w.files![VENV_PYTHON] = file({ kind: "link", mode: 0o777 });
     w.files![`${VENV_PYTHON}->`] = exe({ uid: 0 });
     expect(readInstallation(world(w))).toEqual(SERVER);
+  });
+});
+
+describe("nothing but the user chooses the program", () => {
+  const dir = (over: Partial<FileInfo> = {}): FileInfo => ({ ...ROOT_DIR, ...over });
+
+  it("never imports a vllm_companion planted in the opened folder (python runs with -P: no cwd on sys.path)", async () => {
+    const deps = world({ withPackage: ["/proj/.venv/bin/python"] });
+    const found = await findServer({}, async () => "/proj/.venv/bin/python", deps);
+    expect(found.args).toEqual(["-P", "-m", "vllm_companion", "lsp"]);
+    expect(deps.ran).toEqual(["/proj/.venv/bin/python -P -c import vllm_companion"]);
+  });
+
+  it("ignores a record in a folder others may write (they could swap it between the check and the read)", () => {
+    const w = recorded();
+    w.files!["/home/me/.config/vllm-companion"] = dir({ uid: ME, mode: 0o777 });
+    expect(typeof readInstallation(world(w))).toBe("string");
+    w.files!["/home/me/.config/vllm-companion"] = dir({ uid: 1001, mode: 0o700 });
+    expect(typeof readInstallation(world(w))).toBe("string");
+    w.files!["/home/me/.config/vllm-companion"] = dir({ uid: ME, mode: 0o700 });
+    expect(readInstallation(world(w))).toEqual(SERVER);
+  });
+
+  it("ignores a recorded program in a folder others may write, or whose link resolves into one", () => {
+    const w = recorded();
+    w.files!["/home/me/vllm-companion/.venv/bin"] = dir({ uid: 1001 });
+    expect(typeof readInstallation(world(w))).toBe("string");
+    w.files!["/home/me/vllm-companion/.venv/bin"] = dir({ mode: 0o777 });
+    expect(typeof readInstallation(world(w))).toBe("string");
+    const linked = recorded();
+    linked.files!["/shared/python"] = exe({ uid: ME });
+    linked.files!["/shared"] = dir({ mode: 0o777 });
+    linked.links = { [VENV_PYTHON]: "/shared/python" };
+    expect(typeof readInstallation(world(linked))).toBe("string");
+    linked.files!["/shared"] = dir({ mode: 0o1777 }); // sticky, like /tmp: only the owner may replace it
+    expect(readInstallation(world(linked))).toEqual(SERVER);
+  });
+
+  it("passes over vllm-companion in a world-writable PATH entry, or someone else's", async () => {
+    const deps = world({ files: { "/tmp/bin/vllm-companion": exe({ uid: 1001 }), "/tmp/bin": dir({ mode: 0o1777 }),
+      "/scratch/vllm-companion": exe(), "/scratch": dir({ mode: 0o777 }) }, env: { PATH: "/tmp/bin:/scratch" } });
+    const found = await findServer({}, noPython, deps);
+    expect(found.source).toBe("fallback");
   });
 });
 

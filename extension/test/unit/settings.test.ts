@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { serverCommand, toServerOptions } from "../../src/settings";
+import { toServerOptions } from "../../src/settings";
 
 // The user's own settings only (inspect: globalValue), unless a folder's are given too.
 const reader = (values: Record<string, unknown>, folder: Record<string, unknown> = {}) => ({
@@ -63,14 +63,5 @@ describe("the user's own settings for user-only keys", () => {
     expect(opts.backend).toEqual({ headers: { "X-Gateway-Token": "t" } });
     expect(opts.log).toEqual({ file: "/home/me/vllm.log" });
     expect(opts.engine).toEqual({ command: ["/opt/engine"], keepAlive: true });
-  });
-});
-
-describe("serverCommand", () => {
-  it("prefers the explicit command, then a Python interpreter, then PATH", () => {
-    expect(serverCommand(["/v/bin/vllm-companion", "lsp"], "/py", "/ext")).toEqual({ command: "/v/bin/vllm-companion", args: ["lsp"] });
-    expect(serverCommand([], "/py", "/ext")).toEqual({ command: "/py", args: ["-m", "vllm_companion", "lsp"] });
-    expect(serverCommand(undefined, "", "/ext")).toEqual({ command: "/ext", args: ["-m", "vllm_companion", "lsp"] });
-    expect(serverCommand(undefined, undefined, undefined)).toEqual({ command: "vllm-companion", args: ["lsp"] });
   });
 });
