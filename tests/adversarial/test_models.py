@@ -6,8 +6,11 @@ socket serving the hostile bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 import time
+import zlib
 from typing import Any
 
 from tests.e2e.test_models import DID_CHANGE, MODELS, ModelsBackend, models, two_models
@@ -119,3 +122,117 @@ async def test_workspace_settings_cannot_pick_the_model_the_picker_shows() -> No
     finally:
         await backend.stop()
     assert answer["current"] == "coder-a" and answer["chatModel"] is None
+
+
+class EncodedModelsBackend(ModelsBackend):
+    """``/v1/models`` sent with a ``content-encoding`` header (a decompression bomb) or, with
+    ``drip``, one byte every 0.2 s for ever (each read is quick, the whole never ends)."""
+
+    encoding = "gzip"
+    drip = False
+
+    async def _route(self, method: str, path: str, body: dict[str, Any], reader: Any, writer: Any) -> bool:
+        if path != "/v1/models":
+            return await super()._route(method, path, body, reader, writer)
+        if self.drip:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+            while True:
+                writer.write(b"1\r\n \r\n")
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        head = (f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: {self.encoding}\r\n"
+                f"content-length: {len(self.models_body)}\r\n\r\n")
+        writer.write(head.encode() + self.models_body)
+        await writer.drain()
+        return True
+
+
+def _gzip_bomb(mebibytes: int) -> bytes:
+    """A model list that inflates to ``mebibytes`` MiB (1 GiB of it is ~1 MiB gzipped)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = packer.compress(b'{"data": [{"id": "x", "pad": "')
+    chunk = b"a" * (1 << 20)
+    return head + b"".join(packer.compress(chunk) for _ in range(mebibytes)) + packer.flush()
+
+
+async def _encoded_answer(backend: EncodedModelsBackend) -> tuple[dict[str, Any], float]:
+    opts = options(backend.url)
+    opts["backend"]["firstTokenTimeoutS"] = 1.0
+    try:
+        async with session(opts) as client:
+            await _settled(client)
+            started = time.monotonic()
+            answer = await models(client, timeout=15)
+            took = time.monotonic() - started
+            again = await models(client, timeout=15)  # still serving
+    finally:
+        await backend.stop()
+    assert again["served"] == answer["served"]
+    return answer, took
+
+
+async def test_a_gzip_bomb_model_list_stops_at_the_cap_on_inflated_bytes() -> None:
+    # 1 GiB inflated (twice gzipped: ~4 KiB on the wire); httpx2 inflates in 1 MiB pieces and the
+    # 4 MiB cap counts the inflated bytes, so it stops after ~5 MiB.
+    for encoding, body in (("gzip", _gzip_bomb(1024)), ("gzip, gzip", gzip.compress(_gzip_bomb(1024), 9))):
+        backend = await EncodedModelsBackend(body).start()
+        backend.encoding = encoding
+        answer, took = await _encoded_answer(backend)
+        assert answer["served"] == [] and "MiB" in str(answer["error"]), encoding
+        assert took < 3, encoding
+
+
+async def test_a_model_list_dripping_a_byte_at_a_time_costs_one_total_cap() -> None:
+    backend = await EncodedModelsBackend().start()
+    backend.drip = True
+    answer, took = await _encoded_answer(backend)
+    assert answer["served"] == [] and "in time" in str(answer["error"])
+    assert took < 3  # firstTokenTimeoutS 1 s for the whole read, though a byte comes every 0.2 s
+
+
+async def test_did_change_model_cannot_move_the_endpoint_the_key_or_the_headers() -> None:
+    backend, other = await ModelsBackend().start(), await ModelsBackend().start()
+    backend.default = Reply(chunks=["ok"])
+    smuggled = {"model": "coder-b", "endpoint": other.url, "apiKey": "stolen", "headers": {"X-Evil": "1"},
+                "launch": True}
+    try:
+        async with session(options(backend.url)) as client:
+            client.protocol.notify(DID_CHANGE, {"backend": smuggled, "chat": smuggled, "engine": {"command": "x"}})
+            answer = await settled(client, "coder-b")
+            await chat_request(client, {"messages": [{"role": "user", "content": "hi"}]})
+    finally:
+        await backend.stop()
+        await other.stop()
+    assert answer["current"] == "coder-b" and answer["chatModel"] == "coder-b"
+    sent = backend.generation_requests()
+    assert [r.body["model"] for r in sent] == ["coder-b"]
+    assert all("authorization" not in r.headers and "x-evil" not in r.headers for r in sent)
+    assert other.generation_requests() == []
+
+
+async def test_a_flood_of_did_change_model_settles_on_the_last_pick() -> None:
+    backend = await ModelsBackend().start()
+    backend.default = Reply(chunks=["ok"])
+    try:
+        async with session(options(backend.url)) as client:
+            started = time.monotonic()
+            for i in range(2000):
+                client.protocol.notify(DID_CHANGE, {"backend": {"model": "coder-b" if i % 2 else "coder-a"}})
+            answer = await settled(client, "coder-b", timeout=30)
+            took = time.monotonic() - started
+            await chat_request(client, {"messages": [{"role": "user", "content": "hi"}]})
+    finally:
+        await backend.stop()
+    assert answer["current"] == "coder-b"
+    assert [r.body["model"] for r in backend.generation_requests()] == ["coder-b"]
+    assert took < 10
+
+
+async def settled(client: Any, model: str, timeout: float = 10) -> dict[str, Any]:
+    """The models answer once the picks are applied (didChangeModel settles a burst first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = await models(client, timeout=timeout)
+        if answer["current"] == model or time.monotonic() > deadline:
+            return answer
+        await asyncio.sleep(0.05)

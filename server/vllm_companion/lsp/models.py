@@ -19,6 +19,7 @@ server in ``register`` and lives as long as the handlers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,34 @@ MODELS, DID_CHANGE_MODEL = "vllmCompanion/models", "vllmCompanion/didChangeModel
 _UNSET = object()
 
 
+PICK_SETTLE_S = 0.1  # a burst of picks is applied once, after this quiet time: the latest wins
+
+
+class Picks:
+    """Coalesces ``didChangeModel``: each apply rebuilds the settings and probes the endpoint,
+    so 2,000 notifications in a row left the server unanswering for minutes; now a burst costs
+    one apply, and a pick equal to the current models costs none."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, str], str | None] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, ls: CompanionServer, changed: dict[tuple[str, str], str | None]) -> None:
+        self.pending.update(changed)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._apply(ls))
+
+    async def _apply(self, ls: CompanionServer) -> None:
+        await asyncio.sleep(PICK_SETTLE_S)
+        changed, self.pending = self.pending, {}
+        current = ls._init_options
+        if any(_get(current.get(section), key) != value for (section, key), value in changed.items()):
+            use_models(ls, changed)
+
+
 def register(server: CompanionServer) -> None:
     alternatives = Alternatives()
+    picks = Picks()
 
     @server.feature(MODELS)
     async def models(ls: CompanionServer, params: Any) -> dict[str, Any]:
@@ -44,7 +71,7 @@ def register(server: CompanionServer) -> None:
     def did_change_model(ls: CompanionServer, params: Any) -> None:
         changed = picked(params)
         if changed:
-            use_models(ls, changed)
+            picks.add(ls, changed)
 
 
 async def answer(ls: CompanionServer, alternatives: Alternatives) -> dict[str, Any]:
