@@ -19,7 +19,11 @@ from tests.lsp_session import as_dict, chat_request, options, raw_request, sessi
 
 
 async def _answer(body: bytes, **backend_options: object) -> tuple[dict[str, object], float]:
-    backend = await ModelsBackend(body).start()
+    return await _answer_from(await ModelsBackend(body).start(), **backend_options)
+
+
+async def _answer_from(backend: Any, **backend_options: object) -> tuple[dict[str, Any], float]:
+    """The models answer of a server over ``backend`` (started; stopped here), and how long it took."""
     opts = options(backend.url)
     opts["backend"].update(backend_options)
     try:
@@ -155,29 +159,13 @@ def _gzip_bomb(mebibytes: int) -> bytes:
     return head + b"".join(packer.compress(chunk) for _ in range(mebibytes)) + packer.flush()
 
 
-async def _encoded_answer(backend: EncodedModelsBackend) -> tuple[dict[str, Any], float]:
-    opts = options(backend.url)
-    opts["backend"]["firstTokenTimeoutS"] = 1.0
-    try:
-        async with session(opts) as client:
-            await _settled(client)
-            started = time.monotonic()
-            answer = await models(client, timeout=15)
-            took = time.monotonic() - started
-            again = await models(client, timeout=15)  # still serving
-    finally:
-        await backend.stop()
-    assert again["served"] == answer["served"]
-    return answer, took
-
-
 async def test_a_gzip_bomb_model_list_stops_at_the_cap_on_inflated_bytes() -> None:
     # 1 GiB inflated (twice gzipped: ~4 KiB on the wire); httpx2 inflates in 1 MiB pieces and the
     # 4 MiB cap counts the inflated bytes, so it stops after ~5 MiB.
     for encoding, body in (("gzip", _gzip_bomb(1024)), ("gzip, gzip", gzip.compress(_gzip_bomb(1024), 9))):
         backend = await EncodedModelsBackend(body).start()
         backend.encoding = encoding
-        answer, took = await _encoded_answer(backend)
+        answer, took = await _answer_from(backend, firstTokenTimeoutS=1.0)
         assert answer["served"] == [] and "MiB" in str(answer["error"]), encoding
         assert took < 3, encoding
 
@@ -185,7 +173,7 @@ async def test_a_gzip_bomb_model_list_stops_at_the_cap_on_inflated_bytes() -> No
 async def test_a_model_list_dripping_a_byte_at_a_time_costs_one_total_cap() -> None:
     backend = await EncodedModelsBackend().start()
     backend.drip = True
-    answer, took = await _encoded_answer(backend)
+    answer, took = await _answer_from(backend, firstTokenTimeoutS=1.0)
     assert answer["served"] == [] and "in time" in str(answer["error"])
     assert took < 3  # firstTokenTimeoutS 1 s for the whole read, though a byte comes every 0.2 s
 
