@@ -31,14 +31,15 @@ import httpx2 as httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402
 
 from tests.lsp_session import inline_params, open_doc, session  # noqa: E402
-from vllm_companion.completion.context import Budget, build_window  # noqa: E402
 from vllm_companion.completion.postprocess import stages_for  # noqa: E402
+from vllm_companion.completion.window import build_window  # noqa: E402
 from vllm_companion.config import EngineSettings  # noqa: E402
 from vllm_companion.documents import Document  # noqa: E402
 from vllm_companion.engine.manager import EngineManager  # noqa: E402
 from vllm_companion.engine.registry import EngineRegistry  # noqa: E402
 from vllm_companion.prompts import PLAIN, FimContext, render_fim  # noqa: E402
 from vllm_companion.streaming import Pipeline  # noqa: E402
+from vllm_companion.tokens import Budget  # noqa: E402
 
 SOURCE = Path(json.__file__).parent / "decoder.py"  # real code that ships with Python
 MAX_TOKENS = 32

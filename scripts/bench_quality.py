@@ -20,7 +20,16 @@ suggestion cut to the target's lines); accepted (non-empty, and first line right
 >= 0.8: what a user would keep); empty; overlong (more than twice the target's lines plus three:
 text on screen the scores above, cut to the target, do not see); p50 latency.
 
+Which stage empties answers (issue 20, point 4): the variant "unstaged" is the same prompt through the
+same server with every stage switched off and a 60 s cap (the engine's own text: the completion's
+seed comes from the prompt, so it is the text the stages saw); each stage is then replayed alone on
+that text, and the first to cut, or the final clean-up, is charged with what it removed: answers it
+emptied (and of those, the ones a user would have kept: the unstaged text, cut to the target's
+lines, was accepted), and answers it made worse (edit similarity down by more than 0.1). "pipeline
+60 s" is the full pipeline under the same cap, to check the replay (``--stages``).
+
     python scripts/bench_quality.py [--cases 120] [--variants raw,pipeline,...] [--endpoint URL --model M]
+    python scripts/bench_quality.py --stages --cases 24 [--kind llamacpp]   # the per-stage table
 """
 
 from __future__ import annotations
@@ -43,11 +52,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "server"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix="bench-quality-state-"))  # learns nothing
 
 import httpx2 as httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402
+from quality_stages import blame_table  # noqa: E402
 
 from tests.lsp_session import inline, session  # noqa: E402
 
@@ -65,6 +76,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "window 512": {"maxPromptTokens": 512},
     "temperature 0": {"temperature": 0.0},
     "cap 30 s": {"timeoutMs": 30000},
+    "pipeline 60 s": {"timeoutMs": 60000},
+    "unstaged": {"timeoutMs": 60000, "ablate": list(ABLATIONS)},
     **{f"no {name}": {"ablate": [name]} for name in ABLATIONS},
 }
 CLOSERS = (");", "):", ")", "];", "]", "};", "}", '")', "')")
@@ -167,7 +180,7 @@ async def raw_call(http: httpx.AsyncClient, endpoint: str, model: str, case: Cas
 async def run_variant(name: str, cases: list[Case], endpoint: str, model: str, key: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if name == "raw":
-        async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {key}"} if key else {}) as http:
+        async with httpx.AsyncClient(timeout=180, headers={"Authorization": f"Bearer {key}"} if key else {}) as http:
             for case in cases:
                 began = time.perf_counter()
                 text = await raw_call(http, endpoint, model, case)
@@ -234,7 +247,11 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Case], dict[str, li
         from vllm_companion.engine.manager import EngineManager
         from vllm_companion.engine.registry import EngineRegistry
 
-        manager = EngineManager(EngineSettings(kind="vllm", device="cpu"), lambda e: None, lambda a, b, c: None,
+        if args.kind == "llamacpp":
+            from bench_warm import patient_supervisor
+
+            patient_supervisor()  # long cold prompts: llama.cpp answers no health check meanwhile
+        manager = EngineManager(EngineSettings(kind=args.kind, device="cpu"), lambda e: None, lambda a, b, c: None,
                                 EngineRegistry(Path(tempfile.mkdtemp(prefix="bench-quality-"))))
         if not await manager.acquire():
             raise SystemExit("engine failed")
@@ -254,6 +271,9 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Case], dict[str, li
             await manager.release(stop=True)
     for field in ("kind", "language"):
         print("\n" + "\n".join(by_group(cases, results, field)))
+    if "unstaged" in results:
+        print("\n" + "\n".join(blame_table(cases, results["unstaged"], results.get("pipeline 60 s"), model,
+                                            ABLATIONS, score)))
     return cases, results
 
 
@@ -265,8 +285,13 @@ def main() -> None:
     parser.add_argument("--endpoint", help="an OpenAI-compatible /v1 endpoint (default: start the CPU vLLM)")
     parser.add_argument("--model")
     parser.add_argument("--api-key")
+    parser.add_argument("--kind", choices=["vllm", "llamacpp"], default="vllm", help="the CPU engine to start")
+    parser.add_argument("--stages", action="store_true",
+                        help="the per-stage table: variants raw, pipeline 60 s, unstaged (unless --variants)")
     parser.add_argument("--dump", help="write every case's suggestion and scores here (JSON lines)")
     args = parser.parse_args()
+    if args.stages and args.variants == ",".join(VARIANTS):
+        args.variants = "raw,pipeline 60 s,unstaged"
     cases, results = asyncio.run(main_async(args))
     if args.dump:  # every suggestion, to see which cases a stage wins or loses
         Path(args.dump).write_text("".join(json.dumps({"variant": name, "case": case.__dict__, **row}) + "\n"

@@ -21,7 +21,7 @@ for arg in "$@"; do
 done
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then engine=gpu; else engine=cpu; fi
 # Without AVX-512, vLLM's CPU build took 22.4 s for a cold 938-token prompt, llama.cpp 5.8 s: the
-# plan picks llama.cpp there, so install it (engine/cpu.py; the same flag the plan reads).
+# plan picks llama.cpp there, so install it (engine/planning/cpu.py; the same flag the plan reads).
 if [ "$engine" = cpu ] && ! grep -qw avx512f /proc/cpuinfo 2>/dev/null && [[ ",$extras," != *",llamacpp,"* ]]; then
   echo "no AVX-512 on this CPU: adding llama.cpp, which the plan chooses here (pip compiles it: ~4.5 min on 2 cores)" >&2
   extras="$extras,llamacpp"

@@ -15,16 +15,23 @@ if ! "$VENV/bin/python" -c "import pytest_lsp, vllm, llama_cpp, pynvim, vllm_rou
    || ! command -v emacs >/dev/null || ! command -v vim >/dev/null || ! command -v tmux >/dev/null; then
   bash scripts/setup.sh --tests --llamacpp --editors
 fi
+if [ "$python_only" = 0 ]; then
+  # The extension is built before pytest: tests/real/test_real_vscode.py drives this build in a
+  # real VS Code against the real engine (next-edit suggestions).
+  (
+    cd extension
+    npm install --no-audit --no-fund --loglevel=error  # npm ci rejects lockfiles written with omit-lockfile-registry-resolved
+    npm run --silent typecheck
+    npm test --silent
+    bash test/e2e/setup.sh
+    npm run --silent package >/dev/null
+  )
+fi
 "$VENV/bin/ruff" check server tests scripts
 "$VENV/bin/mypy"
 "$VENV/bin/pytest" -q -rs ${args[@]+"${args[@]}"}
 [ "$python_only" = 1 ] && exit 0
 cd extension
-npm install --no-audit --no-fund --loglevel=error  # npm ci rejects lockfiles written with omit-lockfile-registry-resolved
-npm run --silent typecheck
-npm test --silent
-bash test/e2e/setup.sh
-npm run --silent package >/dev/null
 # Artifacts: the .vsix (`vllm-companion editor install vscode --vsix dist/vllm-companion.vsix`) and the wheel.
 mkdir -p ../dist && cp vllm-companion.vsix ../dist/
 (cd .. && "$VENV/bin/pip" wheel --no-deps --quiet -w dist .)

@@ -4,6 +4,8 @@ It stands in for what we do not own (the engine) at its real boundary: HTTP on 1
 Behaviour is scripted per request with ``Reply`` objects (text chunks, delays, HTTP errors,
 hangs, a connection dropped mid-stream, an endless loop); every request and whether the client
 closed the stream early is recorded, so tests can assert what the server sent and when it stopped.
+Warm-ups (completion/warm.py: the ``user`` field is ``WARM_USER``) are recorded apart, in ``warms``,
+and answered ``warm_reply`` without consuming the script: ``requests`` holds the real requests only.
 Endpoints: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions,
 POST /tokenize.
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vllm_companion.completion.warm import WARM_USER
 from vllm_companion.prompts import FAMILIES
 
 
@@ -66,6 +69,8 @@ class FakeBackend:
         self.unauthorized = 0  # requests refused for a missing or wrong key
         self._headers: dict[str, str] = {}
         self.requests: list[Seen] = []
+        self.warms: list[Seen] = []  # warm-ups on open/focus (never in ``requests``)
+        self.warm_reply = Reply(["x"])
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
@@ -137,7 +142,7 @@ class FakeBackend:
             return await _send_json(writer, 200, {"count": count, "tokens": list(range(count))})
         if path in ("/v1/completions", "/v1/chat/completions"):
             seen = Seen(path, body, time.monotonic(), headers=dict(self._headers))
-            self.requests.append(seen)
+            (self.warms if is_warm(body) else self.requests).append(seen)
             if path.endswith("chat/completions") and self.chat_status != 200:
                 seen.ended = time.monotonic()
                 return await _send_json(writer, self.chat_status, {"error": {"message": self.chat_error_body}})
@@ -150,7 +155,7 @@ class FakeBackend:
         return self.default(body) if callable(self.default) else self.default
 
     async def _generate(self, seen: Seen, reader: Any, writer: Any) -> bool:
-        reply = self._next_reply(seen.body)
+        reply = self.warm_reply if is_warm(seen.body) else self._next_reply(seen.body)
         if reply.hang:
             await asyncio.sleep(3600)
         await asyncio.sleep(reply.first_delay_s)
@@ -281,6 +286,27 @@ async def _endless_line(writer: asyncio.StreamWriter, seen: Seen) -> bool:
         seen.client_closed = True
     seen.ended = time.monotonic()
     return False
+
+
+def is_warm(body: dict[str, Any]) -> bool:
+    """A warm-up (completion/warm.py), not a completion the user waits for."""
+    return body.get("user") == WARM_USER
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """A generation request's prompt as one string (a completion's prompt, or the chat messages' text)."""
+    if "messages" in body:
+        return "\n".join(str(m.get("content", "")) for m in body["messages"] if isinstance(m, dict))
+    return str(body.get("prompt", ""))
+
+
+def canned(answers: list[tuple[str, Reply]], fallback: Reply) -> Callable[[dict[str, Any]], Reply]:
+    """A ``default`` that replays a canned answer per prompt pattern: the first (substring, reply)
+    whose substring is in the prompt, else ``fallback`` (the next-edit replays, one per family)."""
+    def reply(body: dict[str, Any]) -> Reply:
+        text = prompt_text(body)
+        return next((r for pattern, r in answers if pattern in text), fallback)
+    return reply
 
 
 def dead_port() -> int:

@@ -106,6 +106,15 @@ def wait_gone(tracked: Tracked, timeout: float) -> None:
     assert not remaining, "left running: " + "; ".join(map(str, remaining))
 
 
+def wait_exec(pid: int, comm: str, timeout: float = 10) -> None:
+    """Wait until ``pid`` runs ``comm``: a process just started with ``Popen`` may not have
+    reached its ``exec`` (nor its ``setsid``) yet."""
+    deadline = time.monotonic() + timeout
+    while (found := processes().get(pid)) is None or found.comm != comm:
+        assert time.monotonic() < deadline, f"{pid} never ran {comm!r}"
+        time.sleep(0.01)
+
+
 def _has_env(pid: int, env: dict[str, str]) -> bool:
     if not env:
         return False

@@ -11,6 +11,7 @@ import {
 } from "vscode-languageclient/node";
 import { type Action, actionArgs, readCatalog, type SelectionArgs } from "./actions";
 import { findServer, nodeDeps } from "./discovery";
+import type { NextEdits } from "./nextEdit";
 import { toServerOptions } from "./settings";
 import { type Snooze, shouldAsk } from "./snooze";
 import { SHOWN, shownParams } from "./telemetry";
@@ -27,6 +28,8 @@ export class CompanionClient implements vscode.Disposable {
   private restarts = 0;
   /** Set by the extension: while it is active, automatic inline triggers are not sent (snooze.ts). */
   snooze: Pick<Snooze, "active"> | undefined;
+  /** Set by the extension: told when ghost text shows, which then takes precedence (nextEdit.ts). */
+  nextEdits: Pick<NextEdits, "inlineShown"> | undefined;
 
   constructor(
     private readonly log: vscode.LogOutputChannel,
@@ -77,6 +80,7 @@ export class CompanionClient implements vscode.Disposable {
           const result = await next(document, position, context, token);
           const shown = token.isCancellationRequested ? undefined : shownParams(result);
           if (shown) void this.client?.sendNotification(SHOWN, shown).catch(() => undefined);
+          if (shown) this.nextEdits?.inlineShown(document.uri.toString(), document.version);
           return result;
         },
         executeCommand: async (command, args, next) => {

@@ -7,6 +7,7 @@ import { API_KEY_SECRET, CompanionClient } from "./client";
 import { EditPreviews, proposalFromResult, wantsPreview } from "./diff";
 import { HistoryStore } from "./history";
 import { ConfigurationWatcher, switchModel } from "./modelPicker";
+import { NextEdits } from "./nextEdit";
 import { SNOOZE_MINUTES, Snooze, snoozeLabel } from "./snooze";
 import { renderStatus, type ServerStatus } from "./status";
 
@@ -40,6 +41,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   // Chat history: this workspace's storage folder, kept by VS Code (history.ts; none without a workspace)
   chat = new ChatViewProvider(context.extensionUri, companion, previews, new HistoryStore(context.storageUri?.fsPath));
   const c = companion;
+  // Next-edit suggestions (nextEdit.ts): the client tells it when ghost text shows (it wins).
+  const nextEdits = new NextEdits(() => c.client, snooze, log);
+  c.nextEdits = nextEdits;
   const watcher = new ConfigurationWatcher(c);
   context.subscriptions.push(
     log,
@@ -47,6 +51,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     c,
     snooze,
     previews,
+    ...nextEdits.register(),
     vscode.window.registerWebviewViewProvider(ChatViewProvider.id, chat, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration("vllmCompanion")) return;

@@ -2,10 +2,11 @@
 
 Objects are built here and passed through constructors (tabby-agent's ``server.ts``); each piece
 of state has one owner: the documents (``DocumentStore``), the status (``ServerStatus``), the
-engine binding (``EngineBinding``), the backend for the current settings (``Services.backend``),
-the completion cache (``CompletionService``), the privacy filter (``Privacy``), what became of each
-suggestion (``Acceptance``, over the local ``EventStore``).
-``reconfigure`` applies new settings to all of them at once.
+engine binding (``EngineBinding``), the connection and the endpoint's health (``Health``: the
+backend, the served model, availability), the completion cache (``CompletionService``), the
+privacy filter (``Privacy``), what became of each suggestion (``Acceptance``, over the local
+``EventStore``). ``reconfigure`` applies new settings to each; ``reconnect`` rebuilds only what
+depends on the connection, and only when it changed (issue 21, point 1).
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backend import Backend
+from .backend import Backend, Connection
+from .backend.health import Health
 from .chat.service import ChatService
 from .completion.service import CompletionService
 from .config import Config
 from .context import ContextGatherer
 from .documents import DocumentStore
 from .engine.binding import EngineBinding
+from .nextedit.history import EditHistory
+from .nextedit.model import BACKSTOP_S, ServedPredictor
+from .nextedit.service import NextEditService
 from .privacy import Privacy
 from .repetition import LoopHealth
 from .status import ServerStatus, StatusReporter
@@ -40,26 +45,45 @@ class Services:
     status: ServerStatus
     privacy: Privacy
     loops: LoopHealth
-    backend: Backend
+    health: Health
     completions: CompletionService
     chat: ChatService
     binding: EngineBinding
     acceptance: Acceptance
+    nextedit: NextEditService
 
-    def reconfigure(self, config: Config) -> Backend | None:
-        """Apply ``config`` everywhere; returns the replaced backend (to close), if any."""
-        old = None
-        if config.backend != self.config.backend:
-            old, self.backend = self.backend, Backend(config.backend)
+    @property
+    def connection(self) -> Connection:
+        return self.health.connection
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply ``config`` everywhere; the connection is rebuilt only if it changed."""
         self.config = config
         self.privacy.update(extra_globs=config.chat.exclude_globs)
-        self.completions.reconfigure(config, self.backend)
-        self.chat.reconfigure(config, self.backend)
+        self.completions.reconfigure(config)
+        self.chat.reconfigure(config)
+        self.nextedit.reconfigure(config)
         self.binding.configure(config.engine)
         self.status.completions_enabled(config.completion.enabled)
         self.acceptance.enabled = config.completion.telemetry
         self.acceptance.checks_s = tuple(config.completion.survival_checks_s)
-        return old
+        self.reconnect()
+
+    def reconnect(self) -> None:
+        """The connection from what decides it (the launched engine, else the user's settings);
+        when it changed: a new backend, the served model and cache forgotten, a probe for the
+        status; the next-edit process's backend follows the binding too (engine/paired.py). The
+        binding calls this when the engine's endpoint (or its next-edit process) arrives or moves."""
+        connection = Connection.attach(self.config.backend).launched(self.binding.serving())
+        self.health.use_next_edit(connection.beside(self.binding.next_edit()))  # a launched next-edit model
+        if connection == self.health.connection:
+            return
+        if connection.same_route(self.health.connection):  # limits only (a repository may tune them)
+            self.health.retune(connection)
+            return
+        self.health.use(Backend(connection))
+        self.completions.connected()
+        self.health.probe_soon()  # not while the engine's endpoint is still to come (Health.probe)
 
 
 def build(
@@ -74,17 +98,23 @@ def build(
     documents = DocumentStore()
     privacy = Privacy(config.chat.exclude_globs)
     loops = LoopHealth(store=loop_store, on_loop=lambda model, total: status.loops(total))
-    backend = Backend(config.backend)
-    binding = EngineBinding(status)
+    binding = EngineBinding(status, on_endpoint=lambda: services.reconnect())  # launch mode: the engine's
+    health = Health(Backend(Connection.attach(config.backend)), config.completion.family, status, binding)
     turns = Turns()  # completion ahead of chat on this server's engine
     context = ContextGatherer(documents, privacy)  # imports, open files, recent edits
-    completions = CompletionService(config, backend, documents, status, loops, privacy, turns, context)
-    completions.gate = lambda: binding.ready
-    chat = ChatService(config, backend, status, loops, documents, privacy, completions.outcome, turns)
-    store = events or EventStore()  # acceptance events: on this machine only
-    acceptance = Acceptance(store, documents, config.completion.survival_checks_s)
-    acceptance.enabled = config.completion.telemetry
-    acceptance.on_accept = lambda item: completions.prefetch(item.uri, item.row, item.col, item.text)
-    acceptance.notice = lambda text: status.tell_user(text, error=False)  # a store that turned itself off
-    completions.learned = Learner(store).tuned
-    return Services(config, documents, status, privacy, loops, backend, completions, chat, binding, acceptance)
+    store = events if events is not None else EventStore()  # acceptance events: on this machine only
+    completions = CompletionService(config, health, documents, status, loops, privacy, turns, context,
+                                    Learner(store).tuned)
+    chat = ChatService(config, health, status, loops, documents, privacy, turns)
+    acceptance = Acceptance(
+        store, documents, config.completion.survival_checks_s, config.completion.telemetry,
+        on_accept=lambda item: completions.prefetch(item.uri, item.row, item.col, item.text),
+        notice=lambda text: status.tell_user(text, error=False),  # a store that turned itself off
+    )
+    history = EditHistory(documents, privacy)  # the user's recent edits (next-edit suggestions)
+    predictor = ServedPredictor(health, lambda: services.config.nextEdit.family, turns, BACKSTOP_S, loops.record,
+                                lambda: services.config.nextEdit.model, binding)  # when it is asked: nextedit/asking.py
+    nextedit = NextEditService(config, documents, privacy, history, acceptance, predictor)
+    services = Services(config, documents, status, privacy, loops, health, completions, chat, binding, acceptance,
+                        nextedit)
+    return services

@@ -1,5 +1,5 @@
 """Command line: ``vllm-companion lsp`` (the language server), ``complete``, and (cli_engine.py)
-``engine``, ``doctor`` and ``demo``.
+``engine``, ``doctor`` and ``demo``; (cli_plan.py) ``plan``; (cli_editor.py) ``editor``.
 
 ``stats`` prints how often suggestions were accepted, from the local store (telemetry/).
 ``complete FILE:LINE:COL`` runs the very pipeline the editor gets (window, prompt, generation,
@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, paths
 from . import cli_checks as checks
 from .logs import setup_logging
 
@@ -43,10 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="by language, kind and model, as JSON")
     where = sub.add_parser("editor-path", help="where the editor plugins shipped with this package are")
     where.add_argument("editor", choices=["nvim", "emacs"])
-    from . import cli_editor
-    from .cli_engine import add_commands
+    from . import cli_editor, cli_engine, cli_plan
 
-    add_commands(sub)
+    cli_engine.add_commands(sub)
+    cli_plan.add_commands(sub)
     cli_editor.add_commands(sub)
     return parser
 
@@ -66,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import cli_editor
 
         return cli_editor.run(args)
-    if args.command in ("engine", "doctor", "demo", "plan"):
+    if args.command == "plan":
+        from . import cli_plan
+
+        return cli_plan.run(args)
+    if args.command in ("engine", "doctor", "demo"):
         from .cli_engine import run
 
         return run(args)
@@ -119,21 +122,22 @@ def shared_engine() -> dict[str, str]:
     """The running shared engine's endpoint and key from its record (``engine start``), or {}:
     the record is the one the editors use, read through the registry's bounded, sanitized read."""
     from .engine.procs import alive
-    from .engine.registry import EngineRegistry, UnsafeDirectory
+    from .engine.registry import EngineRegistry
+    from .paths import UnsafeDirectory
 
     try:
         record = EngineRegistry().read()
     except (OSError, UnsafeDirectory, ValueError):
         return {}
-    if record.get("state") != "ready" or not alive(record.get("engine")):
+    if record.state != "ready" or not alive(record.engine):
         return {}
-    found = {"endpoint": record.get("endpoint"), "apiKey": record.get("apiKey")}
-    return {k: v for k, v in found.items() if isinstance(v, str) and v}
+    found = {"endpoint": record.endpoint, "apiKey": record.api_key}
+    return {k: v for k, v in found.items() if v}
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     given = {"endpoint": args.endpoint, "model": args.model, "apiKey": args.api_key}
-    if not args.endpoint and "VLLM_COMPANION_ENDPOINT" not in os.environ:
+    if not args.endpoint and not paths.variable("VLLM_COMPANION_ENDPOINT"):
         given = {**shared_engine(), **{k: v for k, v in given.items() if v}}
     backend = {k: v for k, v in given.items() if v}
     completion: dict[str, Any] = {"debounceMs": 0}
@@ -160,7 +164,7 @@ async def run_complete(args: argparse.Namespace) -> int:
     try:
         answer = await services.completions.complete(CompletionRequest(doc.uri, row, col_index, automatic=False))
     finally:
-        await services.backend.close()
+        await services.health.close()
     if not answer:
         state, message = services.status.derive()
         print(f"vllm-companion: no completion from {redact_url(config.backend.endpoint)} ({state.value}: {message})."

@@ -72,13 +72,14 @@ def family(text: str) -> str:
 
 
 def known_model(text: str) -> str:
-    """A model whose architecture is on record (engine/architectures.py): the arithmetic of
+    """A model whose architecture is on record (engine/planning/architectures.py): the arithmetic of
     ``plan`` and ``doctor`` needs it; an unknown id would silently get another model's numbers."""
-    from .engine.architectures import arch_of
+    from .engine.planning.architectures import arch_of
 
     if arch_of(text) is None:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: no architecture on record for this model (engine/architectures.py lists the known ones)")
+            f"{text!r}: no architecture on record for this model "
+            "(engine/planning/architectures.py lists the known ones)")
     return text
 
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from . import __version__
-from .engine.registry import UnsafeDirectory, private_dir, write_private
+from . import __version__, paths
+from .paths import UnsafeDirectory, private_dir, write_private
 
 # @vscode/vsce 4.1.0 (extension/package.json) declares engines.node ">= 22"
 # (tests/e2e/test_editor_install.py checks the lockfile still says so).
@@ -104,9 +104,7 @@ def server_command() -> list[str]:
 def installation_path() -> Path:
     """``$XDG_CONFIG_HOME/vllm-companion/installation.json`` (``~/.config`` when unset or relative,
     as the XDG base directory spec says); extension/src/discovery.ts reads the same path."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
-    return root / "vllm-companion" / "installation.json"
+    return paths.config_dir() / "installation.json"
 
 
 def _lua(text: str) -> str:

@@ -1,5 +1,6 @@
 """``vllm-companion engine start|stop|status``, ``doctor`` and ``demo`` (lsp/demo.py: the
-README's first command, an LSP client of our own server)."""
+README's first command, an LSP client of our own server). ``plan`` is cli_plan.py's; the team's
+key, cli_team.py's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from . import cli_checks as checks
+from . import paths
 from .config import EngineSettings, env_overrides, load_config
 
 STOP_WAIT_S = 20.0
 STOP_GRACE_S = 5.0  # what a SIGKILLed guard left: SIGTERM, then SIGKILL
-
 
 
 def add_commands(sub: Any) -> None:
@@ -45,16 +45,6 @@ def add_commands(sub: Any) -> None:
     doc.add_argument("--endpoint", help="check this OpenAI-compatible endpoint too")
     doc.add_argument("--calibrate", action="store_true",
                      help="without a GPU: start each installed CPU engine once, measure it, cache the rates")
-    what = sub.add_parser("plan", help="what would run on these GPUs, and the memory arithmetic behind it")
-    what.add_argument("--gpu", action="append", metavar="NAME:TOTAL_MIB:USED_MIB[:CC]",
-                      help="a GPU to plan for (repeatable); default: the GPUs NVML reports")
-    what.add_argument("--model", type=checks.known_model, help="a model to check instead of the planner's choice")
-    what.add_argument("--context", type=checks.positive_int, help="max-model-len to check")
-    what.add_argument("--utilization", type=checks.utilization, help="gpu-memory-utilization to check (0-1]")
-    what.add_argument("--inventory", help="a JSON file of hosts and their GPUs: plan across hosts (Ray)")
-    what.add_argument("--cpu", type=checks.cpu_spec, metavar="flags=avx2;cores=2;mem_gib=24",
-                      help="plan for this CPU (no GPU unless --gpu); also engines=, cached=, rates= (docs/models.md)")
-    what.add_argument("--kind", choices=["vllm", "llamacpp"], help="the engine, as engine.kind would")
     demo = sub.add_parser("demo", help="start the local engine, then a completion and a chat round trip")
     _engine_args(demo)
 
@@ -80,8 +70,6 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
 def run(args: argparse.Namespace) -> int:
     if args.command == "engine":
         return {"start": engine_start, "stop": engine_stop, "status": engine_status}[args.action](args)
-    if args.command == "plan":
-        return what_if_command(args)
     if args.command == "doctor":
         from .doctor import doctor
 
@@ -89,63 +77,15 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(demo(engine_settings(args)))
 
 
-def what_if_command(args: argparse.Namespace) -> int:
-    from .engine.hardware import read_gpus
-    from .engine.whatif import BadSpec, parse_gpu, what_if
-
-    if args.inventory:
-        return _cluster_what_if(args)
-    try:
-        gpus = [parse_gpu(spec, i) for i, spec in enumerate(args.gpu)] if args.gpu else [] if args.cpu else read_gpus()
-    except BadSpec as exc:
-        print(f"vllm-companion: {exc}", file=sys.stderr)
-        return 2
-    if not gpus or args.cpu or args.kind:
-        return _cpu_what_if(args, gpus)
-    for line in what_if(gpus, args.model, args.context, args.utilization):
-        print(line)
-    return 0
-
-
-def _cpu_what_if(args: argparse.Namespace, gpus: list[Any]) -> int:
-    """The plan with the CPU's facts (``--cpu``, else this machine's): engine, model and why."""
-    from .engine.cpu_local import facts_here
-    from .engine.plan import plan_launch
-
-    overrides = {k: v for k, v in (("kind", args.kind), ("model", args.model), ("maxModelLen", args.context)) if v}
-    plan = plan_launch(gpus, overrides, args.cpu or facts_here())
-    print(f"plan: {plan.describe()}\nwhy: {plan.reason}")
-    if plan.arithmetic:
-        print(f"arithmetic: {plan.arithmetic}")
-    return 0
-
-
-def _cluster_what_if(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .engine.cluster import BadInventory, load_inventory, plan_cluster
-
-    try:
-        found = plan_cluster(load_inventory(Path(args.inventory)), args.model, args.context)
-    except BadInventory as exc:
-        print(f"vllm-companion: {exc}", file=sys.stderr)
-        return 2
-    if isinstance(found, str):
-        print(f"does not fit: {found}")
-        return 1
-    print(f"plan: {found.plan.describe()}\nwhy: {found.plan.reason}\narithmetic: {found.plan.arithmetic}")
-    print("run:\n  " + "\n  ".join(found.commands()))
-    return 0
-
-
 # -- engine --------------------------------------------------------------------------------------
 def engine_start(args: argparse.Namespace) -> int:
     """The service (or, ``--foreground``, the supervisor itself), with the same key rules either way."""
     if args.api_key:
         return _start_again_without_key(args)
+    from .cli_team import team_key
     from .engine.registry import EngineRegistry, runtime_dir
 
-    key, problem = _team_key(args)
+    key, problem = team_key(args)
     if problem:
         print(f"vllm-companion: {problem}", file=sys.stderr)
         return 2
@@ -154,7 +94,7 @@ def engine_start(args: argparse.Namespace) -> int:
         return asyncio.run(_foreground(settings.model_copy(update={"api_key": key}) if key else settings))
     argv = [sys.executable, "-m", "vllm_companion", "engine", "start", "--foreground", "--keep-alive",
             *_start_options(args)]
-    env = {**os.environ, **({"VLLM_COMPANION_ENGINE_KEY": key} if key else {})}  # never on a command line
+    env = paths.child_env({"VLLM_COMPANION_ENGINE_KEY": key} if key else {})  # never on a command line
     log_path = runtime_dir() / "engine-service.log"
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "ab") as log:
@@ -165,8 +105,8 @@ def engine_start(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline and service.poll() is None:
         record = registry.read()
-        if record.get("state") == "ready":
-            print(record.get("frontUrl") or record["endpoint"])  # a team's clients come through the front
+        if record.state == "ready":
+            print(record.front_url or record.endpoint)  # a team's clients come through the front
             return 0
         time.sleep(1)
     print(f"vllm-companion: the engine did not become ready; see {log_path}", file=sys.stderr)
@@ -194,57 +134,18 @@ def _start_again_without_key(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "vllm_companion", *logs, "engine", "start", *flags, *_start_options(args)]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, argv, {**os.environ, "VLLM_COMPANION_ENGINE_KEY": args.api_key})
-
-
-def _given_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """The key from ``--api-key-file`` (its first line, at most 4 KiB read) or the environment."""
-    if not args.api_key_file:
-        return os.environ.get("VLLM_COMPANION_ENGINE_KEY") or None, None
-    try:
-        with open(args.api_key_file, "rb") as f:
-            lines = f.read(4096).decode("utf-8").strip().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"--api-key-file: cannot read {args.api_key_file}: {exc.__class__.__name__}"
-    key = lines[0].strip() if lines else ""
-    return (key, None) if key else (None, f"--api-key-file {args.api_key_file} is empty")
-
-
-def _team_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """The key a team engine requires (given, from the environment, stored, or made and shown
-    once), or why the start is refused: never beyond loopback without a key. With a key, the
-    engine (or a fleet's router) listens on loopback and the front on ``--host`` (engine/front.py)."""
-    from .engine.registry import is_loopback, runtime_dir, write_private
-
-    host = args.host or "127.0.0.1"
-    key, problem = _given_key(args)
-    if problem:
-        return None, problem
-    if not is_loopback(f"http://{host}/") and host not in ("0.0.0.0", "::"):
-        return None, f"--host {host}: listen on 0.0.0.0 or loopback (and put a TLS proxy in front; docs/deployment.md)"
-    if not is_loopback(f"http://{host}/") and not (args.team or key):
-        return None, f"refusing to listen on {host} without an API key: add --team (a key is made) or --api-key KEY"
-    if not args.team or key:
-        return key, None
-    stored = runtime_dir() / "team.key"
-    if stored.exists():
-        return stored.read_text().strip(), None
-    key = secrets.token_urlsafe(32)
-    write_private(stored, key + "\n")
-    print(f"team API key (shown once; stored in {stored}):\n{key}", file=sys.stderr)
-    return key, None
+    os.execve(sys.executable, argv, paths.child_env({"VLLM_COMPANION_ENGINE_KEY": args.api_key}))
 
 
 async def _foreground(settings: EngineSettings) -> int:
-    from .engine.launch import Fronted
     from .engine.manager import EngineManager
 
     def event(e: Any) -> None:
         print(f"[{e.state.value}] {e.message}", file=sys.stderr, flush=True)
 
     def endpoint(url: str, model: str, key: str | None) -> None:
-        served = manager.supervisor
-        print(served.url if isinstance(served, Fronted) else url, flush=True)  # a team's clients: the front
+        front = manager.supervisor.extras().front_url if manager.supervisor else None
+        print(front or url, flush=True)  # a team's clients: the front
 
     manager = EngineManager(settings, event, endpoint)
     stop = asyncio.Event()
@@ -275,43 +176,42 @@ def engine_stop(args: argparse.Namespace) -> int:
 
     The record gets ``stopRequested``: the supervising server or service stops the engine and
     tells its editors; the guard beside the engine stops it even when no supervisor is left."""
-    from .engine.procs import alive, is_guard, signal_group, sweep
+    from .engine import record as rec
+    from .engine.procs import alive, is_guard
     from .engine.registry import EngineRegistry
+    from .engine.signals import signal_group, sweep
+
+    def running(record: rec.EngineRecord) -> bool:
+        return alive(record.supervisor) or any(is_guard(g) for g in record.guards)
 
     registry = EngineRegistry()
-    with registry.locked() as record:
-        engine, supervisor, front = record.get("engine"), record.get("supervisor"), record.get("front")
-        running = is_guard(engine) or alive(supervisor) or is_guard(front)
-        if running:
-            record.update(stopRequested=True, state="stopping")
-        else:
-            record.clear()
-    if not running:  # but a guard SIGKILLed with its supervisor may have left its engine's processes
-        left = [p.pid for process in (engine, front) for p in sweep(process, STOP_GRACE_S)]
+    before, after = registry.change(lambda r: rec.stopping(r) if running(r) else rec.EMPTY)
+    engine, guards = before.engine, before.guards  # the engine's, a team's front's, a next-edit process's
+    if not after.kept:  # but a guard SIGKILLed with its supervisor may have left its engine's processes
+        left = [p.pid for process in guards for p in sweep(process, STOP_GRACE_S)]
         print("no engine is running" + (f" (still running after SIGKILL: {left})" if left else ""), file=sys.stderr)
         return 0
     deadline = time.monotonic() + STOP_WAIT_S
-    while time.monotonic() < deadline and (is_guard(engine) or is_guard(front)):
+    while time.monotonic() < deadline and any(is_guard(g) for g in guards):
         time.sleep(0.2)
-    for process in (engine, front):  # the front (a team's) runs under a guard of its own
+    for process in guards:  # the front (a team's) and the next-edit process run under guards of their own
         if not signal_group(process, signal.SIGKILL):
             sweep(process, STOP_GRACE_S)  # its guard is gone (or was SIGKILLed): what it left
-    with registry.locked() as current:
-        if current.get("stopRequested"):
-            current.clear()
-    print(f"stopped the engine (pid {(engine or {}).get('pid')})", file=sys.stderr)
+    registry.change(lambda current: rec.cleared_if(current, current.stop_requested))
+    print(f"stopped the engine (pid {engine.pid if engine else None})", file=sys.stderr)
     return 0
 
 
 def engine_status(args: argparse.Namespace) -> int:
     from .engine.procs import alive
+    from .engine.record import to_json
     from .engine.registry import EngineRegistry
 
     record = EngineRegistry().read()
-    record.pop("apiKey", None)  # stays in the 0600 record
-    record["alive"] = alive(record.get("engine"))
-    print(json.dumps(record, indent=2))
-    return 0 if record["alive"] else 3
+    shown = {k: v for k, v in to_json(record).items() if k != "apiKey"}  # the key stays in the 0600 record
+    shown["alive"] = alive(record.engine)
+    print(json.dumps(shown, indent=2))
+    return 0 if shown["alive"] else 3
 
 
 # -- demo ----------------------------------------------------------------------------------------

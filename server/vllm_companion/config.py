@@ -11,13 +11,14 @@ returns the messages).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+
+from . import paths
 
 ENV_VARS = {
     "VLLM_COMPANION_ENDPOINT": ("backend", "endpoint"),
@@ -134,6 +135,8 @@ class CompletionSettings(_Section):
                                            description="When an accepted suggestion's survival is measured.")
     learn: bool = Field(True, description="Tune maxTokens and single/multi-line from what you accept.")
     prefetch: bool = Field(True, description="After an accept, prepare the suggestion at the new cursor.")
+    warm_on_open: bool = Field(True, description="When a file is opened or focused, have the engine read the head "
+                               "of its next prompt (1 token, lowest priority), so the first completion is fast.")
     ablate: list[Literal["stop", "single-line", "suffix-retype", "scope", "max-lines", "loops"]] = Field(
         default_factory=list, max_length=16,
         description="Stages or policies switched off (for scripts/bench_quality.py ablations).")
@@ -188,6 +191,25 @@ class EngineSettings(_Section):
         return {k: v for k, v in self.model_dump(by_alias=True, exclude_defaults=True).items() if v is not None}
 
 
+class NextEditSettings(_Section):
+    """Next-edit suggestions (textDocument/copilotInlineEdit; docs/next-edit.md)."""
+
+    enabled: bool = Field(True, description="Answer next-edit requests (edit propagation, and a model when one "
+                          "is configured).")
+    timeout_ms: int = Field(3000, ge=100, le=30000, description="Wall-clock cap for one next-edit request.")
+    family: str = Field("auto", max_length=64,
+                        description="Next-edit prompt family: auto (from the model's name) or a family name.")
+    propagation: bool = Field(True, description="Offer a rename or retyped literal at its next occurrence "
+                              "(no model).")
+    history_edits: int = Field(8, ge=0, le=64, description="Most recent edits shown to a next-edit model.")
+    history_tokens: int = Field(1024, ge=0, le=8192, description="Most prompt tokens for the recent edits.")
+    max_tokens: int = Field(512, ge=16, le=4096, description="Most tokens of one predicted region.")
+    model: Literal["auto", "on", "off"] = Field(
+        "auto", description="When the model is asked for a next edit: auto (a next-edit model is served, or the "
+        "engine is a GPU engine or an endpoint you attached; not the generic prompt on a launched CPU engine), on, "
+        "off (edit propagation only).")
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] | None = Field(
         None, description="Log level; unset keeps the command line's --log-level (default info)."
@@ -200,6 +222,8 @@ class Config(_Section):
     completion: CompletionSettings = Field(default_factory=CompletionSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    # Spelt as the setting: the settings tools (settings_trust.py, scripts/gen_*) key sections by field name.
+    nextEdit: NextEditSettings = Field(default_factory=NextEditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 
@@ -225,7 +249,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    environ = os.environ if environ is None else environ
+    environ = paths.variables(ENV_VARS) if environ is None else environ
     out: dict[str, Any] = {}
     for var, (section, key) in ENV_VARS.items():
         if environ.get(var):

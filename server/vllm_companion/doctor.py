@@ -1,6 +1,6 @@
 """``vllm-companion doctor``: what this machine has, what would be launched and why, and whether
 the engine (running, or the one given with --endpoint) is healthy and has its FIM tokens. On a
-machine without a usable GPU it shows the CPU's facts, the engine and model engine/cpu.py chose and
+machine without a usable GPU it shows the CPU's facts, the engine and model engine/planning/cpu.py chose and
 why, and the rates ``--calibrate`` measured (engine/calibrate.py: it starts each installed CPU
 engine once, so only when asked)."""
 
@@ -11,11 +11,12 @@ from dataclasses import replace
 
 from .config import EngineSettings, load_config, redact_url
 from .engine.command import engine_installed, engine_module
-from .engine.cpu import CpuFacts, choose, rates_for
 from .engine.cpu_local import facts_here
-from .engine.diagnose import install_hint
-from .engine.hardware import Gpu, read_gpus
-from .engine.plan import LaunchPlan, plan_launch
+from .engine.planning.cpu import CpuFacts, choose, rates_for
+from .engine.planning.diagnose import install_hint
+from .engine.planning.hardware import Gpu, read_gpus
+from .engine.planning.nextedit_plan import next_edit_lines
+from .engine.planning.plan import LaunchPlan, plan_launch
 from .engine.procs import alive
 from .engine.registry import EngineRegistry
 from .telemetry import EventStore
@@ -88,6 +89,8 @@ async def doctor(settings: EngineSettings, endpoint: str | None, kind: str | Non
     _line("why", plan.reason)
     if plan.arithmetic:
         _line("arithmetic", plan.arithmetic)
+    for label, text in next_edit_lines(plan):
+        _line(label, text)
     if gpus and plan.device == "cuda":
         alone = plan_launch([replace(g, free_mb=g.total_mb) for g in gpus], overrides)
         if alone.describe() != plan.describe():
@@ -96,17 +99,17 @@ async def doctor(settings: EngineSettings, endpoint: str | None, kind: str | Non
     installed = engine_installed(plan)
     _line("engine package", _version(module) if installed else f"missing: {install_hint(plan)}")
     record = EngineRegistry().read()
-    running = alive(record.get("engine"))
-    pid = (record.get("engine") or {}).get("pid")
-    _line("running engine", f"{record.get('model')} at {record.get('endpoint')} (pid {pid})" if running else "none")
+    running = alive(record.engine)
+    pid = record.engine.pid if record.engine else None
+    _line("running engine", f"{record.model} at {record.endpoint} (pid {pid})" if running else "none")
     from .repetition import read_totals
 
     _line("repetition loops cut", ", ".join(f"{m}: {n}" for m, n in read_totals(
         EngineRegistry().dir / "loops.json").items()) or "none recorded")
     _line("acceptance (30 days)", one_line(EventStore().events()))
-    target = endpoint or (record.get("endpoint") if running else None)
+    target = endpoint or (record.endpoint if running else None)
     if target:
-        key = record.get("apiKey") if target == record.get("endpoint") else None
+        key = record.api_key if target == record.endpoint else None
         ok = await _check(target, key)
         return 0 if ok and installed else 1
     return 0 if installed else 1
@@ -114,16 +117,17 @@ async def doctor(settings: EngineSettings, endpoint: str | None, kind: str | Non
 
 async def _calibrate(settings: EngineSettings) -> None:
     """Measure each installed CPU engine once (SmolLM2-135M) and cache the rates for this machine."""
-    from .engine.calibrate import calibrate_engine, write_calibration
+    from .engine.calibrate import CalibrationFailed, calibrate_engine, write_calibration
     from .engine.cpu_local import installed_engines
-    from .engine.hardware import read_cpu
+    from .engine.planning.hardware import read_cpu
 
     measured = {}
     for engine in sorted(installed_engines(settings.python)):
         _line(f"calibrating {engine}", "starting it with SmolLM2-135M (vLLM: about a minute)...")
-        result = await calibrate_engine(engine, EngineRegistry().dir / "logs", settings.python)
-        if isinstance(result, str):
-            _line(f"calibrating {engine}", f"failed: {result}")
+        try:
+            result = await calibrate_engine(engine, EngineRegistry().dir / "logs", settings.python)
+        except CalibrationFailed as exc:
+            _line(f"calibrating {engine}", f"failed: {exc}")
             continue
         measured[engine] = result
         _line(f"calibrated {engine}", f"{result.prefill_tps:,.0f} tok/s prompt, {result.decode_tps:,.0f} tok/s out")
@@ -140,14 +144,14 @@ def _version(module: str) -> str:
 
 
 async def _check(endpoint: str, api_key: object = None) -> bool:
-    from .backend import Backend, BackendError
-    from .completion.fim_check import unknown_fim_tokens
+    from .backend import Backend, BackendError, Connection
+    from .backend.fim_check import unknown_fim_tokens
     from .prompts import resolve_family
 
     config, _ = load_config({"backend": {"endpoint": endpoint, "apiKey": api_key or None}})
-    backend = Backend(config.backend)
+    backend = Backend(Connection.attach(config.backend))
     try:
-        info = await backend.model_info()
+        info, _ = await backend.served_model()
     except BackendError as exc:
         _line("health", f"{redact_url(endpoint)}: {exc}")
         await backend.close()
@@ -155,7 +159,7 @@ async def _check(endpoint: str, api_key: object = None) -> bool:
     _line("health", f"{redact_url(endpoint)}: ok, model {info.id}, max_model_len {info.max_model_len}")
     family = resolve_family(info.id)
     if family.is_fim:
-        bad = await unknown_fim_tokens(backend, family)
+        bad = await unknown_fim_tokens(backend, family, info.id)
         verdict = "cannot check (no /tokenize)" if bad is None else "ok" if not bad else f"MISSING {bad}"
         _line("FIM tokens", f"{family.name}: {verdict}")
     else:

@@ -105,6 +105,7 @@ class Document:
     version: int
     lines: list[str] = field(default_factory=list)  # each keeps its line ending
     followers: list[Callable[[Moved], None]] = field(default_factory=list)  # pending edits (chat/rebase.py)
+    _snapshot: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_text(cls, uri: str, language_id: str, version: int, text: str) -> Document:
@@ -113,6 +114,15 @@ class Document:
     @property
     def text(self) -> str:
         return "".join(self.lines)
+
+    def snapshot(self) -> tuple[str, ...]:
+        """The lines as they are now, immutable, for readers on other threads (the context
+        sources): made once per change, so a completion in another document does not copy this
+        one again (every open document was copied per completion: O(open text), issue 21).
+        Only ``apply_change`` changes ``lines``, and it drops the snapshot."""
+        if self._snapshot is None:
+            self._snapshot = tuple(self.lines)
+        return self._snapshot
 
     def line(self, row: int) -> str:
         """Line ``row`` without its line ending ('' past the end)."""
@@ -156,6 +166,7 @@ class Document:
         return Position(row, index_to_column(self.line(row), col, encoding))
 
     def apply_change(self, change: Change, encoding: str) -> None:
+        self._snapshot = None
         if change.range is None:
             lines = _split(change.text)
             moved = _difference(self.lines, lines) if self.followers else None

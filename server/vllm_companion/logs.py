@@ -10,17 +10,32 @@ that raised is left out: pygls logs it with its traceback and then hands the sam
 got, whose cause the service logged where it happened, only at debug). At debug
 (``--log-level debug`` or ``log.level``) every traceback is written whole. tests/e2e/test_logs.py
 checks both over real stdio.
+
+Off the request path (issue 21, point 9): a line written to the editor's stderr pipe cost
+0.2-0.8 ms on a loaded machine, and the ``done in`` line of every completion was written before
+its answer was sent. Records are formatted where they are logged (their arguments may change
+later) and queued (``QUEUE_SIZE``, bounded); one writer thread (``QueueListener``) writes them to
+stderr or the log file. A full queue drops the record and counts it, never blocks the server; the
+count is written as a line of its own once there is room. The writer is drained at exit
+(``stop_logging``: atexit, and ``CompanionServer.exit_now`` before ``os._exit``), waiting at most
+``DRAIN_S`` for a reader that stopped reading.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
+import threading
+from logging.handlers import QueueHandler, QueueListener
 
 FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
 OURS = "vllm_companion"
 # pygls's module that logs a failed handler with its traceback before reporting it to the server.
 PYGLS_HANDLERS = "pygls.protocol.json_rpc"
+QUEUE_SIZE = 10_000  # records waiting for the writer; past that they are dropped and counted
+DRAIN_S = 2.0  # at exit, the longest wait for the writer to write what is queued
 
 
 def debugging() -> bool:
@@ -54,13 +69,87 @@ def without_handler_tracebacks(record: logging.LogRecord) -> bool:
     return debugging() or not (record.name == PYGLS_HANDLERS and record.exc_info)
 
 
-def setup_logging(level: str = "info", file: str | None = None) -> None:
+class Dropping(QueueHandler):
+    """A ``QueueHandler`` that never blocks: a full queue drops the record and counts it."""
+
+    def __init__(self, records: queue.Queue[logging.LogRecord | None]) -> None:
+        super().__init__(records)
+        self.dropped = 0  # since the last note, under the handler's lock (Handler.handle)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared: logging.LogRecord = super().prepare(record)
+        prepared.stack_info = None  # folded into the message by our formatter (3.11 keeps it)
+        return prepared
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            if self.dropped:
+                note = logging.makeLogRecord({"name": OURS, "levelno": logging.WARNING, "levelname": "WARNING",
+                                              "msg": f"{self.dropped} log lines dropped: the log writer fell behind"})
+                self.queue.put_nowait(note)
+                self.dropped = 0
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
+class Writer(QueueListener):
+    """The one thread that writes log lines; ``stop`` waits at most ``DRAIN_S``."""
+
+    def __init__(self, records: queue.Queue[logging.LogRecord | None], output: logging.Handler) -> None:
+        super().__init__(records, output)
+        self.records = records
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        self._thread = None
+        try:
+            self.records.put(None, timeout=DRAIN_S)  # QueueListener's sentinel
+        except queue.Full:
+            return  # the writer is stuck on its output: leaving matters more than the lines
+        thread.join(DRAIN_S)
+
+
+_writer: Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def stop_logging() -> None:
+    """Write what is queued, then end the writer (atexit, and before ``os._exit``)."""
+    global _writer
+    with _writer_lock:
+        writer, _writer = _writer, None
+    if writer is not None:
+        writer.stop()
+
+
+def _output(file: str | None) -> logging.Handler:
+    """Where lines go: ``file``, else stderr; formatted with ``FORMAT`` (the message itself was
+    formatted, tracebacks folded, by ``OneLine`` when the record was queued)."""
     handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLine(FORMAT, datefmt="%H:%M:%S"))
+    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
+    return handler
+
+
+def setup_logging(level: str = "info", file: str | None = None) -> None:
+    global _writer
+    stop_logging()
+    records: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUE_SIZE)
+    handler = Dropping(records)
+    handler.setFormatter(OneLine("%(message)s"))
     handler.addFilter(without_handler_tracebacks)
+    writer = Writer(records, _output(file))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger(OURS).setLevel(level.upper())
+    with _writer_lock:
+        _writer = writer
+    writer.start()
+
+
+atexit.register(stop_logging)

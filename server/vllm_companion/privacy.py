@@ -23,6 +23,7 @@ Three rules (docs/security.md):
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import stat
@@ -106,7 +107,8 @@ def undecorated(name: str) -> set[str]:
     return found
 
 
-def _matches(path: str, globs: Iterable[str]) -> bool:
+@functools.lru_cache(maxsize=1024)  # a pure function of its text: 0.06-0.08 ms per completion (issue 21)
+def _matches(path: str, globs: tuple[str, ...]) -> bool:
     parts = [p for p in os.path.normpath(path).lower().split("/") if p]
     if not parts:
         return False

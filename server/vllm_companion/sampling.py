@@ -1,10 +1,8 @@
-"""Sampling parameters and token budgets, in one place, each for its own model.
+"""Sampling parameters, in one place, each for its own model (token budgets: tokens.py).
 
-- Completion: ``completion.temperature``/``topP``/``maxTokens`` and the family's stop strings;
-  its prompt budget is the model's ``max_model_len`` minus ``maxTokens`` and the template's
-  overhead, capped by ``completion.maxPromptTokens`` (``Budget``).
-- Chat: ``chat.temperature``/``topP``/``maxTokens``; its history budget is the *chat* model's
-  ``max_model_len`` (``chat.model`` may differ from the completion model) minus the answer.
+- Completion: ``completion.temperature``/``topP``/``maxTokens`` and the family's stop strings.
+- Chat: ``chat.temperature``/``topP``/``maxTokens``, for the *chat* model (``chat.model`` may
+  differ from the completion model).
 - Chat only: the loop guard's penalties (repetition.py), raised from the chat template's own
   ``repetition_penalty`` after repeated loops. Completions never get them: code repeats its
   identifiers on purpose, and on the quality benchmark (scripts/bench_quality.py, 60 cases) the
@@ -15,40 +13,14 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 from .config import ChatSettings, CompletionSettings
 from .repetition import LoopHealth
 
-TEMPLATE_OVERHEAD = 32  # tokens reserved for FIM tokens and file headers
 # vLLM priority scheduling: lower runs first. Inline completion is what the user waits for while
 # typing; an edit waits in a progress bar; a chat answer streams and can wait a little.
-PRIORITY = {"completion": 0, "edit": 1, "chat": 2}
-CHAT_OVERHEAD = 16  # tokens reserved for the chat template's own markup
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What a completion prompt may hold in all, in tokens."""
-
-    prompt_tokens: int
-
-    @classmethod
-    def for_model(cls, max_model_len: int, max_tokens: int, max_prompt_tokens: int) -> Budget:
-        room = max_model_len - max_tokens - TEMPLATE_OVERHEAD
-        return cls(max(16, min(room, max_prompt_tokens)))
-
-    def less(self, tokens: int) -> Budget:
-        return Budget(max(16, self.prompt_tokens - tokens))
-
-    def halved(self) -> Budget:
-        return Budget(max(16, self.prompt_tokens // 2))
-
-
-def chat_budget(max_model_len: int, max_tokens: int) -> int:
-    """Tokens the chat messages may use, so that the answer still fits."""
-    return max(256, max_model_len - max_tokens - CHAT_OVERHEAD)
+PRIORITY = {"completion": 0, "edit": 1, "next-edit": 1, "chat": 2}  # next-edit: between completion and chat
 
 
 def completion_params(
@@ -84,4 +56,23 @@ def chat_params(
     }
     if priority is not None:
         params["priority"] = priority
+    return params
+
+
+def nextedit_params(
+    max_tokens: int, temperature: float, stop: tuple[str, ...], model: str, priority: bool, prompt: str = "",
+) -> dict[str, Any]:
+    """Next-edit (nextedit/model.py): the family's own budget, temperature (0: the formats are
+    trained for greedy decoding) and end markers; seeded from the prompt like a completion; ranked
+    between inline completion and chat when priorities are on."""
+    params: dict[str, Any] = {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "model": model,
+        "seed": zlib.crc32(prompt.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF,
+    }
+    if stop:
+        params["stop"] = list(stop)
+    if priority:
+        params["priority"] = PRIORITY["next-edit"]
     return params

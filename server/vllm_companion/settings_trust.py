@@ -33,8 +33,10 @@ WORKSPACE_TUNABLE: dict[str, tuple[str, ...]] = {
     "completion": ("enabled", "debounceMs", "adaptiveDebounce", "maxTokens", "maxLines", "maxPromptTokens",
                    "temperature", "topP", "family", "timeoutMs", "cacheSize", "cacheTtlS", "disabledLanguages",
                    "contextSources", "commentedContext", "contextTokens", "contextTimeoutMs", "survivalChecksS",
-                   "learn", "prefetch", "ablate", "completionItems"),
+                   "learn", "prefetch", "warmOnOpen", "ablate", "completionItems"),
     "chat": ("maxTokens", "temperature", "topP", "maxConcurrent", "template", "excludeGlobs", "systemPrompt"),
+    "nextEdit": ("enabled", "timeoutMs", "family", "propagation", "historyEdits", "historyTokens", "maxTokens",
+                 "model"),
     "log": ("level",),
 }
 
@@ -47,7 +49,8 @@ def _aliases(section: str) -> tuple[str, ...]:
 
 KNOWN: dict[str, tuple[str, ...]] = {section: _aliases(section) for section in Config.model_fields}
 # Only the environment and ``initializationOptions`` (the editor's own configuration) may set these.
-# extension/package.json's restrictedConfigurations and extension/src/settings.ts list the same keys.
+# extension/package.json (machine scope) and extension/src/generated/settingsKeys.ts are generated
+# from this table by scripts/gen_extension_config.py (tests/unit/test_extension_config.py checks it).
 USER_ONLY: dict[str, tuple[str, ...]] = {
     section: tuple(key for key in keys if key not in WORKSPACE_TUNABLE.get(section, ()))
     for section, keys in KNOWN.items()
@@ -55,15 +58,17 @@ USER_ONLY: dict[str, tuple[str, ...]] = {
 # What a workspace may lower, never raise (or, for the debounce, raise, never lower): each makes
 # requests larger or more frequent on the user's endpoint, which costs the user on a paid gateway.
 CEILINGS = (("backend", "contextLength"), ("completion", "maxPromptTokens"), ("completion", "maxTokens"),
-            ("completion", "contextTokens"), ("chat", "maxTokens"))
+            ("completion", "contextTokens"), ("chat", "maxTokens"), ("nextEdit", "timeoutMs"),
+            ("nextEdit", "historyEdits"), ("nextEdit", "historyTokens"), ("nextEdit", "maxTokens"))
 FLOORS = (("completion", "debounceMs"),)
-OFF_ONLY = (("completion", "prefetch"),)
+OFF_ONLY = (("completion", "prefetch"), ("completion", "warmOnOpen"), ("nextEdit", "enabled"), ("nextEdit", "model"),
+            ("nextEdit", "propagation"))
 # Lists of what is never sent: a workspace may add to the user's, never remove from them.
 PRIVACY_LISTS = (("chat", "excludeGlobs"), ("completion", "disabledLanguages"))
 WORKSPACE_LIST_MAX = 256  # items a workspace may add to one privacy list
 WORKSPACE_ITEM_MAX = 256  # characters in one added item: fnmatch compiles a glob in time growing with it
 WORKSPACE_GLOB_STARS = 16  # "*" in one added glob (each is a lookahead group in fnmatch's regex)
-MAX_SECTIONS = 16  # keys at the top of a workspace's settings (the model has 5 sections)
+MAX_SECTIONS = 16  # keys at the top of a workspace's settings (the model has 6 sections)
 MAX_KEYS = 128  # keys in one of its sections (the largest has 23)
 
 
@@ -124,7 +129,7 @@ def _bounded(section: str, key: str, value: Any, mine: Any) -> Any:
         return min(value, mine)
     if (section, key) in FLOORS and number:
         return max(value, mine)
-    if (section, key) in OFF_ONLY and value is True:
+    if (section, key) in OFF_ONLY and value is not False and value != "off":  # nextEdit.model: "off"
         return mine
     return value
 

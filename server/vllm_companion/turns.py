@@ -51,6 +51,15 @@ class Turns:
                 self._busy.clear()
             self._changed.set()
 
+    @property
+    def busy(self) -> bool:
+        """A completion (or a next-edit prediction) holds the engine now."""
+        return self._running > 0
+
+    async def completion_runs(self) -> None:
+        """Returns as soon as a completion runs: a warm-up's cue to leave (completion/warm.py)."""
+        await self._busy.wait()
+
     def chat_should_yield(self) -> bool:
         return self._running > 0 and time.monotonic() >= self._no_yield_until
 

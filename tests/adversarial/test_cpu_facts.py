@@ -1,5 +1,5 @@
 """What the CPU plan reads from the machine: ``/proc/cpuinfo`` and ``/proc/meminfo``
-(engine/hardware.py), the calibration cache (engine/calibrate.py) and the Hugging Face cache
+(engine/planning/hardware.py), the calibration cache (engine/calibrate.py) and the Hugging Face cache
 listing (engine/cpu_local.py). Each read is bounded in bytes and time, a stored file is trusted
 only when it is a small regular file of the user's, for this machine, with sane numbers; anything
 else is ignored, never an exception and never a different plan."""
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from vllm_companion.engine.calibrate import MAX_CACHE_BYTES, machine_key, read_calibration, write_calibration
-from vllm_companion.engine.cpu import Rates
+from vllm_companion.engine.planning.cpu import Rates
 from vllm_companion.engine.cpu_local import MAX_ENTRIES, cached_code_models
-from vllm_companion.engine.hardware import MAX_FLAGS, PROC_READ_BYTES, Cpu, read_cpu
+from vllm_companion.engine.planning.hardware import MAX_FLAGS, PROC_READ_BYTES, Cpu, read_cpu
 
 CPU = Cpu("AMD EPYC", frozenset({"avx2", "avx512f"}), 2, 20.0)
 

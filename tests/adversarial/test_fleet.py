@@ -191,9 +191,10 @@ async def test_a_router_answering_a_nested_dripping_or_huge_worker_list_neither_
     Before: the nested answer's RecursionError ended the watch for good (no stranger was ever seen
     again), a dripped answer held it forever, and a huge one was parsed on the event loop."""
     from vllm_companion.engine import fleet as fleet_module
+    from vllm_companion.engine import router as router_module
     from vllm_companion.engine.fleet import Fleet, FleetPlan
-    from vllm_companion.engine.plan import plan_launch
-    from vllm_companion.engine.supervisor import EngineState, Policy
+    from vllm_companion.engine.planning.plan import plan_launch
+    from vllm_companion.engine.supervised import EngineState, Policy
 
     ours = "http://127.0.0.1:9"
     answers = [b'{"urls": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "drip",
@@ -218,6 +219,7 @@ async def test_a_router_answering_a_nested_dripping_or_huge_worker_list_neither_
         writer.close()
 
     monkeypatch.setattr(fleet_module, "WATCH_S", 0.2)
+    monkeypatch.setattr(router_module, "CALL_S", 0.2)
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     events: list[Any] = []
     plan = FleetPlan((), (), (ours,), plan_launch([]))

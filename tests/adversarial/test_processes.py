@@ -27,7 +27,8 @@ import pytest
 from tests.e2e.test_shared_engine import launch_options, ready
 from tests.leftovers import track, wait_gone
 from tests.lsp_session import inline_eventually, open_doc, session, wait_for
-from vllm_companion.engine.procs import ProcessId, boot_id, members, reap, signal_group, sweep, ticks_now
+from vllm_companion.engine.procs import ProcessId, boot_id, ticks_now
+from vllm_companion.engine.signals import members, reap, signal_group, sweep
 
 
 def env_for(tmp_path: Path, modes: list[str]) -> dict[str, str]:
@@ -103,7 +104,7 @@ async def test_engine_stop_leaves_nothing_of_the_engines_session(tmp_path: Path)
 def bystander() -> Iterator[subprocess.Popen[bytes]]:
     """A session we did not start as an engine: ``sh`` leading it, a ``sleep`` inside it."""
     proc = subprocess.Popen(["sh", "-c", "sleep 300 & wait"], start_new_session=True)
-    time.sleep(0.2)
+    wait_until(lambda: len(session_of(proc.pid)) == 2)  # sh and its sleep
     yield proc
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -176,7 +177,7 @@ async def test_a_slow_model_preparation_does_not_start_a_second_engine(
     from tests.e2e.test_shared_engine import FAKE
     from vllm_companion.config import EngineSettings
     from vllm_companion.engine import manager as manager_module
-    from vllm_companion.engine import registry as registry_module
+    from vllm_companion.engine import record as record_module
     from vllm_companion.engine.manager import EngineManager
     from vllm_companion.engine.registry import EngineRegistry
 
@@ -184,7 +185,7 @@ async def test_a_slow_model_preparation_does_not_start_a_second_engine(
         time.sleep(3)  # three times the record's (shortened) expiry
         return "fake-model"
 
-    monkeypatch.setattr(registry_module, "STARTING_EXPIRE_S", 1.0)
+    monkeypatch.setattr(record_module, "STARTING_EXPIRE_S", 1.0)
     monkeypatch.setattr(manager_module, "FOLLOW_S", 0.2)
     monkeypatch.setattr(manager_module, "resolve_model", slow_model)
     for key, value in env_for(tmp_path, ["ok"]).items():
@@ -209,8 +210,9 @@ async def test_an_engine_its_guard_stopped_is_not_awaited_until_the_timeout(tmp_
     from tests.e2e.test_shared_engine import FAKE
     from vllm_companion.engine.command import EngineCommand
     from vllm_companion.engine.launch import GUARD_MODULE
-    from vllm_companion.engine.plan import plan_launch
-    from vllm_companion.engine.supervisor import EngineState, Policy, ProcessSupervisor
+    from vllm_companion.engine.planning.plan import plan_launch
+    from vllm_companion.engine.supervised import EngineState, Policy
+    from vllm_companion.engine.supervisor import ProcessSupervisor
 
     env = env_for(tmp_path, ["slow"])
     guard = [sys.executable, "-m", GUARD_MODULE, str(tmp_path / "no-record" / "engine.json"), "--"]
@@ -219,7 +221,7 @@ async def test_an_engine_its_guard_stopped_is_not_awaited_until_the_timeout(tmp_
     def build(plan: Any, port: int) -> EngineCommand:
         return EngineCommand([*guard, *FAKE, "--port", str(port), "--served-model-name", "m"], env)
 
-    sup = ProcessSupervisor(plan_launch([]), build, tmp_path / "logs", policy=Policy(stop_grace_s=3))
+    sup = ProcessSupervisor(plan_launch([]), build, tmp_path / "logs", lambda _event: None, Policy(stop_grace_s=3), [])
     began = time.monotonic()
     await sup.start()
     try:
@@ -239,8 +241,8 @@ def test_a_record_naming_the_users_shell_gets_it_no_signal(tmp_path: Path, bysta
     real = ProcessId.of(bystander.pid)
     assert real is not None and real.leads_group()
     before = session_of(bystander.pid)
-    record = {"state": "ready", "engine": real.to_json(), "front": real.to_json(), "owners": [],
-              "endpoint": "http://127.0.0.1:9/v1", "model": "m"}
+    record = {"state": "ready", "engine": real.to_json(), "front": real.to_json(), "nextEdit": real.to_json(),
+              "owners": [], "endpoint": "http://127.0.0.1:9/v1", "model": "m"}
     run_dir(tmp_path).mkdir(parents=True, mode=0o700)
     (run_dir(tmp_path) / "engine.json").write_text(json.dumps(record))
     began = time.monotonic()
@@ -360,11 +362,11 @@ def test_a_worker_forked_after_its_leader_was_last_seen_is_reaped(tmp_path: Path
                   "exec sleep 0.6")
     proc = subprocess.Popen(["sh", "-c", fork_later], start_new_session=True)
     leader = ProcessId.of(proc.pid)
-    time.sleep(0.3)  # the worker is born
+    wait_until(lambda: len(session_of(proc.pid)) == 2)  # the worker is born
     seen = ticks_now()
     assert leader is not None and leader.alive() and len(session_of(proc.pid)) == 2
     proc.wait()
-    time.sleep(1.5)  # the worker has forked, long after the leader was last seen
+    wait_until(lambda: len(session_of(proc.pid)) == 2)  # the worker has forked, long after the leader was last seen
     found = [p for p in map(ProcessId.of, session_of(proc.pid)) if p is not None]
     try:
         assert len(found) == 2 and max(p.start for p in found) > seen
@@ -372,3 +374,63 @@ def test_a_worker_forked_after_its_leader_was_last_seen_is_reaped(tmp_path: Path
         assert not any(p.alive() for p in found)
     finally:
         kill_all(found)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("engine", 1234), ("engine", {"pid": 1, "start": 0, "boot": "x"}),
+    ("engine", {"pid": True, "start": 1, "boot": "x"}),
+    ("owners", "me"), ("owners", [{"pid": "2"}] * 10_000), ("port", 70_000), ("port", "8000"), ("state", "running"),
+    ("keepAlive", "yes"), ("stopRequested", 1), ("beat", "now"), ("apiKey", ["k"]), ("model", {"x": 1}),
+    ("nextEdit", 1234), ("nextEdit", {"pid": True, "start": 1, "boot": "x"}), ("nextEditModel", {"x": 1}),
+])
+def test_a_record_field_of_the_wrong_shape_is_dropped_not_trusted(field: str, value: object) -> None:
+    """engine/record.py's parser: a hand-edited or corrupt record gives no bare PID to signal, no
+    flag that was never a boolean, no port beyond the range; the rest of the record stays usable."""
+    from vllm_companion.engine import record as rec
+
+    me = ProcessId.me().to_json()
+    base = {"state": "ready", "engine": me, "owners": [me], "endpoint": "http://127.0.0.1:8000/v1", "port": 8000}
+    parsed = rec.parse({**base, field: value}, time.time())
+    defaults = rec.EngineRecord()
+    attr = {"keepAlive": "keep_alive", "stopRequested": "stop_requested", "apiKey": "api_key",
+            "nextEdit": "next_edit", "nextEditModel": "next_edit_model"}.get(field, field)
+    expected = () if field == "owners" else "" if field in ("state", "apiKey") else getattr(defaults, attr)
+    assert getattr(parsed, attr) == expected
+    assert parsed.endpoint == base["endpoint"]
+
+
+@pytest.mark.parametrize("next_edit", ["http://192.168.1.20:8001/v1", "http://engine.example.org/v1",
+                                       "http://[2001:db8::1]:8001/v1", "file:///etc/passwd", 8001, None])
+def test_a_record_with_a_next_edit_endpoint_beyond_loopback_is_discarded(tmp_path: Path, next_edit: object) -> None:
+    """The record tells attaching editors where the next-edit process listens (engine/paired.py);
+    one edited to send their code (the region, the recent edits) elsewhere is no record at all, as
+    with the main endpoint: nothing of it is used, not its key nor its engine to signal."""
+    from vllm_companion.engine import record as rec
+    from vllm_companion.engine.registry import EngineRegistry
+
+    me = ProcessId.me().to_json()
+    registry = EngineRegistry(run_dir(tmp_path))
+    base = {"state": "ready", "engine": me, "owners": [me], "endpoint": "http://127.0.0.1:8000/v1", "apiKey": "k",
+            "nextEdit": me, "nextEditModel": "sweepai/sweep-next-edit-1.5B"}
+    registry.path.write_text(json.dumps({**base, "nextEditEndpoint": "http://127.0.0.1:8001/v1"}))
+    assert registry.read().next_edit_endpoint == "http://127.0.0.1:8001/v1"  # on loopback: kept
+    registry.path.write_text(json.dumps({**base, "nextEditEndpoint": next_edit}))
+    found = registry.read()
+    assert found.endpoint is None and found.next_edit_endpoint is None and found.api_key == ""
+    assert found.engine is None and found.next_edit is None and found == rec.EngineRecord(owners=found.owners)
+
+
+def test_a_record_of_long_strings_and_deep_nesting_is_read_bounded(tmp_path: Path) -> None:
+    """Strings are cut to ``MAX_TEXT``; a file past ``MAX_RECORD_BYTES`` or nested past Python's
+    recursion limit reads as no record, never an exception in the reader."""
+    from vllm_companion.engine import record as rec
+    from vllm_companion.engine.registry import MAX_RECORD_BYTES, EngineRegistry
+
+    registry = EngineRegistry(run_dir(tmp_path))
+    me = ProcessId.me().to_json()
+    registry.path.write_text(json.dumps({"state": "ready", "engine": me, "model": "m" * 100_000}))
+    assert len(registry.read().model or "") == rec.MAX_TEXT
+    registry.path.write_text("[" * 200_000 + "]" * 200_000)
+    assert registry.read() == rec.EMPTY
+    registry.path.write_text(json.dumps({"state": "ready", "engine": me, "model": "m" * MAX_RECORD_BYTES}))
+    assert registry.read() == rec.EMPTY

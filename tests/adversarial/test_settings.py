@@ -193,7 +193,7 @@ def test_vscode_restricted_mode_lists_every_user_only_key() -> None:
 
 
 def ts_list(source: str, name: str) -> set[str]:
-    match = re.search(rf"export const {name} = \[(.*?)\];", source, re.S)
+    match = re.search(rf"export const {name}(?:: readonly string\[\])? = \[(.*?)\];", source, re.S)
     assert match, name
     return set(re.findall(r'"([^"]+)"', match.group(1)))
 
@@ -205,9 +205,11 @@ def test_vscode_extension_forwards_the_users_own_value_of_every_user_only_key() 
     answers, so a user's own ``completion.telemetry: false``, ``backend.headers`` or ``log.file``
     that only came that way was ignored (extension/test/unit/settings.test.ts runs the code)."""
     source = (ROOT / "extension" / "src" / "settings.ts").read_text()
-    assert ts_list(source, "USER_ONLY") == set(user_only_keys())
-    assert ts_list(source, "PRIVACY_LISTS") == {f"{s}.{k}" for s, k in PRIVACY_LISTS}
-    assert re.search(r"for \(const path of \[\.\.\.TUNABLE, \.\.\.USER_ONLY\]\)", source)
+    keys = (ROOT / "extension" / "src" / "generated" / "settingsKeys.ts").read_text()  # generated
+    assert ts_list(keys, "USER_ONLY") == set(user_only_keys())
+    assert ts_list(keys, "PRIVACY_LISTS") == {f"{s}.{k}" for s, k in PRIVACY_LISTS}
+    assert 'from "./generated/settingsKeys"' in source
+    assert re.search(r"for \(const path of \[\.\.\.FORWARDED_TUNABLE, \.\.\.USER_ONLY\]\)", source)
     assert "globalValue" in source and "workspaceValue" in source
 
 

@@ -436,7 +436,8 @@ async def test_thousands_of_accepts_cannot_grow_survival_timers(tmp_path: Path) 
     from vllm_companion.telemetry import EventStore, tracker
 
     events = EventStore(tmp_path / "state" / "telemetry.sqlite3")
-    acceptance = tracker.Acceptance(events, DocumentStore())
+    acceptance = tracker.Acceptance(events, DocumentStore(), tracker.SURVIVAL_S, True, on_accept=lambda item: None,
+                                     notice=lambda text: None)
     before = len(asyncio.all_tasks())
     for i in range(3000):
         sid = acceptance.issued("file:///a.py", 0, 0, f"x = {i}\n" * 50, "python", "end-of-line", "m")

@@ -7,8 +7,8 @@ from lsprotocol import types
 
 from tests.fake_backend import FakeBackend, Reply
 from tests.lsp_session import inline, open_doc, options, session
-from vllm_companion.completion.context import estimate_tokens
 from vllm_companion.prompts import FAMILIES
+from vllm_companion.tokens import estimate_tokens
 
 MODELS = {
     "qwen2.5-coder": "Qwen/Qwen2.5-Coder-1.5B",

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from vllm_companion.engine.command import EngineCommand, build_command
-from vllm_companion.engine.hardware import Gpu
-from vllm_companion.engine.plan import plan_launch
-from vllm_companion.engine.supervisor import EngineEvent, EngineState, Policy, ProcessSupervisor
+from vllm_companion.engine.planning.hardware import Gpu
+from vllm_companion.engine.planning.plan import plan_launch
+from vllm_companion.engine.supervised import EngineEvent, EngineState, Policy
+from vllm_companion.engine.supervisor import ProcessSupervisor
 
 FAKE = [sys.executable, str(Path(__file__).resolve().parent.parent / "fake_engine.py")]
 FAST = Policy(stall_timeout_s=1.5, poll_s=0.05, health_interval_s=0.2, health_failures=2,
@@ -34,7 +35,7 @@ class Harness:
             cmd = build_command(p, port, p.model, prefix=FAKE)
             return EngineCommand(cmd.argv, {**cmd.env, **env})
 
-        self.sup = ProcessSupervisor(plan, build, tmp / "logs", self.events.append, FAST)
+        self.sup = ProcessSupervisor(plan, build, tmp / "logs", self.events.append, FAST, [])
 
     def states(self) -> list[str]:
         return [e.state.value for e in self.events]

@@ -129,18 +129,19 @@ def test_redaction_restores_into_edits_and_leaves_code_alone() -> None:
 async def test_completion_to_a_remote_endpoint_redacts_the_file_itself() -> None:
     """9. Code for an endpoint off loopback: inline secrets in the file are redacted too (the
     prompt is built directly: no traffic goes off this machine)."""
-    from vllm_companion.backend import Backend
-    from vllm_companion.completion.context import Budget, build_window
+    from vllm_companion.backend import Backend, Connection
     from vllm_companion.completion.prompt import render_prompt
+    from vllm_companion.completion.window import build_window
     from vllm_companion.config import load_config
     from vllm_companion.documents import DocumentStore
     from vllm_companion.prompts import resolve_family
+    from vllm_companion.tokens import Budget
 
     docs = DocumentStore()
     doc = docs.open("file:///w/a.py", "python", 1, f"KEY = '{AWS}'\nx = ")
     for endpoint, leaks in (("http://203.0.113.9:8000/v1", False), ("http://127.0.0.1:8000/v1", True)):
         config, _ = load_config({"backend": {"endpoint": endpoint}})
-        backend = Backend(config.backend)
+        backend = Backend(Connection.attach(config.backend))
         window = build_window(doc, 1, 4, Budget(512))
         prompt = render_prompt(doc.uri, "python", resolve_family("qwen2.5-coder"), window, (), backend.on_loopback)
         assert (AWS in prompt) is leaks

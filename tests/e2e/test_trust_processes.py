@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_shared_engine import FAKE, engine_pid, launch_options, pid_alive, ready
+from tests.leftovers import wait_exec
 from tests.lsp_session import as_dict, inline, open_doc, session, wait_for
 from vllm_companion.engine.procs import ProcessId, boot_id
 
@@ -27,7 +28,7 @@ from vllm_companion.engine.procs import ProcessId, boot_id
 def innocent() -> Iterator[subprocess.Popen[bytes]]:
     """An unrelated process leading its own group, as a reused PID would name."""
     proc = subprocess.Popen(["sleep", "300"], start_new_session=True)  # as `setsid sleep`
-    time.sleep(0.1)
+    wait_exec(proc.pid, "sleep")
     yield proc
     proc.kill()
     proc.wait()
@@ -165,7 +166,8 @@ async def test_registry_is_private_loopback_only_and_the_engine_needs_its_key(tm
 
 
 def test_a_registry_directory_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
-    from vllm_companion.engine.registry import EngineRegistry, UnsafeDirectory
+    from vllm_companion.engine.registry import EngineRegistry
+    from vllm_companion.paths import UnsafeDirectory
 
     other = tmp_path / "other"
     other.mkdir(mode=0o700)
@@ -181,7 +183,8 @@ def test_a_record_naming_a_remote_endpoint_is_discarded(tmp_path: Path) -> None:
     me = ProcessId.me().to_json()
     record = {"state": "ready", "engine": me, "owners": [me], "endpoint": "http://203.0.113.5:8000/v1"}
     registry.path.write_text(json.dumps(record))
-    assert "endpoint" not in registry.read() and "engine" not in registry.read()
+    read = registry.read()
+    assert read.endpoint is None and read.engine is None and read.owners == (ProcessId.me(),)
 
 
 def _group(pgid: int | None) -> list[int]:

@@ -216,3 +216,81 @@ def test_snooze_stops_automatic_suggestions_but_not_the_manual_trigger(fake: Fak
         until(lambda: len(fake.generation_requests()) > asked)
     finally:
         nvim.close()
+
+
+# Next-edit suggestions (issue 22): the plugin asks, shows with extmarks, <Tab> jumps then accepts.
+
+AREA = "def area(width, height):\n    s = \"é𝄞\"; return width * height\n"  # ranges in the negotiated encoding
+
+
+def next_edit_counts() -> dict[str, Any]:
+    """The ``next_edit`` row of ``vllm-companion stats`` (shown, accepted, dismissed)."""
+    out = subprocess.run([PYTHON, "-m", "vllm_companion", "stats", "--json"], capture_output=True, text=True,
+                         timeout=30, check=True)
+    return dict(json.loads(out.stdout)["kind"].get("next_edit", {}))
+
+
+def marks(nvim: Any, namespace: str = "vllm_companion.nextedit") -> list[Any]:
+    """The plugin's extmarks in the current buffer: [id, row, col, details]."""
+    return list(nvim.exec_lua("return vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_create_namespace(...), 0, -1,"
+                              " {details = true})", namespace))
+
+
+def rename_width(nvim: Any, tmp_path: Path) -> None:
+    """Open AREA and rename the parameter as a user does (``ciw`` on ``width``, type, <Esc>)."""
+    open_file(nvim, tmp_path / "area.py", AREA)
+    until(lambda: nvim.exec_lua("return vim.lsp.get_clients({bufnr = 0})[1].initialized"))
+    nvim.command("call cursor(1, 11)")
+    nvim.input("ciwsize<Esc>")
+    until(lambda: nvim.current.buffer[0] == "def area(size, height):")
+
+
+def test_a_renamed_parameter_is_offered_at_its_next_use_shown_and_accepted_with_tab(
+        fake: FakeBackend, tmp_path: Path) -> None:
+    """Edit propagation (no model call): the rename is offered at `return width`, drawn as
+    `width` struck through with `size` beside it and a jump hint on the cursor's line; <Tab>
+    jumps there, <Tab> again applies it and the server counts the show and the accept."""
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
+    try:
+        rename_width(nvim, tmp_path)
+        shown = until(lambda: marks(nvim))
+        delete = next(m for m in shown if m[3].get("hl_group") == "VllmCompanionNextEditDelete")
+        insert = next(m for m in shown if m[3].get("virt_text"))
+        assert (delete[1], delete[2], delete[3]["end_row"], delete[3]["end_col"]) == (1, 25, 1, 30)  # bytes
+        assert insert[3]["virt_text"][0][0] == "size" and insert[3]["virt_text_pos"] == "inline"
+        hint = marks(nvim, "vllm_companion.nextedit.hint")
+        assert hint and hint[0][1] == 0 and "next edit: line 2" in hint[0][3]["virt_text"][0][0]
+        until(lambda: next_edit_counts().get("shown") == 1)
+        nvim.input("<Tab>")  # away from the cursor: the first <Tab> jumps
+        until(lambda: nvim.funcs.getpos(".")[1:3] == [2, 26])
+        assert nvim.current.buffer[1] == '    s = "é𝄞"; return width * height' and marks(nvim)
+        nvim.input("<Tab>")  # at the edit: accepted
+        until(lambda: nvim.current.buffer[1] == '    s = "é𝄞"; return size * height')
+        assert nvim.current.buffer[:] == ["def area(size, height):", '    s = "é𝄞"; return size * height']
+        until(lambda: next_edit_counts().get("accepted") == 1)
+        assert fake.generation_requests() == []  # propagation needs no model
+    finally:
+        nvim.close()
+
+
+def test_esc_dismisses_a_next_edit_and_a_buffer_change_drops_it(fake: FakeBackend, tmp_path: Path) -> None:
+    """<Esc> hides the edit and the server records the dismissal; asked again by hand, it is
+    dropped as soon as the buffer changes, and <Tab> is then Neovim's own (nothing applied)."""
+    nvim = start_nvim(installed_config(fake.url, tmp_path))
+    try:
+        rename_width(nvim, tmp_path)
+        until(lambda: marks(nvim))
+        nvim.input("<Esc>")
+        until(lambda: not marks(nvim) and not marks(nvim, "vllm_companion.nextedit.hint"))
+        until(lambda: next_edit_counts().get("dismissed") == 1)
+        nvim.command("VllmCompanionNextEdit")  # asked by hand: the same edit again
+        until(lambda: marks(nvim))
+        nvim.current.buffer.append("# note")  # the user changes the buffer meanwhile
+        until(lambda: not marks(nvim))
+        assert nvim.exec_lua("return require('vllm_companion.nextedit').showing()") is False
+        nvim.input("<Tab><Tab>")
+        time.sleep(0.5)
+        assert nvim.current.buffer[:] == ["def area(size, height):", '    s = "é𝄞"; return width * height', "# note"]
+        assert next_edit_counts().get("accepted", 0) == 0
+    finally:
+        nvim.close()

@@ -1,4 +1,4 @@
-"""The memory arithmetic (engine/memory.py) against published vLLM start-up logs.
+"""The memory arithmetic (engine/planning/memory.py) against published vLLM start-up logs.
 
 Each point is a log read in its source (docs/models.md, "Calibration", has the table): the model,
 the card (the total torch reports), ``--gpu-memory-utilization``, ``--max-model-len``, tensor
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from vllm_companion.engine.architectures import arch_of, quantization_of
-from vllm_companion.engine.memory import GIB, MARGIN, V0, V1_0_10, V1_0_11, Accounting, Fit, fit
+from vllm_companion.engine.planning.architectures import arch_of, quantization_of
+from vllm_companion.engine.planning.memory import GIB, MARGIN, V0, V1_0_10, V1_0_11, Accounting, Fit, fit
 
 A100_80 = 79.25  # GiB: 0.25 x total is what 0.25 -> 0.50 added (5.01 -> 24.83 GiB, 12.02 -> 31.83 GiB)
 A100_40 = 39.39  # GiB as torch reports an A100 40 GB (not printed in the source's log)

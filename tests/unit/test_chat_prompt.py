@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_companion.chat.context import Snippet, build_messages, fence
+from vllm_companion.chat.context import SYSTEM_PROMPT, Snippet, build_messages, fence
 from vllm_companion.chat.edit import extract_code
 from vllm_companion.chat.templates import CHATML, DEEPSEEK, INST, render_chat, resolve_template
 from vllm_companion.privacy import Privacy
@@ -51,14 +51,15 @@ def test_fence_uses_longer_ticks_when_the_text_has_fences() -> None:
 def test_budget_keeps_system_and_latest_and_newest_history() -> None:
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} " + "x" * 300} for i in range(20)]
     history.append({"role": "user", "content": "latest"})
-    messages, _ = build_messages(history, [], budget_tokens=500)
+    messages, _ = build_messages(history, [], 500, SYSTEM_PROMPT, Privacy())
     assert messages[0]["role"] == "system" and messages[-1]["content"] == "latest"
     assert messages[1]["role"] == "user"
     assert "m19" in messages[-2]["content"]
 
 
 def test_latest_question_is_shortened_in_the_middle_as_a_last_resort() -> None:
-    messages, _ = build_messages([{"role": "user", "content": "A" * 5000 + "Z" * 5000}], [], budget_tokens=400)
+    history = [{"role": "user", "content": "A" * 5000 + "Z" * 5000}]
+    messages, _ = build_messages(history, [], 400, SYSTEM_PROMPT, Privacy())
     text = messages[-1]["content"]
     assert text.startswith("A") and text.endswith("Z") and "left out" in text and len(text) < 1000
 

@@ -9,10 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from vllm_companion.engine.cluster import BadInventory, ClusterPlan, load_inventory, parse_inventory, plan_cluster
 from vllm_companion.engine.command import build_command
-from vllm_companion.engine.fleet import ROUTER_POLICY, plan_fleet, router_command
-from vllm_companion.engine.hardware import Gpu
+from vllm_companion.engine.fleet import plan_fleet
+from vllm_companion.engine.planning.cluster import (
+    BadInventory,
+    ClusterPlan,
+    load_inventory,
+    parse_inventory,
+    plan_cluster,
+)
+from vllm_companion.engine.planning.hardware import Gpu
+from vllm_companion.engine.planning.plan import NoFit
+from vllm_companion.engine.router import ROUTER_POLICY, router_command
 
 LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
 
@@ -56,7 +64,7 @@ def test_the_smallest_layout_wins_and_memory_short_steps_the_context_down() -> N
 
 def test_a_model_that_fits_nowhere_is_refused_with_the_arithmetic() -> None:
     found = plan_cluster(parse_inventory(inventory(("L4", 2, 23034), ("L4", 2, 23034))), LLAMA_70B)
-    assert isinstance(found, str) and "does not fit on 4 GPUs" in found and "GiB short per GPU" in found
+    assert isinstance(found, NoFit) and "does not fit on 4 GPUs" in found.why and "GiB short per GPU" in found.why
 
 
 @pytest.mark.parametrize("bad", [
@@ -89,7 +97,7 @@ def test_a_fleet_splits_the_gpus_between_replicas_behind_a_loopback_router() -> 
     assert fleet.devices == ("0,1", "2,3")
     assert [p.tensor_parallel for p in fleet.replicas] == [2, 2]
     assert len({p.port for p in fleet.replicas}) == 2 and all(p.host == "127.0.0.1" for p in fleet.replicas)
-    argv = router_command(fleet, [*fleet.local_urls, *fleet.remote], "key").argv
+    argv = router_command(fleet.router, [*fleet.local_urls, *fleet.remote], "key").argv
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert argv[argv.index("--policy") + 1] == ROUTER_POLICY == "consistent_hash"
     assert argv[argv.index("--worker-urls") + 3] == "http://10.0.0.9:8000"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from vllm_companion.completion.context import STEP, Budget, build_window, estimate_tokens
+from vllm_companion.completion.window import build_window
 from vllm_companion.documents import Document
+from vllm_companion.tokens import STEP, Budget, estimate_tokens
 
 
 def big_doc(lines: int) -> Document:

@@ -169,10 +169,9 @@ async def test_context_stays_the_same_while_typing_in_the_block_and_drops_secret
 
 def test_the_context_budget_covers_the_rendered_snippets() -> None:
     """What the window gives up for context is at least what the rendered snippets take."""
-    from vllm_companion.completion.context import estimate_tokens
-    from vllm_companion.completion.prompt import context_tokens
-    from vllm_companion.context import Snippet
+    from vllm_companion.context import Snippet, context_tokens
     from vllm_companion.prompts import BY_NAME, FimContext, render_fim
+    from vllm_companion.tokens import estimate_tokens
 
     snippets = (Snippet("pkg/a.py", "".join(f"x_{i} = {i}\n" for i in range(20)), "open-files"),
                 Snippet("b.py", "def f():\n    pass\n", "imports"))

@@ -1,4 +1,4 @@
-"""The CPU plan over injected facts (engine/cpu.py): which engine and which model a machine without
+"""The CPU plan over injected facts (engine/planning/cpu.py): which engine and which model a machine without
 a usable GPU gets, and why; the calibration's arithmetic with an injected clock (engine/calibrate.py)."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 from vllm_companion import cli_checks
 from vllm_companion.doctor import cpu_lines
 from vllm_companion.engine.calibrate import measure, read_calibration, write_calibration
-from vllm_companion.engine.cpu import CpuFacts, LocalModel, Rates
+from vllm_companion.engine.planning.cpu import CpuFacts, LocalModel, Rates
 from vllm_companion.engine.cpu_local import cached_code_models, parse_cpu_spec
-from vllm_companion.engine.hardware import Cpu, Gpu, parse_cpuinfo, parse_meminfo
-from vllm_companion.engine.plan import CPU_MODEL, plan_launch
+from vllm_companion.engine.planning.hardware import Cpu, Gpu, parse_cpuinfo, parse_meminfo
+from vllm_companion.engine.planning.plan import CPU_MODEL, plan_launch
 
 AVX2 = frozenset({"avx", "avx2", "fma"})
 AVX512 = AVX2 | {"avx512f", "avx512bw", "avx512_vnni"}

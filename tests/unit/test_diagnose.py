@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vllm_companion.engine.diagnose import diagnose, next_plan
-from vllm_companion.engine.hardware import Gpu
-from vllm_companion.engine.plan import plan_launch
+from vllm_companion.engine.planning.diagnose import diagnose, next_plan
+from vllm_companion.engine.planning.hardware import Gpu
+from vllm_companion.engine.planning.plan import plan_launch
 
 PLAN = plan_launch([Gpu(0, "RTX 4060", 8192, 7800, (8, 9))])
 
@@ -56,8 +56,8 @@ def test_free_memory_check_replans_by_arithmetic() -> None:
     """vLLM: "Free memory on device (6.92/8.0 GiB) on startup is less than desired GPU memory
     utilization (0.9, 7.2 GiB)": the utilization follows what is free; with less free, a smaller
     model; with almost nothing free, stop and say why."""
-    from vllm_companion.engine.hardware import Gpu
-    from vllm_companion.engine.plan import plan_launch
+    from vllm_companion.engine.planning.hardware import Gpu
+    from vllm_companion.engine.planning.plan import plan_launch
 
     gpus = [Gpu(0, "RTX 4060 Laptop", 8188, 8188 - 300, (8, 9))]
     plan = plan_launch(gpus)
@@ -78,8 +78,8 @@ def test_free_memory_check_replans_by_arithmetic() -> None:
 def test_graph_capture_oom_goes_eager_then_smaller() -> None:
     from dataclasses import replace
 
-    from vllm_companion.engine.hardware import Gpu
-    from vllm_companion.engine.plan import plan_launch
+    from vllm_companion.engine.planning.hardware import Gpu
+    from vllm_companion.engine.planning.plan import plan_launch
 
     plan = replace(plan_launch([Gpu(0, "RTX 4060 Laptop", 8188, 7888, (8, 9))]), enforce_eager=False)
     tail = ["Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):  40%|####      | 27/67",

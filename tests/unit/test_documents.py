@@ -61,6 +61,7 @@ def test_cursor_on_the_empty_line_after_a_final_newline() -> None:
     doc = Document.from_text("u", "python", 1, "x = 0\nx += 1\n")
     assert doc.to_index(P(line=2, character=0), UTF16) == (2, 0)
     assert doc.line(2) == ""
-    from vllm_companion.completion.context import Budget, build_window
+    from vllm_companion.completion.window import build_window
+    from vllm_companion.tokens import Budget
 
     assert build_window(doc, 2, 0, Budget(100)).prefix == "x = 0\nx += 1\n"

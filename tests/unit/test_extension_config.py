@@ -76,3 +76,13 @@ def test_the_rewrite_keeps_the_rest_of_the_manifest_byte_for_byte() -> None:
     head = text[: text.index('"configuration"')]
     tail = text[text.index('"commands"'):]
     assert fixed.startswith(head) and fixed.endswith(tail)
+
+
+def test_the_keys_the_extension_forwards_are_generated_from_settings_trust() -> None:
+    """extension/src/settings.ts reads its key lists from generated/settingsKeys.ts, never its own copy."""
+    gen = generator()
+    assert gen.KEYS_TS.read_text() == gen.settings_keys(), "run scripts/gen_extension_config.py"
+    source = (ROOT / "extension" / "src" / "settings.ts").read_text()
+    assert 'from "./generated/settingsKeys"' in source
+    assert "backend.endpoint" not in source.split("*/")[-1]  # no hand-kept list after the comments
+

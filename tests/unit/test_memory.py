@@ -1,11 +1,11 @@
-"""The memory arithmetic against vLLM's own figures (engine/memory.py)."""
+"""The memory arithmetic against vLLM's own figures (engine/planning/memory.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from vllm_companion.engine.architectures import ARCHS, arch_of, quantization_of
-from vllm_companion.engine.memory import (
+from vllm_companion.engine.planning.architectures import ARCHS, arch_of, quantization_of
+from vllm_companion.engine.planning.memory import (
     GIB,
     cpu_kv_tokens,
     fit,
@@ -78,7 +78,7 @@ def test_utilization_comes_from_what_is_free() -> None:
 
 
 def test_what_if_planner_prints_the_arithmetic() -> None:
-    from vllm_companion.engine.whatif import BadSpec, parse_gpu, what_if
+    from vllm_companion.engine.planning.whatif import BadSpec, parse_gpu, what_if
 
     laptop = parse_gpu("RTX 4060 Laptop:8188:900")
     assert (laptop.total_mb, laptop.free_mb, laptop.compute_capability) == (8188, 7288, (8, 9))
@@ -104,7 +104,7 @@ def test_what_if_planner_prints_the_arithmetic() -> None:
 
 def test_doctor_shows_what_others_hold() -> None:
     from vllm_companion.doctor import held_by_others
-    from vllm_companion.engine.hardware import Gpu
+    from vllm_companion.engine.planning.hardware import Gpu
 
     gpu = Gpu(0, "RTX 4060 Laptop", 8188, 7288, (8, 9), "560", ((4242, "firefox", 600), (17, "Xorg", 300)))
     assert held_by_others(gpu) == ["held by other programs: 900 MiB", "firefox (pid 4242): 600 MiB",

@@ -1,11 +1,11 @@
-"""The model picker's alternatives (engine/alternatives.py) and a picked candidate's plan
-(engine/plan.py: a candidate named in engine.model brings its own quantization and context)."""
+"""The model picker's alternatives (engine/planning/alternatives.py) and a picked candidate's plan
+(engine/planning/plan.py: a candidate named in engine.model brings its own quantization and context)."""
 
 from __future__ import annotations
 
-from vllm_companion.engine.alternatives import Alternatives, others
-from vllm_companion.engine.hardware import Gpu
-from vllm_companion.engine.plan import plan_launch
+from vllm_companion.engine.planning.alternatives import Alternatives, others
+from vllm_companion.engine.planning.hardware import Gpu
+from vllm_companion.engine.planning.plan import plan_launch
 
 RTX_4090 = Gpu(0, "RTX 4090", 24564, 24000, (8, 9))
 

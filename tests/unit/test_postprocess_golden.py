@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from tests.lsp_session import split_cursor
-from vllm_companion.completion.context import Budget, build_window
 from vllm_companion.completion.postprocess import finisher, stages_for
+from vllm_companion.completion.window import build_window
 from vllm_companion.documents import UTF16, Document
 from vllm_companion.prompts import PLAIN, resolve_family
+from vllm_companion.tokens import Budget
 
 CASES = json.loads((Path(__file__).parent.parent / "data/golden/postprocess/cases.json").read_text())
 

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from vllm_companion.documents import Change, DocumentStore
 from vllm_companion.telemetry import Acceptance, EventStore, cursor_kind, files, store
 from vllm_companion.telemetry.report import one_line, table
 from vllm_companion.telemetry.store import Event, summarize
+from vllm_companion.telemetry.tracker import Suggestion
 from vllm_companion.telemetry.tuning import tune
 
 
@@ -60,9 +62,10 @@ def test_an_open_store_keeps_its_lock_and_its_wal(tmp_path: Path) -> None:
     assert not [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(path)]
 
 
-def make(tmp_path: Path, checks: tuple[float, float] = (30, 120)) -> tuple[Acceptance, DocumentStore, EventStore]:
+def make(tmp_path: Path, checks: tuple[float, float] = (30, 120),
+         on_accept: Callable[[Suggestion], None] = lambda item: None) -> tuple[Acceptance, DocumentStore, EventStore]:
     docs, events = DocumentStore(), EventStore(tmp_path / "t.sqlite3")
-    return Acceptance(events, docs, checks), docs, events
+    return Acceptance(events, docs, checks, True, on_accept=on_accept, notice=lambda text: None), docs, events
 
 
 def names(events: EventStore) -> list[str]:
@@ -81,9 +84,8 @@ async def test_shown_then_another_shown_dismisses_the_first(tmp_path: Path) -> N
 
 
 async def test_partial_then_accept_and_accept_without_show(tmp_path: Path) -> None:
-    tracker, _, events = make(tmp_path)
     accepted: list[str] = []
-    tracker.on_accept = lambda item: accepted.append(item.id)
+    tracker, _, events = make(tmp_path, on_accept=lambda item: accepted.append(item.id))
     a = tracker.issued("file:///a.py", 0, 0, "foo(bar)", "python", "mid-line", "m")
     tracker.shown(a)
     tracker.partially_accepted(a, 3)
@@ -127,7 +129,7 @@ def test_learning_needs_evidence_then_follows_it() -> None:
     assert tune(rejected_multi, "go", 128).single_line is False  # per language
     liked_multi = _events("python", 3, 30, 12) + _events("python", 1, 30, 15)
     assert tune(liked_multi, "python", 128).single_line is False
-    assert tune(_events("python", 1, 40, 30, chars=100), "python", 128).max_tokens == 60  # 100 chars / 2.5 * 1.5
+    assert tune(_events("python", 1, 40, 30, chars=100), "python", 128).max_tokens == 61  # (100 // 3 + 1) * 1.8
     assert tune(_events("python", 1, 40, 30, chars=5000), "python", 128).max_tokens == 128  # never above the setting
     assert tune(_events("python", 1, 40, 10), "python", 128).max_tokens is None
 

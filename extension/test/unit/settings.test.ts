@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toServerOptions } from "../../src/settings";
+import { isSwitchedOff, toServerOptions } from "../../src/settings";
 
 // The user's own settings only (inspect: globalValue), unless a folder's are given too.
 const reader = (values: Record<string, unknown>, folder: Record<string, unknown> = {}) => ({
@@ -40,7 +40,8 @@ describe("a folder's settings", () => {
     expect(opts.backend).toEqual({ endpoint: "http://mine:8000/v1" });
     expect(opts.engine).toEqual({ kind: "vllm" });
     expect(opts.chat).toEqual({});
-    expect(opts.completion).toEqual({ maxTokens: 64 }); // not user-only: the folder's value
+    // bounded by the user's value: the folder's comes through workspace/configuration, not as the user's
+    expect(opts.completion).toEqual({});
   });
 
   it("can add to the privacy lists, never empty them", () => {
@@ -63,5 +64,57 @@ describe("the user's own settings for user-only keys", () => {
     expect(opts.backend).toEqual({ headers: { "X-Gateway-Token": "t" } });
     expect(opts.log).toEqual({ file: "/home/me/vllm.log" });
     expect(opts.engine).toEqual({ command: ["/opt/engine"], keepAlive: true });
+  });
+});
+
+// What a repository's .vscode/settings.json may do through initializationOptions, which the server
+// takes as the user's own (docs/security.md, "Who decides what").
+describe("a folder's settings through initializationOptions", () => {
+  it("cannot raise a bounded tunable: the folder's maxTokens, debounce and next-edit sizes are not sent as the user's", () => {
+    const folder = { "completion.maxTokens": 4096, "chat.maxTokens": 32768, "completion.debounceMs": 0,
+      "nextEdit.maxTokens": 4096, "nextEdit.timeoutMs": 30000, "backend.contextLength": 1_000_000 };
+    const opts = toServerOptions(reader({ "completion.maxTokens": 32, "nextEdit.maxTokens": 64 }, folder));
+    expect(opts.completion).toEqual({ maxTokens: 32 });
+    expect(opts.chat).toEqual({});
+    expect(opts.nextEdit).toEqual({ maxTokens: 64 });
+    expect(opts.backend).toEqual({});
+  });
+
+  it("cannot switch next edits or prefetch back on: the user's off is sent", () => {
+    const opts = toServerOptions(reader({ "nextEdit.enabled": false, "completion.prefetch": false },
+      { "nextEdit.enabled": true, "completion.prefetch": true }));
+    expect(opts.nextEdit).toEqual({ enabled: false });
+    expect(opts.completion).toEqual({ prefetch: false });
+  });
+
+  it("next edits are off when the user or the folder switched them off", () => {
+    expect(isSwitchedOff(reader({ "nextEdit.enabled": false }, { "nextEdit.enabled": true }), "nextEdit.enabled")).toBe(true);
+    expect(isSwitchedOff(reader({}, { "nextEdit.enabled": false }), "nextEdit.enabled")).toBe(true);
+    expect(isSwitchedOff(reader({ "nextEdit.enabled": true }, {}), "nextEdit.enabled")).toBe(false);
+  });
+
+  it("cannot flood a privacy list: a folder adds at most 256 short items, globs of at most 16 stars", () => {
+    const huge = Array.from({ length: 10_000 }, (_, i) => `${"*a".repeat(150)}${i}`);
+    const opts = toServerOptions(reader({ "chat.excludeGlobs": ["mine/**"] },
+      { "chat.excludeGlobs": [...huge, "*.pem", ...Array.from({ length: 300 }, (_, i) => `g${i}`)] }));
+    expect(opts.chat.excludeGlobs).toEqual(["mine/**"]); // the first 256 items were all too long
+    const fine = toServerOptions(reader({}, { "chat.excludeGlobs": ["*.pem", "x".repeat(257), "*".repeat(17), 7, "ok/**"] }));
+    expect(fine.chat.excludeGlobs).toEqual(["*.pem", "ok/**"]);
+  });
+
+  it("the user's own privacy list is kept whole", () => {
+    const mine = Array.from({ length: 300 }, (_, i) => `mine${i}/**`);
+    expect(toServerOptions(reader({ "chat.excludeGlobs": mine }, {})).chat.excludeGlobs).toHaveLength(300);
+  });
+
+  it("cannot reach a user-only key of a new section through a folder or language scope", () => {
+    const scoped = {
+      get: <T>(key: string) => ({ "nextEdit.family": "theirs", "backend.endpoint": "http://theirs/v1" } as Record<string, unknown>)[key] as T,
+      inspect: <T>(key: string) => (key === "backend.endpoint"
+        ? { workspaceFolderValue: "http://theirs/v1" as T, workspaceLanguageValue: "http://theirs/v1" as T } : {}),
+    };
+    const opts = toServerOptions(scoped);
+    expect(opts.backend).toEqual({});
+    expect(Object.values(opts).flatMap((s) => Object.values(s))).not.toContain("http://theirs/v1");
   });
 });

@@ -3,7 +3,7 @@
 Inline completion must answer within its cap (completion.timeoutMs) whatever the engine does.
 While the endpoint is known to be down or hung, or has asked us to back off (429/503 with
 ``Retry-After``), requests answer at once with nothing instead of waiting on it again, and one
-background probe (completion/probes.py) watches for the recovery. "Known" means a probe of the
+background probe (health.py) watches for the recovery. "Known" means a probe of the
 endpoint itself (``/v1/models``, ``/tokenize``) timed out: a generation that fails only triggers
 such a probe, since one slow or dropped answer says little about the next; a refused connection
 is simply tried again (it costs under a millisecond and notices a restarted engine at once). Back-off:

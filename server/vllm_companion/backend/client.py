@@ -3,7 +3,8 @@
 Streams completions with three timeouts: connect, first token, total (the caller adds its own
 wall-clock cap). Every failure leaves here as a classified ``BackendError``. Closing the stream
 (``aclosing`` around ``stream_*``) closes the HTTP response, which makes vLLM abort the request.
-``openai.AsyncOpenAI`` lists models; token streams go through its transport (httpx) directly.
+Models are listed by listing.py (bounded); token streams go through httpx directly, on the
+connection's one client (connection.py: key, headers, session id).
 vLLM extras used when present: ``/v1/models`` ``max_model_len``, ``/tokenize``, ``/health``.
 """
 
@@ -12,17 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx  # openai >= 3's transport
-import openai
 
-from ..config import BackendSettings, redact_url
-from ..engine.registry import is_loopback
-from .availability import Availability
+from ..config import redact_url
+from ..loopback import is_loopback
+from .connection import Connection
 from .errors import BackendError, ErrorKind, classify, retry_after, status_error
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,7 @@ MAX_ERROR_BYTES = 64 << 10
 MAX_CONTEXT = 10_000_000  # a max_model_len beyond this is not a real model's
 EXTRA_CHUNKS = 16  # chunks tolerated past max_tokens (role and empty chunks) before we cut
 PROBE_TIMEOUT_S = 5.0
-# One random id per language server, on every request: a fleet's router (engine/fleet.py,
-# consistent_hash) sends one editor's prompts, which share their prefix, to the same replica.
-SESSION_HEADER = "X-Session-ID"
-SESSION_ID = secrets.token_hex(8)
+DRAIN_S = 0.05  # after [DONE], the wait for the body's end (an engine sends it at once)
 
 
 @dataclass(frozen=True)
@@ -51,95 +47,67 @@ class Chunk:
 
 
 class Backend:
-    def __init__(self, settings: BackendSettings) -> None:
-        self.settings = settings
-        self.endpoint = settings.endpoint.rstrip("/")
+    """One connection's HTTP side, stateless about the endpoint: what it serves and whether it
+    answers are the health's (backend/health.py), which keeps them once."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.endpoint = connection.endpoint
         self.root = self.endpoint[:-3] if self.endpoint.endswith("/v1") else self.endpoint
-        timeout = httpx.Timeout(settings.total_timeout_s, connect=settings.connect_timeout_s)
-        self.client = openai.AsyncOpenAI(
-            base_url=self.endpoint, api_key=settings.api_key or "EMPTY", max_retries=0, timeout=timeout,
-            default_headers=self._auth_headers(),
-        )
-        self._http = httpx.AsyncClient(timeout=timeout, headers=self._auth_headers())
-        self._model: ModelInfo | None = None
-        self._lengths: dict[str, int | None] = {}  # every listed model's max_model_len
-        self.availability = Availability()
+        self._http = connection.client()
         self.on_loopback = is_loopback(self.endpoint)  # code sent there never leaves the machine
 
-    def _auth_headers(self) -> dict[str, str]:
-        """``backend.headers`` (a gateway's own tokens) and the bearer key; neither is ever logged."""
-        headers = {SESSION_HEADER: SESSION_ID, **self.settings.headers}
-        if self.settings.api_key:  # the key wins over a header of the same name
-            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            headers["Authorization"] = f"Bearer {self.settings.api_key}"
-        return headers
-
     async def close(self) -> None:
-        await self.client.close()
         await self._http.aclose()
 
-    async def model_info(self, refresh: bool = False) -> ModelInfo:
-        """The configured model (or the endpoint's first one) and its context length, cached."""
-        if self._model is not None and not refresh:
-            return self._model
+    def retune(self, connection: Connection) -> None:
+        """The same route with other limits (``Connection.same_route``): requests in flight keep
+        theirs, the next ones take these; nothing is closed or reopened."""
+        self.connection = connection
+        self._http.timeout = connection.timeout()
+
+    async def served_model(self) -> tuple[ModelInfo, dict[str, int | None]]:
+        """The configured model (or the endpoint's first one) and every listed model's
+        ``max_model_len``, read now (the caller keeps them: backend/health.py)."""
         from .listing import fetch_models  # bounded (bytes, entries, parsed off the loop); it imports us
 
         # The SDK's models.list() parsed 100,000 cards on the event loop (~4 s) and raised on a
         # card that is not an object, so the status never settled (issue 23).
-        models = (await fetch_models(self, self.settings.first_token_timeout_s)).models
-        self._lengths = {m.id: m.max_model_len for m in models}
-        wanted = self.settings.model
+        models = (await fetch_models(self, self.connection.first_token_timeout_s)).models
+        lengths = {m.id: m.max_model_len for m in models}
+        wanted = self.connection.model
         chosen = next((m for m in models if m.id == wanted), None) if wanted else (models[0] if models else None)
         if chosen is None:
             if not wanted:
                 raise BackendError(ErrorKind.NOT_FOUND, "the endpoint serves no model")
             log.warning("model %s not listed by %s; using it anyway", wanted, redact_url(self.endpoint))
-            self._model = ModelInfo(wanted, None)
-            return self._model
-        self._model = ModelInfo(chosen.id, chosen.max_model_len)
-        return self._model
+            return ModelInfo(wanted, None), lengths
+        return ModelInfo(chosen.id, chosen.max_model_len), lengths
 
-    async def context_length(self, model: str, default: int) -> int:
-        """``max_model_len`` of ``model`` as the endpoint lists it (each model its own), else
-        ``default``."""
-        if model not in self._lengths:
-            await self.model_info(refresh=self._model is None or model != self._model.id)
-        return self._lengths.get(model) or default
-
-    @property
-    def cached_model(self) -> ModelInfo | None:
-        return self._model
-
-
-    def forget_model(self) -> None:
-        """Re-read the served model next time (the engine went away and may come back different)."""
-        self._model = None
-
-    async def tokenize_count(self, text: str) -> int | None:
+    async def tokenize_count(self, text: str, model: str) -> int | None:
         """Token count of ``text`` without special tokens added; None where /tokenize is missing."""
-        model = self._model.id if self._model else self.settings.model
         body = {"model": model, "prompt": text, "add_special_tokens": False}
         try:
-            async with asyncio.timeout(min(PROBE_TIMEOUT_S, self.settings.first_token_timeout_s)):  # trickling
-                resp = await self._http.post(f"{self.root}/tokenize", json=body)
-                data = json.loads(resp.content[:MAX_ERROR_BYTES]) if resp.status_code == 200 else None
+            async with asyncio.timeout(min(PROBE_TIMEOUT_S, self.connection.first_token_timeout_s)):  # trickling
+                async with self._http.stream("POST", f"{self.root}/tokenize", json=body) as resp:
+                    raw = await _head(resp, MAX_ERROR_BYTES) if resp.status_code == 200 else b"null"
+            data = json.loads(raw)  # over the cap: cut, not JSON, None (a lying /tokenize sent 256 MiB)
         except TimeoutError as exc:
             raise BackendError(ErrorKind.TIMEOUT, "/tokenize did not answer in time") from exc
-        except (httpx.HTTPError, ValueError):
+        except (httpx.HTTPError, ValueError, RuntimeError):  # RuntimeError: the connection was replaced
             return None
         count = data.get("count", len(data.get("tokens", [])) or None) if isinstance(data, dict) else None
         return count if type(count) is int and 0 <= count < MAX_CONTEXT else None
 
     async def stream_completion(self, prompt: str, **params: Any) -> AsyncGenerator[Chunk, None]:
-        """Stream ``/v1/completions`` for a raw prompt (FIM rendered by us, never ``suffix``)."""
-        model = params.pop("model", None) or (await self.model_info()).id
-        body = {"model": model, "prompt": prompt, "stream": True, **params}
+        """Stream ``/v1/completions`` for a raw prompt (FIM rendered by us, never ``suffix``);
+        ``params`` name the model (the health's served one, or the chat's)."""
+        body = {"prompt": prompt, "stream": True, **params}
         async for chunk in self._stream("/completions", body, chat=False):
             yield chunk
 
     async def stream_chat(self, messages: list[dict[str, str]], **params: Any) -> AsyncGenerator[Chunk, None]:
-        model = params.pop("model", None) or (await self.model_info()).id
-        body = {"model": model, "messages": messages, "stream": True, **params}
+        body = {"messages": messages, "stream": True, **params}
         async for chunk in self._stream("/chat/completions", body, chat=True):
             yield chunk
 
@@ -151,7 +119,7 @@ class Backend:
         response = None
         limit = int(body.get("max_tokens") or 4096) + EXTRA_CHUNKS
         try:
-            async with asyncio.timeout(self.settings.first_token_timeout_s):
+            async with asyncio.timeout(self.connection.first_token_timeout_s):
                 request = self._http.build_request("POST", self.endpoint + path, json=body)
                 response = await self._http.send(request, stream=True)
                 if response.status_code != 200:
@@ -161,7 +129,7 @@ class Backend:
             if first is None:
                 return
             yield _chunk(first, chat)
-            async with asyncio.timeout(self.settings.total_timeout_s):
+            async with asyncio.timeout(self.connection.total_timeout_s):
                 async for count, event in _numbered(events, 2):
                     if count > limit:
                         yield Chunk("", "length")
@@ -183,14 +151,20 @@ async def _numbered(events: AsyncIterator[dict[str, Any]], start: int) -> AsyncI
         count += 1
 
 
-async def _error_from(response: Any) -> BackendError:
+async def _head(response: Any, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body (the rest is never read: closing drops it)."""
     data = b""
     async for piece in response.aiter_bytes():
         data += piece
-        if len(data) >= MAX_ERROR_BYTES:
+        if len(data) >= limit:
             break
+    return data[:limit]
+
+
+async def _error_from(response: Any) -> BackendError:
+    data = await _head(response, MAX_ERROR_BYTES)
     wait = retry_after(response.headers.get("retry-after"))
-    return status_error(response.status_code, data[:MAX_ERROR_BYTES].decode("utf-8", "replace"), wait)
+    return status_error(response.status_code, data.decode("utf-8", "replace"), wait)
 
 
 async def _lines(response: Any) -> AsyncIterator[bytes]:
@@ -218,12 +192,14 @@ async def _lines(response: Any) -> AsyncIterator[bytes]:
 
 async def _events(response: Any) -> AsyncIterator[dict[str, Any]]:
     """Server-sent events to JSON objects; ``[DONE]`` ends; an ``error`` event raises."""
-    async for raw in _lines(response):
+    lines = _lines(response)
+    async for raw in lines:
         line = raw.decode("utf-8", "replace")
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()
         if payload == "[DONE]":
+            await _drain(lines)
             return
         try:
             event = json.loads(payload)
@@ -235,6 +211,20 @@ async def _events(response: Any) -> AsyncIterator[dict[str, Any]]:
             code = event.get("code")
             raise status_error(code if type(code) is int and 400 <= code < 600 else 500, json.dumps(event)[:2000])
         yield event
+
+
+async def _drain(lines: AsyncIterator[bytes]) -> None:
+    """What follows ``[DONE]`` (the chunked body's terminator), read for at most ``DRAIN_S``: a
+    response closed before its body ends takes its connection with it, and every completion paid
+    for a new TCP connection (issue 21: 0.2-0.4 ms of the server's added time, docs/performance.md).
+    Bounded in bytes by ``_lines``; a stream cut by a stage still closes its connection (vLLM
+    aborts the request when it does)."""
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in lines:
+                pass
+    except (TimeoutError, BackendError):
+        return
 
 
 def _chunk(event: dict[str, Any], chat: bool) -> Chunk:

@@ -1,7 +1,7 @@
 """The models an endpoint serves (``GET /v1/models``), bounded, for the editor's model picker.
 
-``Backend.model_info`` reads the same list through the OpenAI SDK to pick *one* model; the picker
-needs the whole list, from any endpoint the user attached to (a gateway may list hundreds, a
+``Backend.served_model`` reads the same list to pick *one* model (for backend/health.py); the
+picker needs the whole list, from any endpoint the user attached to (a gateway may list hundreds, a
 hostile one 100,000 or ids of a megabyte), so this reads it with the backend's own HTTP client
 under hard bounds: one timeout for the whole exchange, at most ``MAX_LIST_BYTES`` of body, parsed
 in a thread (``json.loads`` of 4 MiB takes ~30 ms; a body nested 100,000 deep raises
@@ -23,7 +23,7 @@ from .errors import BackendError, ErrorKind, classify, status_error
 
 MAX_LIST_BYTES = 4 << 20  # OpenRouter's catalogue, descriptions and all, is ~1.5 MB
 MAX_SERVED = 1000  # a gateway's catalogue (OpenRouter lists ~300); the model in use is looked up here too
-MAX_ID_CHARS = 256  # as Backend.model_info caps the chosen id
+MAX_ID_CHARS = 256  # ids longer than this are dropped, the chosen one too
 MAX_ERROR_CHARS = 300
 
 
@@ -44,7 +44,7 @@ async def served_models(backend: Backend) -> Listing:
     """The endpoint's models, or an empty listing that says why (never raises: the picker still
     shows the launch plan's alternatives when the engine is down)."""
     try:
-        return await fetch_models(backend, min(PROBE_TIMEOUT_S, backend.settings.first_token_timeout_s))
+        return await fetch_models(backend, min(PROBE_TIMEOUT_S, backend.connection.first_token_timeout_s))
     except BackendError as exc:
         return Listing(error=exc.message[:MAX_ERROR_CHARS])
 
@@ -65,7 +65,7 @@ async def fetch_models(backend: Backend, timeout_s: float) -> Listing:
 
 
 async def _get(backend: Backend) -> bytes:
-    """The body of ``GET {endpoint}/models`` (the backend's client: its key, headers, session id)."""
+    """The body of ``GET {endpoint}/models`` (the connection's client: its key, headers, session id)."""
     http = backend._http  # the backend's own client (same package)
     async with http.stream("GET", backend.endpoint + "/models") as response:
         data = bytearray()

@@ -1,24 +1,25 @@
 """Chat prompt assembly: system prompt, fenced context snippets, secrets kept out, budget.
 
-History is trimmed to the backend's ``max_model_len`` minus the answer's ``max_tokens``: oldest
-turns go first; the system prompt and the latest question always stay (the latest question is
-shortened from its middle as a last resort). Secret files (privacy.py: ``.env``, keys, ``.ssh/``,
-the user's ``chat.excludeGlobs``...) never reach the engine, and inline secrets in every message
-are replaced by placeholders.
+History is trimmed to the chat budget (``tokens.chat_budget``: the model's ``max_model_len``
+less the answer's ``max_tokens``): oldest turns go first; the system prompt and the latest
+question always stay (the latest question is shortened from its middle as a last resort). Secret
+files (privacy.py: ``.env``, keys, ``.ssh/``, the user's ``chat.excludeGlobs``...) never reach the
+engine, and inline secrets in every message are replaced by placeholders.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..completion.context import estimate_tokens
 from ..privacy import Privacy, path_of, redact
+from ..tokens import MESSAGE_OVERHEAD, chars_within, estimate_tokens
 
 SYSTEM_PROMPT = (
     "You are vLLM Companion, a coding assistant inside the user's editor. Answer concisely and "
     "precisely. Put code in fenced blocks with a language tag. When you change code, show the "
     "changed code, not a description of it."
 )
+CUT_MARK_TOKENS = 16  # the "[... N characters left out ...]" line in a shortened message
 FENCE_LANG = {"python": "python", "typescript": "ts", "javascript": "js", "rust": "rust", "go": "go"}
 
 
@@ -38,18 +39,17 @@ def fence(snippet: Snippet) -> str:
 
 
 def message_tokens(message: dict[str, str]) -> int:
-    return estimate_tokens(message["content"]) + 4
+    return estimate_tokens(message["content"]) + MESSAGE_OVERHEAD
 
 
 def build_messages(
     history: list[dict[str, str]],
     snippets: list[Snippet],
     budget_tokens: int,
-    system_prompt: str = SYSTEM_PROMPT,
-    privacy: Privacy | None = None,
+    system_prompt: str,
+    privacy: Privacy,
 ) -> tuple[list[dict[str, str]], list[str]]:
-    """Messages to send, and the URIs left out as secrets."""
-    privacy = privacy or Privacy()
+    """Messages to send, and the URIs left out as secrets (the server's ``Privacy``: its rules)."""
     excluded = [s.uri for s in snippets if privacy.is_secret(s.uri)]
     kept = [s for s in snippets if s.uri not in excluded]
     system = {"role": "system", "content": system_prompt}
@@ -81,8 +81,8 @@ def build_messages(
 
 def _shorten(message: dict[str, str], room: int) -> dict[str, str]:
     text = message["content"]
-    if estimate_tokens(text) + 4 <= room:
+    if estimate_tokens(text) + MESSAGE_OVERHEAD <= room:
         return message
-    keep = max(0, (room - 16) * 3 // 2)  # characters: estimate_tokens counts bytes / 3
+    keep = chars_within(room - CUT_MARK_TOKENS)
     head, tail = text[: keep // 2], text[len(text) - keep // 2 :]
     return {**message, "content": f"{head}\n[... {len(text) - keep} characters left out ...]\n{tail}"}

@@ -12,7 +12,9 @@ the loop guard, the template fallback and a concurrency cap.
 - On a vLLM engine (priorities on) a chat answer steps aside while this server's completions
   run, and continues after (turns.py): completion ahead of chat.
 - Cancellation closes the engine stream; the partial answer is returned, "cancelled".
-- Every outcome reaches the status through ``report`` (the same path as completion's).
+- The endpoint's health (backend/health.py) is asked first: a launched engine not ready, or an
+  endpoint known down or asking to wait, answers a clear error at once (not after a timeout);
+  every outcome reaches it (the same path as completion's).
 """
 
 from __future__ import annotations
@@ -24,18 +26,19 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ..backend import Backend, BackendError, ErrorKind
+from ..backend import BackendError, ErrorKind
 from ..backend.client import Chunk
-from ..completion.context import estimate_tokens
+from ..backend.health import Health
 from ..config import ChatSettings, Config
 from ..documents import Document, DocumentStore
 from ..privacy import Privacy, file_name, path_of, redact
 from ..repetition import LoopHealth
-from ..sampling import PRIORITY, chat_budget, chat_params
+from ..sampling import PRIORITY, chat_params
 from ..status import ServerStatus
 from ..streaming import Pipeline
 from ..streaming.drive import Drive
 from ..streaming.loops import is_loop, loop_detectors
+from ..tokens import chat_budget, estimate_tokens
 from ..turns import Turns
 from .context import SYSTEM_PROMPT, Snippet, build_messages
 from .edit import edit_messages, extract_code
@@ -54,37 +57,35 @@ class ChatService:
     def __init__(
         self,
         config: Config,
-        backend: Backend,
+        health: Health,
         status: ServerStatus,
         loops: LoopHealth,
-        documents: DocumentStore | None = None,
-        privacy: Privacy | None = None,
-        report: Callable[[BackendError | None], None] = lambda exc: None,
-        turns: Turns | None = None,
+        documents: DocumentStore,
+        privacy: Privacy,
+        turns: Turns,
     ) -> None:
-        self.status, self.loops, self.report = status, loops, report
-        self.turns = turns or Turns()
-        self.documents = documents or DocumentStore()
-        self.privacy = privacy or Privacy()
+        self.health, self.status, self.loops = health, status, loops
+        self.documents, self.privacy, self.turns = documents, privacy, turns
         self.fallback: set[tuple[str, str]] = set()  # (endpoint, model) without a usable chat template
         self.streams = Limiter(config.chat.max_concurrent)  # one for the server's life
-        self.reconfigure(config, backend)
+        self.reconfigure(config)
 
-    def reconfigure(self, config: Config, backend: Backend) -> None:
-        self.config, self.backend = config, backend
+    def reconfigure(self, config: Config) -> None:
+        self.config = config
         self.settings: ChatSettings = config.chat
         self.streams.capacity = self.settings.max_concurrent
 
     # -- requests ------------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, on_delta: Callable[[str], None]) -> ChatResult:
         """Answer a conversation with its context. Raises ``BackendError`` before any text."""
+        self._available()
         snippets, refused = self._snippets(req)
         max_tokens = req.max_tokens or self.settings.max_tokens
         try:
-            model = req.model or self.settings.model or (await self.backend.model_info()).id
-            length = await self.backend.context_length(model, self.config.backend.context_length)
+            model = req.model or self.settings.model or (await self.health.model()).id
+            length = await self.health.context_length(model, self.health.connection.context_length)
         except BackendError as exc:
-            self.report(exc)
+            self.health.outcome(exc)
             raise
         budget = chat_budget(length, max_tokens)
         history = [{"role": m["role"], "content": m["content"]} for m in req.messages]
@@ -102,6 +103,7 @@ class ChatService:
         the user typed elsewhere meanwhile, refused if the rewritten text changed (rebase.py)."""
         uri = req.selection.uri
         doc = self._editable(req)
+        self._available()
         code = doc.text_between(req.selection.start, req.selection.end)
         if len(code) > MAX_EDIT_CHARS:  # redacting 8 MB held the event loop 3.6 s
             raise EditRefused(f"the selection is {len(code)} characters; an edit rewrites at most {MAX_EDIT_CHARS}")
@@ -120,6 +122,11 @@ class ChatService:
             raise EditConflict(f"{path_of(uri)} changed in the edited text ({lines} when asked) while the model "
                                "wrote; nothing was applied")
         return EditResult(result, new_text, doc.version, *span)
+
+    def _available(self) -> None:
+        """The health's gate, as completion's: no waiting on an endpoint known not to answer."""
+        if (why := self.health.refusal()) is not None:
+            raise BackendError(ErrorKind.UNAVAILABLE, why)
 
     def _editable(self, req: EditRequest) -> Document:
         """The document an edit may rewrite, at the version the client took the range on."""
@@ -166,10 +173,10 @@ class ChatService:
     ) -> ChatResult:
         """Stream an answer to ``messages`` (already trimmed); ``on_delta`` gets each new piece.
         ``model``: the request's choice, else ``chat.model``, else the endpoint's model."""
-        model = model or self.settings.model or (await self.backend.model_info()).id
+        model = model or self.settings.model or (await self.health.model()).id
         result = ChatResult("", model, "stop", sum(estimate_tokens(m["content"]) for m in messages))
         template = resolve_template(model, self.settings.template)
-        priority = PRIORITY[kind] if self.config.backend.priority else None
+        priority = PRIORITY[kind] if self.health.connection.priority else None
         params = chat_params(self.settings, model, template.repetition_penalty, self.loops, max_tokens, temperature,
                              priority)
         drive = Drive(Pipeline(loop_detectors()), on_delta, lambda: log.warning(
@@ -178,12 +185,12 @@ class ChatService:
             try:
                 yielding = kind == "chat" and priority is not None  # priorities on: a vLLM engine
                 await drive.run(self._stream(model, messages, params, result, yielding))
-                self.report(None)
+                self.health.outcome(None)
             except asyncio.CancelledError:
                 result.finish_reason = "cancelled"
             except BackendError as exc:
                 result.finish_reason, result.error = "error", str(exc)
-                self.report(exc)
+                self.health.outcome(exc)
         result.content, result.completion_tokens = drive.pipeline.text, drive.chunks
         if drive.finish_reason == "length" and result.finish_reason == "stop":
             result.finish_reason = "length"
@@ -195,7 +202,8 @@ class ChatService:
         self, model: str, messages: list[dict[str, str]], params: dict[str, Any], result: ChatResult,
         yielding: bool = False,
     ) -> AsyncGenerator[Chunk, None]:
-        key = (self.backend.endpoint, model)
+        backend = self.health.backend  # the connection this answer started on
+        key = (backend.endpoint, model)
         budget = int(params["max_tokens"])
         if key not in self.fallback:
             got_any = False
@@ -216,16 +224,16 @@ class ChatService:
         template = resolve_template(model, self.settings.template)
         result.via = "completions"
         prompt = render_chat(template, messages)
-        async for chunk in self._taking_turns(lambda sent, left: self.backend.stream_completion(
+        async for chunk in self._taking_turns(lambda sent, left: backend.stream_completion(
                 prompt + sent, stop=list(template.stop), **{**params, "max_tokens": left}), budget, yielding):
             yield chunk
 
     def _chat_call(self, messages: list[dict[str, str]], params: dict[str, Any], sent: str,
                    left: int) -> AsyncIterator[Chunk]:
         if not sent:
-            return self.backend.stream_chat(messages, **params)
+            return self.health.backend.stream_chat(messages, **params)
         partial = [*messages, {"role": "assistant", "content": sent}]  # vLLM continues the answer
-        return self.backend.stream_chat(partial, **{**params, "max_tokens": left, "continue_final_message": True,
+        return self.health.backend.stream_chat(partial, **{**params, "max_tokens": left, "continue_final_message": True,
                                                     "add_generation_prompt": False})
 
     async def _taking_turns(self, open_stream: Callable[[str, int], AsyncIterator[Chunk]], budget: int,

@@ -1,6 +1,6 @@
 """Prompt budgets per model, and what a context-length rejection teaches.
 
-Token counts are estimated (context.py), so an engine may count more than we did: the request is
+Token counts are estimated (tokens.py), so an engine may count more than we did: the request is
 then retried at half the budget (``Budget.halved``, up to ``SHRINKS`` times). Only after
 ``REJECTIONS_TO_LEARN`` rejections does the smaller budget stick for the model: when one
 rejection stuck, a single dense C header halved every later prompt of the quality benchmark's run.
@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 
 from ..config import CompletionSettings
-from ..sampling import Budget
+from ..tokens import Budget
 
 log = logging.getLogger(__name__)
 SHRINKS = 4  # a context-length rejection retries at once with half the budget, this many times

@@ -32,10 +32,10 @@ class Generation:
         prefix: str,
         suffix: str,
         request_id: str,
-        on_loop: Callable[[], None] | None = None,
-        turns: Turns | None = None,
+        on_loop: Callable[[], None] | None,
+        turns: Turns,
     ) -> None:
-        self.turns = turns or Turns()
+        self.turns = turns  # the server's one (app.py): completion ahead of chat
         self.prefix, self.suffix, self.request_id = prefix, suffix, request_id
         self.pipeline = pipeline
         self.drive = Drive(pipeline, on_loop=on_loop)

@@ -14,7 +14,7 @@ from ..streaming.max_lines import MaxLines
 from ..streaming.single_line import SingleLine
 from ..streaming.stop_sequences import StopSequences
 from ..streaming.suffix_retype import SuffixRetype
-from .context import Window
+from .window import Window
 
 
 def stages_for(

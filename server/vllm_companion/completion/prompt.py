@@ -1,22 +1,22 @@
 """The prompt of one completion: context beyond the file (context/), the window around the
-cursor (context.py), rendered in the model's family (prompts/).
+cursor (window.py), rendered in the model's family (prompts/).
 
-Context is gathered first and its tokens come out of the window's budget, so the prompt fits
-whatever the sources found. Families with file tokens (Qwen2.5-Coder, StarCoder2) get it in the
-form they were trained on; others as commented snippets (``completion.commentedContext``). On the
-quality benchmark (SmolLM2-135M, no FIM tokens, 60 cases) commented context raised edit
-similarity from 0.355 to 0.360 and cut overlong answers from 0.233 to 0.150 (docs/performance.md).
+Context is gathered first, within its share of the budget (``Budget.context``, tokens.py), and
+its tokens come out of the window's, so the prompt fits whatever the sources found. Families
+with file tokens (Qwen2.5-Coder, StarCoder2) get it in the form they were trained on; others as
+commented snippets (``completion.commentedContext``). On the quality benchmark (SmolLM2-135M,
+no FIM tokens, 60 cases) commented context raised edit similarity from 0.355 to 0.360 and cut
+overlong answers from 0.233 to 0.150 (docs/performance.md).
 """
 
 from __future__ import annotations
 
 from ..config import CompletionSettings
 from ..context import ContextGatherer, Snippet
-from ..context.sources import cost
 from ..privacy import file_name, redact
 from ..prompts import COMMENTS, Family, FimContext, render_fim
-from ..sampling import Budget
-from .context import Window
+from ..tokens import Budget
+from .window import Window
 
 
 async def gather_context(
@@ -25,12 +25,8 @@ async def gather_context(
 ) -> tuple[Snippet, ...]:
     if not (family.repo_header or (settings.commented_context and COMMENTS.get(language))):
         return ()
-    share = min(settings.context_tokens, budget.prompt_tokens // 4)
+    share = budget.context(settings.context_tokens)
     return await gatherer.gather(uri, row, settings.context_sources, share, settings.context_timeout_ms / 1000)
-
-
-def context_tokens(snippets: tuple[Snippet, ...]) -> int:
-    return sum(map(cost, snippets))
 
 
 def render_prompt(

@@ -7,9 +7,10 @@ runs from the request's arrival (its first byte read by lsp/transport.py) and co
 probes included, and the way back: the answer leaves ``send_margin`` before the cap, so the editor
 has it by the cap (measured: a hung engine's answer reached the client at 5,004 ms of a 5 s cap
 when the cap ran to the answer's start; tests/adversarial/test_protocol.py). Every path ends in
-bounded time with text or ``None``. Endpoint failures go to ``backend.availability`` (answer at once
-while it is down, one background probe watches for recovery) and the status; request-local
-failures (a prompt the engine refused) go nowhere else.
+bounded time with text or ``None``. The endpoint is the health's (backend/health.py): whether to
+ask it now (a launched engine not ready, an endpoint down), the served model and family, and where
+each outcome goes (availability, recovery, status); request-local failures (a prompt the engine
+refused) go nowhere else.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..backend import Backend, BackendError, ErrorKind, ModelInfo
-from ..backend.availability import ENDPOINT_KINDS
+from ..backend import BackendError, ErrorKind, ModelInfo
+from ..backend.health import Health
 from ..config import Config
-from ..context import ContextGatherer
+from ..context import ContextGatherer, context_tokens
 from ..documents import Document, DocumentStore
 from ..privacy import Privacy
 from ..prompts import Family
@@ -36,13 +37,13 @@ from ..telemetry.tuning import Tuned
 from ..turns import Turns
 from .budgets import SHRINKS, Budgets
 from .cache import CompletionCache, remainder
-from .context import Window, build_window
 from .debounce import AdaptiveDebounce
 from .generation import Generation
 from .postprocess import finisher, stages_for
-from .probes import Probes
-from .prompt import context_tokens, gather_context, render_prompt
+from .prompt import gather_context, render_prompt
 from .slot import Slot, Subscription, Superseded
+from .warm import Warmer
+from .window import Window, build_window
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -81,33 +82,37 @@ class CompletionService:
     def __init__(
         self,
         config: Config,
-        backend: Backend,
+        health: Health,
         documents: DocumentStore,
         status: ServerStatus,
-        loops: LoopHealth | None = None,
-        privacy: Privacy | None = None,
-        turns: Turns | None = None,
-        context: ContextGatherer | None = None,
+        loops: LoopHealth,
+        privacy: Privacy,
+        turns: Turns,
+        context: ContextGatherer,
+        learned: Callable[[str, int], Tuned],
     ):
-        self.documents, self.status = documents, status
-        self.turns = turns or Turns()  # shared with the chat service (app.py)
-        self.loops = loops or LoopHealth()
-        self.privacy = privacy or Privacy()
-        self.context = context or ContextGatherer(documents, self.privacy)
+        self.health, self.documents, self.status, self.loops = health, documents, status, loops
+        self.privacy, self.context, self.learned = privacy, context, learned  # learned: the Learner (app.py)
+        self.turns = turns  # shared with the chat service (app.py)
         self.typing = AdaptiveDebounce()  # fed by the documents' changes (typed)
-        self.learned: Callable[[str, int], Tuned] = lambda language, max_tokens: Tuned()  # app.py: the Learner
         self._background: set[asyncio.Task[str | None]] = set()
-        self.gate: Callable[[], bool] = lambda: True  # False while a launched engine is not ready
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
         self.budgets = Budgets()  # per model: what context-length rejections taught
-        self._logged_failure: str | None = None  # the backend failure last logged as a warning
-        self.reconfigure(config, backend)
-
-    def reconfigure(self, config: Config, backend: Backend) -> None:
-        self.config, self.backend = config, backend
-        self.settings = config.completion
+        self.config, self.settings = config, config.completion
         self.cache = CompletionCache(self.settings.cache_size, self.settings.cache_ttl_s)
-        self.probes = Probes(backend, self.settings.family, self.status)
+        self.warmer = Warmer(health, documents, privacy, context, self.budgets, turns, lambda: self.settings)
+
+    def reconfigure(self, config: Config) -> None:
+        """New settings: the cache is kept unless its own settings changed (a new connection
+        clears it: ``connected``), and the family is learned again only if ``family`` changed."""
+        old, self.config, self.settings = self.settings, config, config.completion
+        if (old.cache_size, old.cache_ttl_s) != (self.settings.cache_size, self.settings.cache_ttl_s):
+            self.cache = CompletionCache(self.settings.cache_size, self.settings.cache_ttl_s)
+        self.health.use_family(self.settings.family)
+
+    def connected(self) -> None:
+        """A new connection (app.py): suggestions of the old endpoint or model go."""
+        self.cache = CompletionCache(self.settings.cache_size, self.settings.cache_ttl_s)
 
     def forget(self, uri: str) -> None:
         """The document closed: its slot, generation and cache entries go."""
@@ -116,6 +121,7 @@ class CompletionService:
             slot.close()
         self.cache.forget(uri)
         self.context.forget(uri)
+        self.warmer.forget(uri)
 
     def typed(self, uri: str) -> None:
         """A document changed: a keystroke for the adaptive debounce."""
@@ -152,14 +158,15 @@ class CompletionService:
             return None
 
     async def _complete(self, req: CompletionRequest, rid: str, deadline: float) -> str | None:
+        self.warmer.stand_aside()  # a real request: the warm-up in flight ends (warm.py)
         doc = self._eligible(req)
-        if doc is None or self.backend.availability.blocked():
-            return None
+        if doc is None or self.health.refusal() is not None:
+            return None  # a launched engine not ready yet, or an endpoint known down
         with self.slots[req.uri].subscribe() as sub:  # supersedes the document's older request
             if _skip_here(doc.line(req.row), req.col) and not req.insert:
                 return None
             try:
-                found = await self.probes.model_and_family()
+                found = await self.health.model_and_family()
                 if found is None:
                     return None
                 for shrink in range(SHRINKS):
@@ -171,7 +178,7 @@ class CompletionService:
                 log.debug("[%s] superseded", rid)
                 return None
             except BackendError as exc:
-                self.outcome(exc)
+                self.health.outcome(exc)
                 return None
 
     def _eligible(self, req: CompletionRequest) -> Document | None:
@@ -180,15 +187,15 @@ class CompletionService:
         paused = not self.settings.enabled and req.automatic  # a paused server still answers Alt+\
         if doc is None or paused or doc.language_id in self.settings.disabled_languages:
             return None
-        if not self.gate() or self.privacy.is_secret(req.uri):
-            return None  # engine still starting; or a secret file, whose text never leaves
+        if self.privacy.is_secret(req.uri):
+            return None  # a secret file, whose text never leaves
         return doc
 
     async def _attempt(
         self, req: CompletionRequest, doc: Document, sub: Subscription, model: ModelInfo, family: Family,
         rid: str, deadline: float, shrink: int = 0,
     ) -> Attempt:
-        max_model_len = model.max_model_len or self.config.backend.context_length
+        max_model_len = model.max_model_len or self.health.connection.context_length
         total = self.budgets.total(model.id, max_model_len, self.settings, shrink)
         snippets = await gather_context(self.context, self.settings, req.uri, req.row, doc.language_id, family, total)
         budget = total.less(context_tokens(snippets))
@@ -197,7 +204,7 @@ class CompletionService:
             return Attempt(None)  # binary content: nothing sensible to complete
         if (hit := self.cache.typed_ahead(req.uri, window.prefix, window.suffix)) is not None:
             return Attempt(hit)
-        prompt = render_prompt(req.uri, doc.language_id, family, window, snippets, self.backend.on_loopback)
+        prompt = render_prompt(req.uri, doc.language_id, family, window, snippets, self.health.backend.on_loopback)
         key = (model.id, family.name, prompt)
         if (cached := self.cache.get(key)) is not None:
             return Attempt(cached)
@@ -220,7 +227,7 @@ class CompletionService:
 
     def _finished(self, key: tuple[str, str, str], req: CompletionRequest, gen: Generation, typed: str,
                   rid: str) -> str | None:
-        self.outcome(None)
+        self.health.outcome(None)
         text = gen.result
         self.cache.put(key, req.uri, gen.prefix, gen.suffix, text)
         answer = remainder(text, typed) if typed else text
@@ -231,8 +238,9 @@ class CompletionService:
         self, rid: str, model: ModelInfo, family: Family, prompt: str, window: Window, language: str
     ) -> Generation:
         tuned = self.learned(language, self.settings.max_tokens) if self.settings.learn else Tuned()
-        priority = bool(self.config.backend.priority)
+        priority = self.health.connection.priority
         params = completion_params(self.settings, family.stop, priority, tuned.max_tokens, prompt)
+        params["model"] = model.id  # the health's served model (the backend keeps none)
         stages = stages_for(family, window, self.settings.max_lines, self.settings.ablate, tuned.single_line)
         log.debug("[%s] start: %d prompt chars, family %s", rid, len(prompt), family.name)
 
@@ -240,32 +248,9 @@ class CompletionService:
             log.warning("[%s] repetition loop cut; %d recent", rid, self.loops.record(model.id))
 
         return Generation(
-            self.backend, prompt, params, stages, finisher(window), window.prefix, window.suffix, rid, on_loop,
+            self.health.backend, prompt, params, stages, finisher(window), window.prefix, window.suffix, rid, on_loop,
             self.turns,
         )
-
-    def outcome(self, exc: BackendError | None) -> None:
-        """How a request to the backend ended (completion and chat report here): the endpoint's
-        availability, the status, and the user if needed."""
-        if exc is None:
-            if self._logged_failure is not None:
-                log.info("backend: answering again")
-                self._logged_failure = None
-            self.backend.availability.succeeded()
-            self.status.succeeded()
-            return
-        # One line per failure (issue 23): the same one again, until an answer, only at debug.
-        log.log(logging.DEBUG if str(exc) == self._logged_failure else logging.WARNING, "backend: %s", exc)
-        self._logged_failure = str(exc)
-        if self.backend.availability.failed(exc):
-            self.probes.watch_recovery()  # the engine asked for a pause (Retry-After)
-        elif exc.kind in ENDPOINT_KINDS:
-            self.probes.check_soon()
-        if exc.kind.request_local:
-            return  # this request's own problem: the endpoint is as healthy as it was
-        self.status.failed(exc, self.backend.availability.blocked())
-        if not exc.kind.transient:
-            self.status.tell_user(f"vLLM Companion: {exc}")
 
     def _log_done(self, rid: str, gen: Generation, t0: float, answer: str | None) -> None:
         total = (time.monotonic() - t0) * 1000

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
 from .cache import typed_since
-from .context import Window
 from .generation import Generation
+from .window import Window
 
 T = TypeVar("T")
 

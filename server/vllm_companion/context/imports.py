@@ -31,6 +31,9 @@ EXTENSIONS = {".py": "python", ".js": "javascript", ".jsx": "javascript", ".mjs"
 _JS_SUFFIXES = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", "/index.ts", "/index.js")
 Reader = Callable[[str, Sequence[Path]], "str | None"]  # uri, roots -> text, through the privacy filter
 Import = tuple[Path, list[str]]  # a workspace file and the names taken from it
+KEPT = 32  # documents whose import records are kept (their latest version only)
+_parsed: OrderedDict[str, tuple[Sequence[str], list[Any]]] = OrderedDict()  # uri -> (snapshot, records)
+_lock = threading.Lock()  # sources of several completions run in threads at once
 
 
 class Definitions:
@@ -83,9 +86,8 @@ def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budg
     here = Path(path_of(query.uri))
     if grammar is None or not here.is_absolute():
         return []
-    source = _head(query.lines, MAX_SOURCE)
-    records = parse(grammar, source, "imports", key=str(here))
-    if not isinstance(records, list):
+    records = _records(grammar, here, query)
+    if records is None:
         return []
     snippets: list[Snippet] = []
     for path, names in list(_imports(records, here, roots))[:MAX_FILES]:
@@ -97,6 +99,29 @@ def imported(query: Query, roots: Sequence[Path], definitions: Definitions, budg
         if wanted:
             snippets.append(Snippet(_shown(path, roots), "\n\n".join(wanted) + "\n", "imports"))
     return fit(snippets, budget)
+
+
+def _records(grammar: str, here: Path, query: Query) -> list[Any] | None:
+    """The import records of the document's head, parsed once per version: its lines are its
+    snapshot (a tuple, documents.py: the same object while it is unchanged; a list may change and
+    is never kept). Completions at other places of an unchanged file asked a parse worker each
+    time (issue 21). A parse that gave nothing (budget, backing off, being parsed) is not kept."""
+    lines = query.lines
+    with _lock:
+        if (hit := _parsed.get(query.uri)) is not None and hit[0] is lines:
+            _parsed.move_to_end(query.uri)
+            return hit[1]
+    records = parse(grammar, _head(lines, MAX_SOURCE), "imports", key=str(here))
+    if not isinstance(records, list):
+        return None
+    if not isinstance(lines, tuple):
+        return records
+    with _lock:
+        _parsed[query.uri] = (lines, records)
+        _parsed.move_to_end(query.uri)
+        while len(_parsed) > KEPT:
+            _parsed.popitem(last=False)
+    return records
 
 
 def _head(lines: Sequence[str], limit: int) -> bytes:

@@ -39,6 +39,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from .. import paths
+
 log = logging.getLogger(__name__)
 BUDGET_S, GRACE_S, START_S = 0.25, 0.5, 10.0
 MAX_BYTES = {"typescript": 64_000, "tsx": 64_000, "javascript": 128_000}
@@ -81,10 +83,8 @@ def parse(grammar: str, source: bytes, kind: str = "definitions", key: str = "",
 
 def _ask(request: dict[str, Any], source: bytes) -> tuple[Any, str]:
     """The worker's answer to one request, and why there is none ("" when there is one)."""
-    with _lock:
-        worker = _idle.pop() if _idle else None
     try:
-        worker = worker or Worker()
+        worker = _take()
     except OSError as exc:
         return None, f"found no parse worker ({exc})"
     reply = worker.ask(request, source, time.monotonic() + request["budget"] + GRACE_S)
@@ -96,12 +96,23 @@ def _ask(request: dict[str, Any], source: bytes) -> tuple[Any, str]:
     return (reply["result"], "") if reply.get("ok") else (None, f"over its {request['budget'] * 1000:.0f} ms budget")
 
 
+def _take() -> Worker:
+    """An idle worker of the pool (module state: the processes are the server's, one set, closed
+    at exit), else a new one, which joins the pool when its parse is done. Raises OSError when
+    none starts."""
+    with _lock:
+        if _idle:
+            return _idle.pop()
+    return Worker()
+
+
 class Worker:
     """One ``syntax.py`` process: requests on its stdin, one JSON line of answer on its stdout."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-I", str(WORKER)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, bufsize=0, close_fds=True)
+                                     stdout=subprocess.PIPE, bufsize=0, close_fds=True,
+                                     env=paths.child_env({}))  # hostile files: never the user's keys
         if self._line(time.monotonic() + START_S) != b"ready\n":
             self.kill()
             raise OSError("the parse worker did not start")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..completion.context import estimate_tokens
+from ..tokens import estimate_tokens
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,11 @@ def cost(snippet: Snippet) -> int:
     """Tokens a snippet takes in the prompt, rendered either way (prompts/render.py): its text, a
     line-comment leader per line, and a header naming its path."""
     return estimate_tokens(snippet.text) + snippet.text.count("\n") + 1 + estimate_tokens(snippet.path) + 12
+
+
+def context_tokens(snippets: Sequence[Snippet]) -> int:
+    """Tokens the context takes in the prompt: the window gets the rest (``Budget.less``)."""
+    return sum(map(cost, snippets))
 
 
 def fit(snippets: Sequence[Snippet], budget_tokens: int) -> list[Snippet]:

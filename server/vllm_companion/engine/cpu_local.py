@@ -1,4 +1,4 @@
-"""What engine/cpu.py decides from, read on this machine: the CPU (engine/hardware.py), the engines
+"""What engine/planning/cpu.py decides from, read on this machine: the CPU (engine/planning/hardware.py), the engines
 importable here, FIM code models already on disk, and the rates ``doctor --calibrate`` measured.
 
 Nothing here touches the network: a code model counts as "reachable" when it is in the Hugging
@@ -15,9 +15,10 @@ import importlib.util
 import os
 from pathlib import Path
 
+from .. import paths
 from .calibrate import read_calibration
-from .cpu import CpuFacts, LocalModel, Rates
-from .hardware import Cpu, read_cpu
+from .planning.cpu import CpuFacts, LocalModel, Rates
+from .planning.hardware import Cpu, read_cpu
 
 # FIM-trained and small enough for a CPU: the name in a cache folder, and the hub id
 CODE_MODELS = {"qwen2.5-coder-1.5b": "Qwen/Qwen2.5-Coder-1.5B", "qwen2.5-coder-0.5b": "Qwen/Qwen2.5-Coder-0.5B"}
@@ -35,10 +36,7 @@ def installed_engines(python: str | None = None) -> frozenset[str]:
 
 
 def hub_cache() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
-    return Path(home) / "hub"
+    return paths.hf_hub_cache()
 
 
 def _entries(folder: Path) -> list[Path]:

@@ -4,59 +4,40 @@ Each local replica is a planned engine under its own ``ProcessSupervisor`` (rest
 logs), on a port fixed for the fleet's life so the router's worker list stays true across
 restarts, on its own GPUs (``CUDA_VISIBLE_DEVICES``). Remote replicas (``engine.workers``: engines
 other hosts serve, e.g. ``engine start --team`` there) join the router's list as they are. The
-router is one more supervised process, started once the local replicas are ready or failed; the
-language servers attach to it as to a single engine (the registry records the router).
+router is one more supervised process (engine/router.py: its command line, its ``/liveness``
+supervision, its admin calls), started once the local replicas are ready or failed; the language
+servers attach to it as to a single engine (the registry records the router).
 
 Routing (docs/deployment.md): ``consistent_hash`` on the ``X-Session-ID`` header each language
-server sends (backend/client.py), so one editor's consecutive prompts, which share their prefix,
-reach the replica that holds that prefix in its cache; a replica that fails its health checks
-leaves the ring and its sessions move. Measured on vllm-router 0.1.17 (issue 19, point 10;
-tests/adversarial/test_fleet.py):
+server sends (backend/connection.py), so one editor's consecutive prompts, which share their
+prefix, reach the replica that holds that prefix in its cache; a replica that fails its health
+checks leaves the ring and its sessions move (measured behaviour of the router: engine/router.py).
 
-- a request to a worker whose port refuses connections is retried, but under ``consistent_hash``
-  on the *same* worker until its circuit breaker opens (defaults: 5 tries, breaker at 10
-  failures: the first two requests of a session failed). So the breaker opens on the first
-  failure and a request gets 3 tries: the second goes to a live replica (about 25 ms);
-- its ``/health`` answers 503 while any worker is unhealthy: read as the router's own health, our
-  supervisor restarted the router 15 s after a replica died and every editor lost its
-  connections ("cannot reach the engine"). The router's supervision reads ``/liveness``;
-- ``/remove_worker`` answers anyone on this machine too, and the router never puts a removed
-  worker back: ``watch_workers`` re-adds ours (the router is ours, on loopback), so nobody can
-  halve the fleet for good;
-
-- it does not check clients' keys itself (``--api-key`` is not an access check): it forwards
-  ``Authorization``, and the replicas check the fleet's key;
-- its admin routes (``POST /add_worker``) answer anyone who reaches its port: so it listens on
-  loopback only, and ``watch_workers`` stops the fleet if the router's worker list ever holds a URL
-  we did not give it.
+The router's admin routes answer anyone on this machine (``/add_worker``, ``/remove_worker``):
+``watch_workers`` stops the fleet if its worker list ever holds a URL we did not give it, and puts
+back one of ours that was removed (the router never does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
 
 from .command import EngineCommand
-from .hardware import Gpu
-from .plan import LaunchPlan, plan_launch
-from .supervisor import EngineEvent, EngineState, Policy, ProcessSupervisor, free_port
+from .planning.hardware import Gpu
+from .planning.plan import LaunchPlan, plan_launch
+from .router import CALL_S, ROUTER_POLICY, RouterSupervisor, add_worker, list_workers
+from .supervised import EngineEvent, EngineState, Extras, Policy, free_port
+from .supervisor import ProcessSupervisor
 
 log = logging.getLogger(__name__)
-ROUTER_MODULE = "vllm_router.launch_router"
-ROUTER_POLICY = "consistent_hash"
-WATCH_S = 2.0
-MAX_WORKERS = 256  # entries of the router's list read
-MAX_LIST_BYTES = 1 << 20  # of an admin answer read: our list is a few hundred bytes
-TOO_LONG = f"(a worker list over {MAX_LIST_BYTES >> 20} MiB)"
+WATCH_S = 2.0  # how often the router's worker list is read
 FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
 
 
@@ -92,24 +73,6 @@ def plan_fleet(gpus: list[Gpu], overrides: dict[str, object], replicas: int, rem
     return FleetPlan(tuple(plans), devices, tuple(u.rstrip("/") for u in remote), router)
 
 
-def router_command(plan: FleetPlan, workers: list[str], api_key: str, python: str = sys.executable) -> EngineCommand:
-    """vllm-router on loopback over ``workers``; health checked every 2 s, a worker out of the
-    ring after one failed check or one failed request (its breaker), and a request tried up to 3
-    times with 20-200 ms back-off: the retry after a dead worker goes to a live one (module doc),
-    so a dead replica costs no request. A breaker opened by one 5xx of a live replica lets a trial
-    request through after 5 s."""
-    argv = [python, "-m", ROUTER_MODULE, "--host", "127.0.0.1", "--port", str(plan.router.port),
-            "--worker-urls", *workers, "--policy", ROUTER_POLICY,
-            "--health-check-interval-secs", "2", "--health-failure-threshold", "1",
-            "--health-success-threshold", "1", "--health-check-timeout-secs", "2",
-            "--retry-max-retries", "3", "--retry-initial-backoff-ms", "20", "--retry-max-backoff-ms", "200",
-            "--cb-failure-threshold", "1", "--cb-success-threshold", "1", "--cb-timeout-duration-secs", "5",
-            "--worker-startup-timeout-secs", "120", "--request-timeout-secs", "600",
-            "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
-            "--log-level", "warning"]  # info logs three lines per request
-    return EngineCommand(argv, {"NO_COLOR": "1"}, api_key)  # the key: our probes send it, the router forwards it
-
-
 class Fleet:
     """The replicas and the router, seen by ``EngineManager`` as one supervised engine."""
 
@@ -123,13 +86,13 @@ class Fleet:
         ]
         self.workers: list[str] = []
         self.router = RouterSupervisor(plan.router, lambda _plan, _port: build_router(self.workers), log_dir,
-                                       self._router_event, policy)
+                                       self._router_event, policy, [])
         self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()  # the router is ready, or the fleet failed
         self._stopping = False
         self._lost_remote: set[str] = set()  # remote workers the router lost, reported once
 
-    # The manager reads these as it reads a ProcessSupervisor's: the router is "the engine".
+    # The supervisor interface (engine/supervised.py): the router is "the engine".
     @property
     def pid(self) -> int | None:
         return self.router.pid
@@ -145,6 +108,12 @@ class Fleet:
     @property
     def state(self) -> EngineState:
         return self.router.state
+
+    def extras(self) -> Extras:
+        return Extras(fleet=self.summary())  # what the attached editors' status shows
+
+    def describe(self) -> str | None:
+        return f"fleet: {self.fleet.describe()}"
 
     def summary(self) -> str:
         """One line for the status and the registry: how many replicas serve, and what the others do."""
@@ -191,14 +160,14 @@ class Fleet:
         machine). A URL we did not give it: fail closed, requests must never reach an engine we did
         not choose; the fleet is reported failed, the manager drops the record, the guards stop it
         all. One of ours missing (``/remove_worker``): put it back, once it answers. Each call is
-        bounded (``_call``) and a list we cannot read is skipped, so nothing the router answers
+        bounded (engine/router.py) and a list we cannot read is skipped, so nothing the router answers
         stalls the event loop or ends the watch."""
-        async with httpx.AsyncClient(timeout=WATCH_S) as http:
+        async with httpx.AsyncClient(timeout=CALL_S, trust_env=False) as http:  # our router, on loopback: no proxy
             while True:
                 await asyncio.sleep(WATCH_S)
                 if self.router.state is not EngineState.READY:
                     continue
-                listed = await self._listed(http)
+                listed = await list_workers(http, self.router.port)
                 if listed is None:
                     continue
                 if strangers := sorted(listed - self._ours())[:4]:
@@ -211,14 +180,6 @@ class Fleet:
 
     def _ours(self) -> set[str]:
         return {u.rstrip("/") for u in self.workers}
-
-    async def _listed(self, http: httpx.AsyncClient) -> set[str] | None:
-        """The router's worker list (None: no answer this round). A list over ``MAX_LIST_BYTES``
-        (ours is a few hundred bytes) can only come from its admin route: it reads as a stranger."""
-        answer = await _call(http, "GET", f"http://127.0.0.1:{self.router.port}/list_workers")
-        if answer is None or answer[0] != 200:
-            return None
-        return {TOO_LONG} if answer[1] is None else await asyncio.to_thread(_urls, answer[1])
 
     async def _put_back(self, http: httpx.AsyncClient, url: str) -> None:
         """Re-add one of our local replicas the router lost, once its supervisor has it ready:
@@ -236,9 +197,9 @@ class Fleet:
             return
         if replica.state is not EngineState.READY:
             return
-        answer = await _call(http, "POST", f"http://127.0.0.1:{self.router.port}/add_worker", params={"url": url})
+        answer = await add_worker(http, self.router.port, url)
         if answer is None:
-            log.warning("could not put worker %s back: the router did not answer within %.0f s", url, WATCH_S)
+            log.warning("could not put worker %s back: the router did not answer within %.0f s", url, CALL_S)
             return
         text = (answer[1] or b"")[:120].decode("utf-8", "replace")
         log.warning("router lost worker %s (removed through its admin route?): put back (%d %s)", url, answer[0], text)
@@ -268,44 +229,6 @@ class Fleet:
             self.on_event(EngineEvent(state, message, self.fleet.router, endpoint, percent))
         except Exception:  # a listener's failure must not stop supervision
             log.exception("fleet event listener failed")
-
-
-class RouterSupervisor(ProcessSupervisor):
-    """The router as a supervised process. Alive means its own ``/liveness`` answers: its
-    ``/health`` is 503 while any worker is unhealthy (vllm-router 0.1.17, measured), which is the
-    replicas' business (each has its supervisor), not a reason to restart the router under every
-    editor's connections (issue 19, point 10)."""
-
-    async def _healthy(self, http: httpx.AsyncClient) -> bool:
-        try:
-            return (await http.get(f"http://127.0.0.1:{self.port}/liveness")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-
-async def _call(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> tuple[int, bytes | None] | None:
-    """One call to the router's admin API: ``WATCH_S`` in all (one that drips its answer too),
-    at most ``MAX_LIST_BYTES`` read (None in place of a longer body). None: no answer in time."""
-    try:
-        async with asyncio.timeout(WATCH_S), http.stream(method, url, **kwargs) as resp:
-            body = bytearray()
-            async for chunk in resp.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_LIST_BYTES:
-                    return resp.status_code, None
-            return resp.status_code, bytes(body)
-    except (httpx.HTTPError, TimeoutError):
-        return None
-
-
-def _urls(body: bytes) -> set[str] | None:
-    """The URLs of a ``/list_workers`` answer, trailing slashes aside (the router keeps URLs as
-    given: measured, vllm-router 0.1.17); None for anything else (off the loop: any JSON parse)."""
-    try:
-        urls = json.loads(body).get("urls", [])
-        return {str(u).rstrip("/") for u in urls[:MAX_WORKERS]} if isinstance(urls, list) else None
-    except (ValueError, RecursionError, AttributeError, TypeError):
-        return None
 
 
 def _with_devices(build: Callable[[LaunchPlan, int, str | None], EngineCommand],

@@ -33,7 +33,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -43,7 +42,8 @@ import httpx2 as httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from .registry import is_loopback
+from .. import paths
+from ..loopback import is_loopback
 
 log = logging.getLogger("vllm_companion.front")
 KEY_ENV = "VLLM_COMPANION_FRONT_KEY"
@@ -117,7 +117,8 @@ class Front:
         if self._upstream_auth:
             headers["authorization"] = self._upstream_auth
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=256))
+            self._http = httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=256),
+                                           trust_env=False)  # the engine on loopback: never a proxy
         outgoing = self._http.build_request(request.method, self.upstream + path, headers=headers, content=body)
         try:
             upstream = await self._http.send(outgoing, stream=True)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the engine's root URL, on loopback")
     args = parser.parse_args(argv)
-    key, upstream_key = os.environ.pop(KEY_ENV, ""), os.environ.pop(UPSTREAM_KEY_ENV, "")
+    key, upstream_key = paths.take(KEY_ENV), paths.take(UPSTREAM_KEY_ENV)
     if not key:
         print(f"vllm-companion front: no key in ${KEY_ENV}: refusing to serve", file=sys.stderr)
         return 2

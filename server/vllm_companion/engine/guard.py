@@ -16,7 +16,7 @@ with ``--member``, which skip the "names another engine" check and follow the re
 The guard leads the engine's session and group (the supervisor starts it with
 ``start_new_session``) and is the last of them to go: whenever its engine exits (a SIGKILL from the
 OOM killer included) or is stopped, it ends every other process of its session, and every
-descendant wherever it went, by session, parentage and identity (``procs.reap``), and only then
+descendant wherever it went, by session, parentage and identity (``signals.reap``), and only then
 exits. vLLM's ``VLLM::EngineCore`` and ``VLLM::Worker``
 survive their API server (issue 19, point 9: one held 2.6 GB with parent 1; on a GPU it would hold
 the memory the restart needs). As a child subreaper (prctl(2) ``PR_SET_CHILD_SUBREAPER``) it
@@ -24,7 +24,7 @@ inherits such orphans and reaps them, so nothing it started ends up under init w
 Its engine's environment starts with the guard's mark (``procs.GUARD_ENV``: boot, PID, start
 time), which every descendant inherits: if the guard itself is SIGKILLed, whoever finds its
 record next (the supervisor's sweep, ``engine stop``, the next start) finds what it left by that
-mark (``procs.sweep``), even a process that left the session and lost its parent.
+mark (``signals.sweep``), even a process that left the session and lost its parent.
 
 Measured: a language server killed with SIGKILL leaves its engine for 2-5 s (tests/e2e).
 Usage: ``python -m vllm_companion.engine.guard RECORD [--member] -- ENGINE_ARGV...``
@@ -41,30 +41,32 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .procs import GUARD_ENV, ProcessId, alive, reap
+from .. import paths
+from .procs import GUARD_ENV, ProcessId, alive
+from .record import EMPTY, EngineRecord, cleared_if
 from .registry import EngineRegistry
+from .signals import reap
 
-INTERVAL_S = float(os.environ.get("VLLM_COMPANION_GUARD_INTERVAL_S", "1.5"))
+INTERVAL_S = paths.seconds("VLLM_COMPANION_GUARD_INTERVAL_S", 1.5)
 STOPPED_ON_PURPOSE = 86  # exit status: the guard stopped the engine; the supervisor must not restart it
 MISSES = 2
-GRACE_S = float(os.environ.get("VLLM_COMPANION_GUARD_GRACE_S", "10"))  # SIGTERM, then SIGKILL
+GRACE_S = paths.seconds("VLLM_COMPANION_GUARD_GRACE_S", 10.0)  # SIGTERM, then SIGKILL
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 
-def orphaned(record: dict[str, Any], me: ProcessId, member: bool = False) -> str | None:
+def orphaned(record: EngineRecord, me: ProcessId, member: bool = False) -> str | None:
     """Why the engine should stop now, or None while someone needs it (``record`` as the registry
-    reads it: bounded, sanitized, ``{}`` when gone)."""
-    if not record:
+    reads it: bounded, parsed, empty when gone)."""
+    if record == EMPTY:
         return "the registry record is gone"
-    if record.get("stopRequested"):
+    if record.stop_requested:
         return "a stop was requested"
-    engine = ProcessId.from_json(record.get("engine"))
+    engine = record.engine
     if engine is not None and engine != me and not member:
         return "the registry names another engine"
-    if record.get("keepAlive") is True and (engine == me or member):
+    if record.keep_alive and (engine == me or member):
         return None
-    owners = record.get("owners")
-    if isinstance(owners, list) and any(alive(o) for o in owners[:64]):
+    if any(alive(o) for o in record.owners):
         return None
     return "no editor using the engine is alive"
 
@@ -111,7 +113,7 @@ def main(argv: list[str]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)  # before the engine starts: a stop never finds us unprepared
-    env = {GUARD_ENV: me.mark().partition("=")[2], **{k: v for k, v in os.environ.items() if k != GUARD_ENV}}
+    env = paths.child_env({GUARD_ENV: me.mark().partition("=")[2]})
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)  # same session and group, same log file
     misses = 0
     while not stopping and child.poll() is None:
@@ -130,9 +132,7 @@ def main(argv: list[str]) -> int:
 def _forget(registry: EngineRegistry, me: ProcessId) -> None:
     """Clear the record if it still names this engine (nobody else will: its users are gone)."""
     try:
-        with registry.locked() as record:
-            if ProcessId.from_json(record.get("engine")) == me:
-                record.clear()
+        registry.change(lambda record: cleared_if(record, record.engine == me))
     except OSError:
         pass
 

@@ -5,15 +5,17 @@ every command wrapped in the guard (engine/guard.py) so nothing outlives its use
 An engine that serves others (a key given: ``engine start --team``/``--api-key``, or a host
 beyond loopback) listens on loopback on an internal port, behind the front (engine/front.py) that
 takes ``engine.host``/``engine.port``: vLLM leaves /tokenize, /metrics, /invocations... open
-without a key (vLLM issue #58144), the router its admin routes. ``Fronted`` supervises the pair
-as one engine: the front starts once the engine is ready, is restarted if it dies, and runs
-under a ``--member`` guard, so it stops with the engine (``engine stop``, no user left).
+without a key (vLLM issue #58144), the router its admin routes. ``Fronted`` (engine/fronted.py)
+supervises the pair as one engine.
+
+Where the plan serves a next-edit model beside the completion model (``LaunchPlan.next_edit``,
+engine/planning/nextedit_plan.py), a single engine is two vLLM processes, ``Paired``
+(engine/paired.py): the completion process at ``paired(plan)``'s share and context, the next-edit
+process at its own, under a ``--member`` guard. A fleet keeps one process per replica.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib.util
 import secrets
 import sys
@@ -22,34 +24,44 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import EngineSettings
-from .cluster import BadInventory, load_inventory, plan_cluster
+from ..loopback import is_loopback
 from .command import EngineCommand, build_command
 from .cpu_local import facts_here
-from .fleet import Fleet, plan_fleet, router_command
-from .hardware import Gpu
-from .plan import LaunchPlan, plan_launch
-from .procs import ProcessId
-from .registry import is_loopback
-from .supervisor import EngineEvent, EngineState, Policy, ProcessSupervisor, free_port
+from .fleet import Fleet, plan_fleet
+from .fronted import FOREVER_S, Fronted
+from .paired import Paired, next_edit_launch
+from .planning.cluster import BadInventory, load_inventory, plan_cluster
+from .planning.hardware import Gpu
+from .planning.nextedit_plan import paired
+from .planning.plan import LaunchPlan, NoFit, plan_launch
+from .procs import GUARD_MODULE
+from .router import router_command
+from .supervised import EngineEvent, Policy, Supervised, free_port
+from .supervisor import ProcessSupervisor
 
-GUARD_MODULE = "vllm_companion.engine.guard"
 FRONT_MODULE = "vllm_companion.engine.front"
-FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
 # The front prints nothing while it serves, and its /health is the engine's: only its exit counts.
 FRONT_POLICY = Policy(stall_timeout_s=FOREVER_S, health_failures=1 << 30)
 
 
-def plan_for(settings: EngineSettings, gpus: list[Gpu]) -> LaunchPlan | str:
+class LaunchRefused(Exception):
+    """Why nothing can be launched (no plan, a missing piece, a team without a key): the message
+    is the user's answer; the manager reports it as the engine's failure."""
+
+
+def plan_for(settings: EngineSettings, gpus: list[Gpu]) -> LaunchPlan:
     """From NVML's GPUs, or across the hosts of ``engine.inventory`` (this host is the Ray head);
-    a string says why nothing can be planned."""
-    if not settings.inventory:  # without a GPU the CPU's facts choose engine and model (engine/cpu.py), unless
+    raises ``LaunchRefused`` with why nothing can be planned."""
+    if not settings.inventory:  # without a GPU the CPU's facts choose engine and model (engine/planning/cpu.py), unless
         cpu = None if settings.command else facts_here(settings.python)  # engine.command names one engine's launcher
         return plan_launch(gpus, settings.overrides(), cpu)
     try:
         found = plan_cluster(load_inventory(Path(settings.inventory)), settings.model, settings.max_model_len)
     except BadInventory as exc:
-        return str(exc)
-    return found if isinstance(found, str) else replace(found.plan, host=settings.host, port=settings.port)
+        raise LaunchRefused(str(exc)) from exc
+    if isinstance(found, NoFit):
+        raise LaunchRefused(found.why)
+    return replace(found.plan, host=settings.host, port=settings.port)
 
 
 def fronted(settings: EngineSettings) -> bool:
@@ -68,98 +80,6 @@ def front_url(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/v1"
 
 
-Inner = ProcessSupervisor | Fleet
-
-
-class Fronted:
-    """An engine (or a fleet) on loopback and the front before it, seen by the manager as one
-    supervised engine: ready when both are; the record's endpoint stays the engine's own
-    (editors on this host attach to it with the record's key), ``recorded`` adds the front's."""
-
-    def __init__(self, make_inner: Callable[[Callable[[EngineEvent], None]], Inner],
-                 make_front: Callable[[Callable[[EngineEvent], None]], ProcessSupervisor],
-                 url: str, on_event: Callable[[EngineEvent], None]) -> None:
-        self.url, self.on_event = url, on_event
-        self.inner, self.front = make_inner(self._inner_event), make_front(self._front_event)
-        self._ready: EngineEvent | None = None  # the engine's last "ready"
-        self._settled = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    @property
-    def pid(self) -> int | None:
-        return self.inner.pid
-
-    @property
-    def port(self) -> int | None:
-        return self.inner.port
-
-    @property
-    def log_path(self) -> Path | None:
-        return self.inner.log_path
-
-    @property
-    def state(self) -> EngineState:
-        return self.front.state if self.inner.state is EngineState.READY else self.inner.state
-
-    def recorded(self) -> dict[str, object]:
-        """What the registry record says of the front (``engine stop`` waits for it too)."""
-        front = ProcessId.of(self.front.pid) if self.front.pid else None
-        fields: dict[str, object] = {"front": front.to_json() if front else None, "frontUrl": self.url}
-        if isinstance(self.inner, Fleet):
-            fields["fleet"] = self.inner.summary()
-        return fields
-
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        await self.inner.start()
-        if await self.inner.wait_ready(FOREVER_S):
-            await self.front.start()
-
-    async def wait_ready(self, timeout_s: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._settled.wait()
-        return self.state is EngineState.READY
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-        await self.front.stop()
-        await self.inner.stop()
-
-    def _inner_event(self, event: EngineEvent) -> None:
-        if event.state is EngineState.READY:
-            self._ready = event
-            if self.front.state is not EngineState.READY:
-                event = replace(event, state=EngineState.STARTING, message=f"{event.message}; starting the front")
-        self._emit(event)
-
-    def _front_event(self, event: EngineEvent) -> None:
-        if self._stopping:
-            return
-        if event.state is EngineState.READY and self._ready is not None:
-            self._emit(replace(self._ready, message=f"{self._ready.message}; serving on {self.url}"))
-        elif event.state in (EngineState.FAILED, EngineState.STOPPED):
-            self._emit(replace(event, message=f"the front: {event.message}", endpoint=self._endpoint))
-        else:  # restarting: editors on this host still reach the engine, the team waits for the front
-            self._emit(EngineEvent(EngineState.STARTING, f"the front: {event.message}", event.plan,
-                                   self._endpoint, event.percent))
-
-    @property
-    def _endpoint(self) -> str | None:
-        return self._ready.endpoint if self._ready is not None else None
-
-    def _emit(self, event: EngineEvent) -> None:
-        if event.state in (EngineState.READY, EngineState.FAILED, EngineState.STOPPED):
-            self._settled.set()
-        self.on_event(event)
-
-
 @dataclass
 class Launcher:
     settings: EngineSettings
@@ -168,24 +88,28 @@ class Launcher:
     key: Callable[[], str]  # the engine's API key at build time (an adoption makes a new one)
     on_event: Callable[[EngineEvent], None]
 
-    def supervise(self, plan: LaunchPlan, gpus: list[Gpu], model_path: str
-                  ) -> tuple[Inner | Fronted, LaunchPlan] | str:
-        """The supervisor for ``plan`` (not started) and the plan the record names, or why not."""
+    def supervise(self, plan: LaunchPlan, gpus: list[Gpu], model_path: str) -> tuple[Supervised, LaunchPlan]:
+        """The supervisor for ``plan`` (not started) and the plan the record names; raises
+        ``LaunchRefused`` with why not."""
         fleet = (self.settings.replicas or 1) > 1 or bool(self.settings.workers)
         if fleet and importlib.util.find_spec("vllm_router") is None:
-            return "a fleet needs vLLM's router: pip install vllm-router==0.1.17"
+            raise LaunchRefused("a fleet needs vLLM's router: pip install vllm-router==0.1.17")
         if not fronted(self.settings):
             return self.engine(plan, gpus, model_path)
         if not self.settings.api_key:
-            return f"listening on {self.settings.host} needs a key (engine.apiKey, or engine start --team)"
+            raise LaunchRefused(f"listening on {self.settings.host} needs a key "
+                                "(engine.apiKey, or engine start --team)")
         if not all(importlib.util.find_spec(m) for m in ("uvicorn", "starlette")):
-            return "the team front needs uvicorn and starlette (they come with vLLM): pip install uvicorn starlette"
+            raise LaunchRefused("the team front needs uvicorn and starlette (they come with vLLM): "
+                                "pip install uvicorn starlette")
         return self.fronted(plan, gpus, model_path)
 
-    def engine(self, plan: LaunchPlan, gpus: list[Gpu], model_path: str) -> tuple[Inner, LaunchPlan]:
+    def engine(self, plan: LaunchPlan, gpus: list[Gpu], model_path: str) -> tuple[Supervised, LaunchPlan]:
         """The engine, or the fleet, for ``plan`` (not started), and the plan the record names."""
         policy = Policy(stall_timeout_s=self.settings.stall_timeout_s)
         if (self.settings.replicas or 1) <= 1 and not self.settings.workers:
+            if (second := next_edit_launch(plan)) is not None:
+                return self.paired(plan, second, gpus, model_path, policy)
             build = self.builder(plan.model, model_path)
             return ProcessSupervisor(plan, lambda p, port: build(p, port, None), self.log_dir, self.on_event,
                                      policy, gpus), plan
@@ -194,11 +118,31 @@ class Launcher:
         guard = self.guard()
 
         def build_router(workers: list[str]) -> EngineCommand:
-            command = router_command(fleet, workers, self.key())
+            command = router_command(fleet.router, workers, self.key())
             return replace(command, argv=[*guard, *command.argv])
 
         replicas = self.builder(plan.model, model_path, member=True)
         return Fleet(fleet, replicas, build_router, self.log_dir, self.on_event, policy, gpus), fleet.router
+
+    def paired(self, plan: LaunchPlan, second: LaunchPlan, gpus: list[Gpu], model_path: str,
+               policy: Policy) -> tuple[Paired, LaunchPlan]:
+        """The completion process at its share beside the next-edit process (``second``, its own
+        free port, the base model's tokenizer, a ``--member`` guard); the record names the first.
+        The next-edit supervisor re-plans nothing by arithmetic (no GPUs): its model is fixed."""
+        first, build = paired(plan), self.builder(plan.model, model_path)
+        python, guard = self.settings.python or sys.executable, self.guard(member=True)
+        tokenizer = plan.next_edit.tokenizer if plan.next_edit is not None else None
+
+        def build_second(p: LaunchPlan, port: int) -> EngineCommand:
+            command = build_command(p, port, p.model, python, self.settings.command, self.key(), tokenizer)
+            return replace(command, argv=[*guard, *command.argv])
+
+        pair = Paired(
+            lambda on_event: ProcessSupervisor(first, lambda p, port: build(p, port, None), self.log_dir, on_event,
+                                               policy, gpus),
+            lambda on_event: ProcessSupervisor(second, build_second, self.log_dir, on_event, policy, []),
+            self.on_event)
+        return pair, first
 
     def fronted(self, plan: LaunchPlan, gpus: list[Gpu], model_path: str) -> tuple[Fronted, LaunchPlan]:
         """The engine (or the fleet's router) on loopback on an internal port, the front on
@@ -207,7 +151,7 @@ class Launcher:
         inside = replace(self, settings=self.settings.model_copy(update={"host": "127.0.0.1", "port": internal}))
         named: list[LaunchPlan] = []
 
-        def make_inner(on_event: Callable[[EngineEvent], None]) -> Inner:
+        def make_inner(on_event: Callable[[EngineEvent], None]) -> Supervised:
             inner, plan_named = replace(inside, on_event=on_event).engine(
                 replace(plan, host="127.0.0.1", port=internal), gpus, model_path)
             named.append(plan_named)
@@ -230,7 +174,7 @@ class Launcher:
             return EngineCommand(argv, {KEY_ENV: key, UPSTREAM_KEY_ENV: self.key()}, key)
 
         plan = replace(upstream, engine="front", host=self.settings.host, port=port)
-        return ProcessSupervisor(plan, build, self.log_dir, on_event, FRONT_POLICY)
+        return ProcessSupervisor(plan, build, self.log_dir, on_event, FRONT_POLICY, [])
 
     def guard(self, member: bool = False) -> list[str]:
         """The guard's command line, to put before an engine's (``--member``: a fleet replica)."""

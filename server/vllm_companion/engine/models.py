@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+from .. import paths
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ class ModelUnavailable(RuntimeError):
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("VLLM_COMPANION_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    path = Path(base) / "vllm-companion" if "VLLM_COMPANION_CACHE" not in os.environ else Path(base)
+    """The cache folder (``paths.cache_dir``), created."""
+    path = paths.cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,14 +1,14 @@
 """Supervise an engine process: start, readiness, health, restarts with back-off, step-downs.
 
 Modelled on ollama's llm/server.go: a free port on 127.0.0.1, the child's output kept (here in a
-log file, so the engine survives the language server that started it when other editors still
-use it), readiness as ``/health`` then ``/v1/models`` with a stall timer that resets whenever
+log file, engine/engine_log.py, so the engine survives the language server that started it when
+other editors still use it), readiness as ``/health`` then ``/v1/models`` with a stall timer that resets whenever
 the engine writes progress (model loads take minutes), the last error line kept for the user.
-On exit: diagnose (engine/diagnose.py), step down, restart after 1, 2, 4... s; five failures
+On exit: diagnose (engine/planning/diagnose.py), step down, restart after 1, 2, 4... s; five failures
 within a minute is a crash loop: stop with the diagnosis. ``stop`` ends the whole process group.
 
 Before every restart and on ``stop``, whatever is left of the old engine's session is reaped
-(``procs.reap``: by session, parentage, identity and the guard's mark in the environment): the
+(``signals.reap``: by session, parentage, identity and the guard's mark in the environment): the
 guard (engine/guard.py) does so itself before it exits, and this sweep covers a guard that was
 killed first, a worker forked after the guard was last seen and one that left the session. vLLM's
 free-memory check would fail a restart beside a leftover ``VLLM::EngineCore`` holding the GPU (issue 19, point 9).
@@ -19,65 +19,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import httpx2 as httpx
 
+from .. import paths
+from ..httpclient import http_client
 from .command import EngineCommand
-from .diagnose import Diagnosis, diagnose, next_plan
+from .engine_log import EngineLog, progress
 from .guard import STOPPED_ON_PURPOSE
-from .hardware import Gpu
-from .plan import LaunchPlan
-from .procs import Watched, reap, signal_child_group
-from .registry import private_dir
+from .planning.diagnose import Diagnosis, diagnose, next_plan
+from .planning.hardware import Gpu
+from .planning.plan import LaunchPlan
+from .procs import Watched
+from .readiness import PROBE_TIMEOUT_S, healthy, serving
+from .signals import reap, signal_child_group
+from .supervised import EngineEvent, EngineState, Extras, Policy, free_port
 
 log = logging.getLogger(__name__)
-_PERCENT = re.compile(r"(\d{1,3})%")
-_OUR_PROBES = re.compile(r'"GET /(health|v1/models) HTTP')
-
-
-class EngineState(StrEnum):
-    STOPPED = "stopped"
-    STARTING = "starting"
-    READY = "ready"
-    UNHEALTHY = "unhealthy"
-    RESTARTING = "restarting"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    state: EngineState
-    message: str
-    plan: LaunchPlan
-    endpoint: str | None = None
-    percent: int | None = None
-
-
-@dataclass(frozen=True)
-class Policy:
-    stall_timeout_s: float = 300.0  # no output and not ready for this long: hung
-    poll_s: float = 0.25
-    health_interval_s: float = 5.0
-    health_failures: int = 3
-    backoff_s: tuple[float, ...] = (1, 2, 4, 8, 16, 30)
-    crash_loop: tuple[int, float] = (5, 60.0)  # this many failures within this many seconds
-    stop_grace_s: float = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ProcessSupervisor:
@@ -86,27 +49,39 @@ class ProcessSupervisor:
         plan: LaunchPlan,
         build: Callable[[LaunchPlan, int], EngineCommand],
         log_dir: Path,
-        on_event: Callable[[EngineEvent], None] = lambda e: None,
-        policy: Policy | None = None,
-        gpus: list[Gpu] | None = None,
+        on_event: Callable[[EngineEvent], None],
+        policy: Policy,
+        gpus: list[Gpu],  # for step-downs that re-plan by arithmetic ([]: none)
     ) -> None:
         self.plan, self.build, self.log_dir, self.on_event = plan, build, log_dir, on_event
-        self.gpus = gpus or []  # for step-downs that re-plan by arithmetic
-        self.policy = policy or Policy()
+        self.gpus, self.policy = gpus, policy
         self.state = EngineState.STOPPED
         self.endpoint: str | None = None
         self.last_error = ""
         self.pid: int | None = None
         self.port: int | None = None
-        self.log_path: Path | None = None
+        self.output = EngineLog(log_dir)
         self.restarts = 0
-        self.tail: deque[str] = deque(maxlen=200)
         self._proc: asyncio.subprocess.Process | None = None
         self._session: Watched | None = None  # the running engine's session, for the sweep after it
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()  # set on every state event
         self._stopping = False
         self._failures: deque[float] = deque()
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.output.path
+
+    @property
+    def tail(self) -> deque[str]:
+        return self.output.tail
+
+    def extras(self) -> Extras:
+        return Extras()
+
+    def describe(self) -> str | None:
+        return None
 
     async def start(self) -> None:
         if self._task is None or self._task.done():
@@ -163,21 +138,16 @@ class ProcessSupervisor:
     async def _launch_and_watch(self) -> str:
         self.port = self.plan.port or free_port()
         command = self.build(self.plan, self.port)
-        private_dir(self.log_dir)
-        self.log_path = self.log_dir / f"engine-{self.port}.log"
-        self.tail.clear()
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
+        with self.output.create(self.port) as out:
             self._proc = await asyncio.create_subprocess_exec(
                 *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT,
-                env={**os.environ, **command.env}, start_new_session=True,
+                env=paths.child_env(command.env), start_new_session=True,
             )
         self.pid = self._proc.pid
         self._session = Watched.child(self._proc.pid)
         self.endpoint = f"http://127.0.0.1:{self.port}/v1"
         self._emit(EngineState.STARTING, f"starting {self.plan.describe()}")
-        headers = {"Authorization": f"Bearer {command.api_key}"} if command.api_key else {}
-        async with httpx.AsyncClient(timeout=2.0, headers=headers) as http:
+        async with http_client(PROBE_TIMEOUT_S, command.api_key) as http:
             outcome = await self._watch_start(http)
             if outcome == "ready":
                 self._emit(EngineState.READY, f"ready: {self.plan.served_name}")
@@ -186,19 +156,18 @@ class ProcessSupervisor:
         return outcome
 
     async def _watch_start(self, http: httpx.AsyncClient) -> str:
-        assert self._proc is not None and self.log_path is not None
+        assert self._proc is not None and self.endpoint is not None
         offset, last_progress = 0, time.monotonic()
         while not self._stopping:
-            offset, fresh = self._read_log(offset)
-            fresh = [x for x in fresh if not _OUR_PROBES.search(x)]  # our polling is not progress
-            if fresh:
+            offset, fresh = self.output.read(offset)
+            if (step := progress(fresh)) is not None:
                 last_progress = time.monotonic()
-                self._progress(fresh)
+                self._emit(EngineState.STARTING, *step)
             self._look()
             if self._proc.returncode is not None:
-                self._read_log(offset)
+                self.output.read(offset)
                 return "exited"
-            if await self._is_ready(http):
+            if await serving(http, self.endpoint):
                 return "ready"
             if time.monotonic() - last_progress > self.policy.stall_timeout_s:
                 return "stalled"
@@ -208,13 +177,13 @@ class ProcessSupervisor:
         return "stopping"
 
     async def _watch_ready(self, http: httpx.AsyncClient) -> str:
-        assert self._proc is not None
-        offset, failures = self._log_size(), 0
+        assert self._proc is not None and self.endpoint is not None
+        offset, failures = self.output.size(), 0
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.policy.health_interval_s):
                     await self._proc.wait()
-            offset, _ = self._read_log(offset)
+            offset, _ = self.output.read(offset)
             self._look()
             if self._proc.returncode is not None:
                 return "exited"
@@ -226,45 +195,9 @@ class ProcessSupervisor:
 
     # -- helpers -------------------------------------------------------------------------------
     async def _healthy(self, http: httpx.AsyncClient) -> bool:
-        """``/health`` where the engine has it (vLLM); llama.cpp's Python server has not (404)."""
-        try:
-            status = (await http.get(f"http://127.0.0.1:{self.port}/health")).status_code
-        except httpx.HTTPError:
-            return False
-        return status == 200 or (status == 404 and await self._models_listed(http))
-
-    async def _is_ready(self, http: httpx.AsyncClient) -> bool:
-        return await self._healthy(http) and await self._models_listed(http)
-
-    async def _models_listed(self, http: httpx.AsyncClient) -> bool:
-        try:
-            resp = await http.get(f"{self.endpoint}/models")
-            return resp.status_code == 200 and bool(resp.json().get("data"))
-        except (httpx.HTTPError, ValueError):
-            return False
-
-    def _log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path and self.log_path.exists() else 0
-
-    def _read_log(self, offset: int) -> tuple[int, list[str]]:
-        if self.log_path is None:
-            return offset, []
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                data = f.read(1 << 20)
-        except OSError:
-            return offset, []
-        cut = data.rfind(b"\n") + 1
-        lines = data[:cut].decode("utf-8", "replace").splitlines()
-        self.tail.extend(lines)
-        return offset + cut, lines
-
-    def _progress(self, lines: list[str]) -> None:
-        last = next((x for x in reversed(lines) if x.strip()), "")
-        matches = [m for m in map(_PERCENT.search, reversed(lines)) if m]  # newest line with a percentage
-        percent = min(100, int(matches[0].group(1))) if matches else None
-        self._emit(EngineState.STARTING, last.strip()[-160:], percent)
+        """Is the running engine well (engine/readiness.py)? A method, so the fleet's router can
+        read its own ``/liveness`` instead (engine/fleet.py's ``RouterSupervisor``)."""
+        return self.endpoint is not None and await healthy(http, self.endpoint)
 
     def _diagnose(self, outcome: str) -> Diagnosis:
         if outcome == "stalled":

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def register_all(server: CompanionServer) -> None:
-    from . import actions, chat, inline, lifecycle, models, telemetry
+    from . import actions, chat, inline, lifecycle, models, nextedit, telemetry
 
     lifecycle.register(server)
     inline.register(server)
@@ -18,3 +18,4 @@ def register_all(server: CompanionServer) -> None:
     actions.register(server)
     telemetry.register(server)
     models.register(server)
+    nextedit.register(server)

@@ -84,7 +84,7 @@ def _issued(ls: CompanionServer, doc: Document, row: int, start: int, cursor: in
     """Tell the acceptance tracker about the suggestion (inserted at ``start``, asked for at
     ``cursor``); its id goes into the item's command."""
     line = doc.line(row)
-    model = ls.services.backend.cached_model
+    model = ls.services.health.served
     kind = cursor_kind(line[:cursor], line[cursor:])
     return ls.services.acceptance.issued(doc.uri, row, start, text, doc.language_id, kind, model.id if model else "?")
 

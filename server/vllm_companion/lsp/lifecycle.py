@@ -63,8 +63,8 @@ async def initialized(ls: CompanionServer, params: types.InitializedParams) -> N
     if ls.services.config.backend.launch:
         ls.spawn(ls.start_engine())
     else:
-        ls.spawn(ls.probe_backend())
-    ls.spawn(ls.watch_health())
+        ls.spawn(ls.services.health.probe())
+    ls.watch_health()
 
 
 async def did_change_configuration(ls: CompanionServer, params: types.DidChangeConfigurationParams) -> None:
@@ -72,8 +72,7 @@ async def did_change_configuration(ls: CompanionServer, params: types.DidChangeC
     if isinstance(settings, dict) and isinstance(settings.get(SECTION), dict):
         ls.apply_settings(client_settings=settings[SECTION])
     else:
-        await pull_configuration(ls)
-    ls.spawn(ls.probe_backend())
+        await pull_configuration(ls)  # a changed connection is probed again (Services.reconnect)
 
 
 def did_change_folders(ls: CompanionServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
@@ -86,7 +85,7 @@ def did_change_folders(ls: CompanionServer, params: types.DidChangeWorkspaceFold
 async def shutdown(ls: CompanionServer, params: None) -> None:
     await ls.stop_background()
     await ls.services.binding.stop()
-    await ls.services.backend.close()
+    await ls.services.health.close()
     ls.services.acceptance.close()
 
 

@@ -4,7 +4,7 @@
   alternatives: [{model, why, needsRestart: true}], truncated, error?}``: what the endpoint lists
   (``backend/listing.py``, bounded in time and bytes, never failing: ``error`` says why ``served``
   is empty) and, when this server launched the engine, the launch plan's other candidates that fit
-  the GPUs (``engine/alternatives.py``). docs/protocol.md has the shapes.
+  the GPUs (``engine/planning/alternatives.py``). docs/protocol.md has the shapes.
 - ``vllmCompanion/didChangeModel`` (notification) ``{backend?: {model}, chat?: {model}}``: the
   user picked another served model. ``backend.model`` and ``chat.model`` are user-only settings
   (settings_trust.py): a repository's ``workspace/configuration`` answer never changes them, so
@@ -23,8 +23,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..backend.listing import MAX_ID_CHARS, served_models
-from ..engine.alternatives import Alternatives
+from ..backend.health import NOT_READY
+from ..backend.listing import MAX_ID_CHARS, Listing, served_models
+from ..engine.planning.alternatives import Alternatives
 
 if TYPE_CHECKING:
     from .server import CompanionServer
@@ -76,12 +77,13 @@ def register(server: CompanionServer) -> None:
 
 async def answer(ls: CompanionServer, alternatives: Alternatives) -> dict[str, Any]:
     services = ls.services
-    listing = await served_models(services.backend)
+    pending = services.health.connection.engine_pending  # launch mode, no engine yet: nothing to ask
+    listing = Listing(error=NOT_READY) if pending else await served_models(services.health.backend)
     binding = services.binding
     plan = binding.manager.plan if binding.launch and binding.manager is not None else None
     others = await alternatives.for_plan(plan)
-    cached = services.backend.cached_model
-    current = cached.id if cached is not None else services.config.backend.model
+    served = services.health.served
+    current = served.id if served is not None else services.connection.model
     if current is None and listing.models:
         current = listing.models[0].id  # what the backend will pick: the endpoint's first
     out: dict[str, Any] = {
@@ -130,5 +132,4 @@ def use_models(ls: CompanionServer, changed: dict[tuple[str, str], str | None]) 
         else:
             part[key] = value
         options[section] = part
-    ls.apply_settings(init_options=options)
-    ls.spawn(ls.probe_backend())
+    ls.apply_settings(init_options=options)  # a new model: a new connection, probed (Services.reconnect)

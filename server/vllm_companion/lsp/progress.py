@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..engine.supervisor import EngineEvent, EngineState
+from ..engine.supervised import EngineEvent, EngineState
 
 if TYPE_CHECKING:
     from .server import CompanionServer

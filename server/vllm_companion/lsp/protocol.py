@@ -33,6 +33,7 @@ from pygls.protocol.language_server import lsp_method
 
 from ..actions import catalog
 from ..documents import Change
+from . import nextedit
 from .telemetry import typed
 
 if TYPE_CHECKING:
@@ -118,19 +119,21 @@ class CompanionProtocol(LanguageServerProtocol):
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
         """pygls's initialize, plus the action catalog in ``capabilities.experimental``."""
         result: types.InitializeResult = yield from super().lsp_initialize(params)
-        result.capabilities.experimental = {"vllmCompanion": {"actions": catalog()}}
+        result.capabilities.experimental = {"vllmCompanion": {"actions": catalog(), "nextEdit": nextedit.capability()}}
         return result
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         item = params.text_document
         self._server.services.documents.open(item.uri, item.language_id, item.version, item.text)
+        self._server.services.completions.warmer.opened(item.uri)  # the prompt head, prefilled (warm.py)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         changes = [Change(c.text, getattr(c, "range", None)) for c in params.content_changes]
         doc = params.text_document
         typed(self._server, params)  # a partial accept in VS Code shows only as this edit
+        self._server.services.nextedit.changing(doc.uri, changes)  # the edit history sees it before it applies
         self._server.services.documents.change(doc.uri, doc.version, changes, self._server.encoding)
         self._server.services.completions.typed(doc.uri)
 
@@ -139,3 +142,4 @@ class CompanionProtocol(LanguageServerProtocol):
         self._server.services.documents.close(params.text_document.uri)
         self._server.services.completions.forget(params.text_document.uri)
         self._server.services.acceptance.closed(params.text_document.uri)
+        self._server.services.nextedit.closed(params.text_document.uri)

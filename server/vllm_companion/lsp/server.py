@@ -2,8 +2,9 @@
 
 Handlers (this package, one module per area) parse params, call a service and convert the
 result; everything that imports pygls or lsprotocol lives in this package (a test reads the
-imports). The server keeps only what is about the connection: the position encoding, the
-settings sources it merges, its background tasks, and the editor process it watches.
+imports). The server keeps only what is about the editor's connection: the position encoding,
+the settings sources it merges, its background tasks, and the editor process it watches. The
+engine's endpoint is no settings source: the binding hands it to the app (``Services.reconnect``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from pygls.lsp.server import LanguageServer
 
 from .. import __version__
 from ..app import Services, build
-from ..backend import BackendError
 from ..config import env_overrides, load_config
 from ..documents import UTF16
 from ..engine.procs import ProcessId
-from ..engine.registry import runtime_dir
+from ..logs import stop_logging
+from ..repetition import loop_store
 from ..settings_trust import from_workspace, ignored_message
 from .progress import EngineProgress
 from .protocol import CompanionProtocol
@@ -53,8 +54,7 @@ class CompanionServer(LanguageServer):
         self.initialized_seen = False  # the editor has initialize's answer: notifications may go
         self._held_status: tuple[str, dict[str, Any]] | None = None
         config, _ = load_config(self._env)  # problems are reported by apply_settings at initialize
-        self.services: Services = build(config, self._send_status, self._show_message, runtime_dir() / "loops.json")
-        self.services.binding.on_endpoint = self._engine_endpoint
+        self.services: Services = build(config, self._send_status, self._show_message, loop_store())
         self._tasks: set[asyncio.Task[Any]] = set()
         from . import register_all
 
@@ -75,11 +75,9 @@ class CompanionServer(LanguageServer):
         if isinstance(client_settings, Mapping):
             user, _ = load_config(self._env, self._init_options)
             self._client_settings, ignored, refused = from_workspace(client_settings, user)
-        sources = (self._env, self._init_options, self._client_settings, self.services.binding.overrides())
-        config, problems = load_config(*sources)
+        config, problems = load_config(self._env, self._init_options, self._client_settings)
         problems = self._news(ignored) + refused + problems
-        if (old := self.services.reconfigure(config)) is not None:
-            self.spawn(old.close())
+        self.services.reconfigure(config)
         if config.log.level:
             logging.getLogger("vllm_companion").setLevel(config.log.level.upper())
         for problem in problems:
@@ -119,28 +117,9 @@ class CompanionServer(LanguageServer):
         await progress.begin()
         await self.services.binding.start(self.services.config.engine)
 
-    def _engine_endpoint(self) -> None:
-        self.apply_settings()
-        self.spawn(self.probe_backend())
-
-    async def watch_health(self) -> None:
-        """Attach mode: check the endpoint every ``backend.healthIntervalS`` so the status bar
-        follows it even while nobody types (the launch mode has its supervisor for this)."""
-        while True:
-            await asyncio.sleep(self.services.config.backend.health_interval_s)
-            if not self.services.config.backend.launch:
-                await self.probe_backend()
-
-    async def probe_backend(self) -> None:
-        """Contact the engine so the status bar shows its health straight away."""
-        completions = self.services.completions
-        self.services.backend.forget_model()
-        try:
-            await completions.probes.model_and_family()
-        except BackendError as exc:
-            completions.outcome(exc)
-        else:
-            completions.outcome(None)
+    def watch_health(self) -> None:
+        """Attach mode: the health checks the endpoint every ``backend.healthIntervalS``."""
+        self.spawn(self.services.health.watch(lambda: self.services.config.backend.health_interval_s))
 
     # -- the editor's end is ours ----------------------------------------------------------------
     def watch_editor(self, process_id: int | None) -> None:
@@ -167,6 +146,7 @@ class CompanionServer(LanguageServer):
             await asyncio.wait_for(self.services.binding.stop(), EXIT_GRACE_S)
         except Exception:  # leaving is what matters; the engine's guard stops an orphan anyway
             log.exception("engine release failed on exit")
+        stop_logging()  # os._exit skips atexit: the queued lines are written first (logs.py)
         os._exit(0)
 
     # -- outgoing ------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, cast
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from ..telemetry.tracker import NEXT_EDIT
+
 if TYPE_CHECKING:
     from .server import CompanionServer
 
@@ -36,19 +38,27 @@ def register(server: CompanionServer) -> None:
     @server.command(ACCEPT)
     def accepted(server_: LanguageServer, *args: Any) -> None:
         ls = cast("CompanionServer", server_)
-        if args and isinstance(args[0], str):
+        if args and isinstance(args[0], str) and _completion(ls, args[0]):
             ls.services.acceptance.accepted(args[0])
 
     @server.feature(SHOWN)
     def shown(ls: CompanionServer, params: Any) -> None:
-        if (sid := _item_id(params)) is not None:
+        if (sid := _item_id(params)) is not None and _completion(ls, sid):
             ls.services.acceptance.shown(sid)
 
     @server.feature(PARTIAL)
     def partial(ls: CompanionServer, params: Any) -> None:
         length = _field(params, "acceptedLength")
-        if (sid := _item_id(params)) is not None and isinstance(length, int) and not isinstance(length, bool):
+        if (sid := _item_id(params)) is not None and isinstance(length, int) and not isinstance(length, bool) \
+                and _completion(ls, sid):
             ls.services.acceptance.partially_accepted(sid, length)
+
+
+def _completion(ls: CompanionServer, sid: str) -> bool:
+    """Is ``sid`` an inline completion's? A next edit's id (lsp/nextedit.py) is reported only
+    through the next-edit notifications and commands, never as a completion's."""
+    item = ls.services.acceptance.get(sid)
+    return item is None or item.kind != NEXT_EDIT
 
 
 def _field(data: Any, name: str) -> Any:

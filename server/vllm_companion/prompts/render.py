@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from ..model_ids import lookup
 from .families import FAMILIES, PLAIN, Family
 
 _PLACEHOLDER = re.compile(r"(\{files\}|\{prefix\}|\{suffix\})")
@@ -27,14 +28,14 @@ M = TypeVar("M", bound=Matchable)
 
 
 def pick(records: Sequence[M], model_id: str | None, override: str, default: M) -> M:
-    """The record the user's override names, else the first whose pattern is in the model id:
-    one resolver for FIM families and chat templates alike."""
+    """The record the user's override names, else the one the model id names by the package's one
+    rule (model_ids.py, as architectures are found): one resolver for FIM families and chat templates."""
     if override and override != "auto":
         named = next((r for r in records if r.name == override.lower()), None)
         if named is not None:
             return named
-    lowered = (model_id or "").lower()
-    return next((r for r in records if any(pattern in lowered for pattern in r.match)), default)
+    found = lookup(records, model_id)
+    return default if found is None else found
 
 
 def resolve_family(model_id: str | None, override: str = "auto") -> Family:

@@ -31,7 +31,7 @@ def _runs(items: list[str]) -> dict[str, int]:
 class LoopContext:
     """Computed lazily: most streams never repeat anything, and then this costs nothing."""
 
-    def __init__(self, prefix: str = "") -> None:
+    def __init__(self, prefix: str) -> None:
         self.tail = prefix[-TAIL_CHARS:]
 
     @classmethod

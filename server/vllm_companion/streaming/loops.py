@@ -12,13 +12,17 @@ from .repeat_numbered import NumberedLines
 
 
 def loop_detectors(prefix: str = "", line_occurrences: int = 3) -> list[Stage]:
-    """Fresh detectors for one stream; ``prefix`` (text before the cursor) sets what is familiar."""
+    """Fresh detectors for one stream; ``prefix`` (text before the cursor) sets what is familiar.
+
+    The one place a ``LoopContext`` is built: every detector of the stream shares it (issue 21,
+    point 5: constructors take what they need, no silent defaults).
+    """
     ctx = LoopContext.from_prefix(prefix)
     return [
-        RepeatedLine(line_occurrences, ctx),
+        RepeatedLine(ctx, line_occurrences),
         RepeatedBlock(ctx),
         InlineRepeat(ctx),
-        NumberedLines(context=ctx),
+        NumberedLines(ctx),
         BlankRun(),
     ]
 

@@ -23,9 +23,9 @@ MIN_LINE_CHARS = 3
 
 
 class RepeatedBlock(LineStage):
-    def __init__(self, context: LoopContext | None = None) -> None:
+    def __init__(self, context: LoopContext) -> None:
         super().__init__()
-        self.context = context or LoopContext()
+        self.context = context
         self.lines: list[str] = []
         self.ends: list[int] = []  # text offset after each line
 

@@ -40,8 +40,8 @@ def allowed(unit: str, line: str) -> bool:
 
 
 class InlineRepeat:
-    def __init__(self, context: LoopContext | None = None) -> None:
-        self.context = context or LoopContext()
+    def __init__(self, context: LoopContext) -> None:
+        self.context = context
         self.checked = 0  # line length at the last check
         self.line_start = -1
 

@@ -20,9 +20,9 @@ DATA_OCCURRENCES = 6  # rows of literals repeat in real tables and test data
 
 
 class RepeatedLine(LineStage):
-    def __init__(self, occurrences: int = 3, context: LoopContext | None = None) -> None:
+    def __init__(self, context: LoopContext, occurrences: int = 3) -> None:
         super().__init__()
-        self.context = context or LoopContext()
+        self.context = context
         self.occurrences = occurrences
         self.limit: int | None = None  # for the current run; worked out once it repeats
         self.last = ""

@@ -20,9 +20,9 @@ KEEP = 3
 
 
 class NumberedLines(LineStage):
-    def __init__(self, max_run: int = MAX_RUN, context: LoopContext | None = None) -> None:
+    def __init__(self, context: LoopContext, max_run: int = MAX_RUN) -> None:
         super().__init__()
-        self.context = context or LoopContext()
+        self.context = context
         self.max_run = max_run
         self.limit: int | None = None  # worked out once a run is long enough to matter
         self.skel = ""

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from .. import paths
+
 SIDE_FILES = ("-wal", "-shm", "-journal")
 STEP_S = 5.0  # the longest one statement may run (reading all 100,000 rows, checks included: 0.8 s here)
 _HELD: dict[tuple[int, int], tuple[int, list[int]]] = {}  # per (device, inode): users, checked descriptors
@@ -45,12 +47,8 @@ class UnsafeStore(Exception):
 
 def state_dir() -> Path:
     """``$VLLM_COMPANION_STATE``, else ``$XDG_STATE_HOME/vllm-companion``, else
-    ``~/.local/state/vllm-companion`` (the XDG base directory spec's state home)."""
-    if own := os.environ.get("VLLM_COMPANION_STATE"):
-        return Path(own)
-    if xdg := os.environ.get("XDG_STATE_HOME"):
-        return Path(xdg) / "vllm-companion"
-    return Path.home() / ".local" / "state" / "vllm-companion"
+    ``~/.local/state/vllm-companion`` (the XDG base directory spec's state home; ``paths.py``)."""
+    return paths.state_dir()
 
 
 def open_db(path: Path, create: bool, busy_s: float, schema: str) -> sqlite3.Connection | None:

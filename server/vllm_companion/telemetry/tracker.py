@@ -16,6 +16,11 @@ document closes, without it being accepted. Survival is the share of the accepte
 characters still found, in order, around where it went (survival.py: bounded, and computed in the
 store's writer thread, never on the event loop); at most ``TIMERS`` checks wait at once.
 
+Next-edit suggestions (nextedit/service.py) are tracked here too, with the kind ``next_edit``
+(the ``kind`` column; ``vllm-companion stats`` shows them as their own row): shown through
+``textDocument/didShowInlineEdit``, accepted or dismissed through their commands; no prefetch
+and no partial accepts for them, and showing one dismisses only another next edit.
+
 Nothing here waits on the store: events go to its queue; when the store turns itself off
 (``EventStore.failure``) the user is told once, with the next event or suggestion.
 """
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 KEEP = 512  # suggestions remembered (ids the editor may still report on)
 TIMERS = 2 * KEEP  # survival checks waiting at once; an accept beyond them gets none (issue 19, point 7)
 SURVIVAL_S = (30.0, 120.0)
+NEXT_EDIT = "next_edit"  # the kind of a next-edit suggestion (nextedit/service.py): no prefetch, no partials
 _ids = itertools.count(1)
 _WORD = re.compile(r"\w")
 
@@ -86,11 +92,13 @@ class Suggestion:
 
 
 class Acceptance:
-    def __init__(self, store: EventStore, documents: DocumentStore, checks_s: Sequence[float] = SURVIVAL_S) -> None:
-        self.store, self.documents, self.checks_s = store, documents, tuple(checks_s)
-        self.enabled = True
-        self.on_accept: Callable[[Suggestion], None] = lambda s: None  # the prefetch (app.py)
-        self.notice: Callable[[str], None] = lambda text: None  # tells the user (app.py: the status)
+    def __init__(
+        self, store: EventStore, documents: DocumentStore, checks_s: Sequence[float], enabled: bool, *,
+        on_accept: Callable[[Suggestion], None], notice: Callable[[str], None],
+    ) -> None:
+        self.store, self.documents, self.checks_s, self.enabled = store, documents, tuple(checks_s), enabled
+        self.on_accept = on_accept  # the prefetch (app.py)
+        self.notice = notice  # tells the user (app.py: the status)
         self._told = False
         self._items: OrderedDict[str, Suggestion] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,8 +116,9 @@ class Acceptance:
         item = self._items.get(sid)
         if item is None or item.state != "issued":
             return
+        same = item.kind == NEXT_EDIT  # a next edit and an inline completion may show together
         for other in self._items.values():
-            if other.uri == item.uri and other.state == "shown":
+            if other.uri == item.uri and other.state == "shown" and (other.kind == NEXT_EDIT) == same:
                 self._move(other, "dismissed")
         self._move(item, "shown")
 
@@ -120,7 +129,7 @@ class Acceptance:
     def typed(self, uri: str, row: int, col: int, inserted: str) -> None:
         """A change inserting ``inserted`` at (``row``, ``col``), before it is applied: a partial
         accept of the document's latest suggestion still on offer (``partial_length``)."""
-        item = next((i for i in reversed(self._items.values()) if i.uri == uri), None)
+        item = next((i for i in reversed(self._items.values()) if i.uri == uri and i.kind != NEXT_EDIT), None)
         if item is None or item.state not in ("issued", "shown") or row != item.row or col < item.col:
             return
         doc = self.documents.get(uri)
@@ -139,8 +148,17 @@ class Acceptance:
         if len(self._tasks) + len(checks) <= TIMERS:  # each holds the text for up to 2 min
             for name, delay in checks:
                 self._spawn(self._survival(item, name, delay))
-        self.on_accept(item)
+        if item.kind != NEXT_EDIT:
+            self.on_accept(item)
         return item
+
+    def dismissed(self, sid: str) -> None:
+        """The editor dismissed a suggestion it showed (a next edit's dismiss command)."""
+        if (item := self._items.get(sid)) is not None and item.state in ("issued", "shown"):
+            self._move(item, "dismissed")
+
+    def get(self, sid: str) -> Suggestion | None:
+        return self._items.get(sid)
 
     def closed(self, uri: str) -> None:
         for item in list(self._items.values()):

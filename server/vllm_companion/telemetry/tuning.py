@@ -4,8 +4,10 @@
   their acceptance rate is under half the single-line one, end-of-line suggestions there are cut
   to one line too (Copilot's mid-line rule, extended by evidence).
 - ``maxTokens``: once ``MIN_SAMPLES`` suggestions were accepted, the 90th percentile of their
-  length (at ``CHARS_PER_TOKEN``) with 50 % headroom, between ``MIN_TOKENS`` and the setting:
-  generating tokens nobody keeps only costs latency.
+  length in tokens (``tokens.tokens_for_chars``, the one estimate) times ``HEADROOM``, between
+  ``MIN_TOKENS`` and the setting: generating tokens nobody keeps only costs latency. ``HEADROOM``
+  is 1.8 = 1.5 x 3 / 2.5: the learned values stay those of the former rule (2.5 characters a
+  token, 50 % headroom), now said as the shared estimate (3 a token) and a wider margin.
 Recomputed from the store at most every ``REFRESH_S``; the read happens in the store's writer
 thread (``EventStore.refresh``), so a completion never waits on SQLite and learns from the newest
 events read so far (none at first: the settings apply). Rows are validated when read, so a bad
@@ -17,9 +19,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ..tokens import tokens_for_chars
 from .store import Event, EventStore
 
-MIN_SAMPLES, MIN_TOKENS, CHARS_PER_TOKEN, REFRESH_S, RECENT = 20, 32, 2.5, 300.0, 20_000
+MIN_SAMPLES, MIN_TOKENS, REFRESH_S, RECENT = 20, 32, 300.0, 20_000
+HEADROOM = 1.8  # over the 90th percentile of accepted lengths, in tokens
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Tuned:
 
 
 def tune(events: list[Event], language: str, max_tokens: int) -> Tuned:
-    mine = [e for e in events if e.language == language]
+    mine = [e for e in events if e.language == language and e.kind != "next_edit"]  # completions only
     shown = {True: 0, False: 0}
     accepted = {True: 0, False: 0}
     sizes: list[int] = []
@@ -46,7 +50,7 @@ def tune(events: list[Event], language: str, max_tokens: int) -> Tuned:
     tokens = None
     if len(sizes) >= MIN_SAMPLES:
         p90 = sorted(sizes)[int(len(sizes) * 0.9) - 1]
-        tokens = max(MIN_TOKENS, min(max_tokens, int(p90 / CHARS_PER_TOKEN * 1.5)))
+        tokens = max(MIN_TOKENS, min(max_tokens, int(tokens_for_chars(p90) * HEADROOM)))
     return Tuned(tokens, single)
 
 

@@ -5,6 +5,7 @@
 -- :VllmCompanionAccept / :VllmCompanionReject   the edit shown as a diff (ga / gr in it)
 -- :VllmCompanionSnooze [minutes]  no automatic suggestions for a while (default 15)
 -- :VllmCompanionResume            automatic suggestions again
+-- :VllmCompanionNextEdit          ask for the next edit now (<Tab> jumps/accepts, <Esc> dismisses)
 if vim.g.loaded_vllm_companion then return end
 vim.g.loaded_vllm_companion = true
 
@@ -41,3 +42,7 @@ end, { nargs = '?', desc = 'vLLM Companion: no automatic suggestions for N minut
 vim.api.nvim_create_user_command('VllmCompanionResume', function()
   require('vllm_companion').resume()
 end, { desc = 'vLLM Companion: automatic suggestions again' })
+
+vim.api.nvim_create_user_command('VllmCompanionNextEdit', function()
+  require('vllm_companion.nextedit').request(false)
+end, { desc = 'vLLM Companion: ask for the next edit at the cursor' })

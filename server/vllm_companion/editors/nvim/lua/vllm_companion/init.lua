@@ -1,12 +1,14 @@
 -- vLLM Companion for Neovim (0.11+): the language server for completion (the built-in LSP
 -- completion with autotrigger; native ghost text through vim.lsp.inline_completion on 0.12+),
 -- plus chat, edit, the server's actions and a statusline, over the server's own LSP methods.
--- Edits show a diff before they land (diff.lua); suggestions can be snoozed (snooze.lua).
+-- Edits show a diff before they land (diff.lua); suggestions can be snoozed (snooze.lua); next-edit
+-- suggestions are shown with extmarks and accepted with <Tab> (nextedit.lua).
 -- Shipped inside the Python package: `vllm-companion editor-path nvim` prints this runtimepath.
 local M = {}
 local NAME = 'vllm_companion'
 local diff = require('vllm_companion.diff')
 local snooze = require('vllm_companion.snooze')
+local nextedit = require('vllm_companion.nextedit')
 M.status = { state = 'starting', message = '' }
 local chats = {} -- partialResultToken -> {buf = bufnr, request = id}
 
@@ -98,6 +100,7 @@ function M.edit(instruction, line1, line2)
 end
 
 M.accept, M.reject = diff.accept, diff.reject
+M.next_edit = nextedit
 
 --- No automatic suggestions for `minutes` (they come back by themselves); `resume` ends it early.
 function M.snooze(minutes) snooze.start(minutes) end
@@ -133,7 +136,8 @@ local function register_actions(c)
   end
 end
 
---- opts: cmd (default {'vllm-companion', 'lsp'}), init_options (the server's settings), filetypes.
+--- opts: cmd (default {'vllm-companion', 'lsp'}), init_options (the server's settings), filetypes,
+--- next_edit ({enabled, accept = '<Tab>', dismiss = '<Esc>', debounce_ms}: nextedit.lua).
 function M.setup(opts)
   opts = opts or {}
   vim.lsp.config(NAME, {
@@ -144,12 +148,14 @@ function M.setup(opts)
     handlers = { ['$/progress'] = on_progress, ['vllmCompanion/status'] = on_status },
   })
   vim.lsp.enable(NAME)
+  nextedit.setup(opts.next_edit)
   vim.api.nvim_create_autocmd('LspAttach', {
     group = vim.api.nvim_create_augroup('vllm_companion', { clear = true }),
     callback = function(args)
       local c = vim.lsp.get_client_by_id(args.data.client_id)
       if not c or c.name ~= NAME then return end
       register_actions(c)
+      nextedit.attach(c, args.buf)
       if snooze.active() then
         snooze.apply(c, args.buf, false)
       elseif vim.lsp.inline_completion then -- Neovim 0.12+: ghost text

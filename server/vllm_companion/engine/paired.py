@@ -1,0 +1,156 @@
+"""The completion model and a next-edit model in two vLLM processes on one card, supervised as one
+engine (engine/supervised.py; issue 22, "Engine, plans, scheduling").
+
+Where the plan has room (engine/planning/nextedit_plan.py: ``LaunchPlan.next_edit``), the
+completion process runs at its smaller share and context (``paired(plan)``), and the next-edit
+model (Sweep next-edit, GGUF Q8_0, with its base model's tokenizer) runs in a second vLLM process
+at its own share (vLLM's ``--gpu-memory-utilization`` is per instance), each on a free port of
+its own on loopback, each under the guard (the next-edit one ``--member``: it stops with the
+engine, engine/guard.py). The manager, the record and the command line see one engine:
+
+- it is ready when the completion process is: completion never waits for next-edit;
+- the next-edit process starts once the completion process is ready, not beside its start: vLLM
+  sizes its KV cache from a memory profile of the whole device taken while it starts, so memory a
+  second process takes meanwhile would be counted against the first (the planner keeps
+  ``SECOND_PROCESS_MIB`` for that process's CUDA context, outside both shares);
+- its failure never takes completion down: its own supervisor restarts it (back-off, crash loop);
+  when it fails for good, or a step-down would turn it into another model (a free-memory re-plan
+  names a completion candidate), it is stopped and reported, and next-edit requests go to the
+  completion model with the generic prompt (nextedit/model.py);
+- ``extras`` names its guard, and its endpoint and served name while it is ready, so the record
+  (engine/record.py) tells the editors that attach where it is;
+- ``stop`` stops both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .planning.plan import LaunchPlan
+from .supervised import EngineEvent, EngineState, Extras
+from .supervisor import ProcessSupervisor
+
+log = logging.getLogger(__name__)
+FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
+Make = Callable[[Callable[[EngineEvent], None]], ProcessSupervisor]
+
+
+def next_edit_launch(main: LaunchPlan) -> LaunchPlan | None:
+    """The next-edit process's plan from ``main``'s choice (its share, context and batch, eager,
+    ``repo:Q8_0``), or None when the plan keeps one process (a CPU plan, no room, set by hand)."""
+    choice = main.next_edit
+    if main.device != "cuda" or choice is None or not choice.model or not choice.weights:
+        return None
+    return LaunchPlan(
+        engine="vllm", device="cuda", model=choice.weights, served_name=choice.model, dtype=main.dtype,
+        gpu_memory_utilization=choice.gpu_memory_utilization, max_model_len=choice.max_model_len,
+        max_num_seqs=choice.max_num_seqs, enforce_eager=True, host="127.0.0.1", port=None,
+        reason=choice.reason, arithmetic=choice.arithmetic)
+
+
+class Paired:
+    """The completion process and the next-edit process, seen by the manager as one supervised
+    engine (module doc): pid, port, log and readiness are the completion process's."""
+
+    def __init__(self, make_completion: Make, make_next_edit: Make, on_event: Callable[[EngineEvent], None]) -> None:
+        self.on_event = on_event
+        self.completion = make_completion(self._completion_event)
+        self.next_edit = make_next_edit(self._next_edit_event)
+        self.model = self.next_edit.plan.model  # what the next-edit process must keep serving
+        self._ready: EngineEvent | None = None  # the completion process's last "ready"
+        self._seen: EngineState | None = None  # the next-edit process's last state reported
+        self._gave_up = ""  # why the next-edit process was stopped for good
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.completion.pid
+
+    @property
+    def port(self) -> int | None:
+        return self.completion.port
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.completion.log_path
+
+    @property
+    def state(self) -> EngineState:
+        return self.completion.state
+
+    def extras(self) -> Extras:
+        """The next-edit process's guard; its endpoint and served name only while it is ready."""
+        second = self.next_edit
+        ready = second.state is EngineState.READY and second.endpoint is not None
+        return replace(self.completion.extras(), next_edit_pid=second.pid,
+                       next_edit_endpoint=second.endpoint if ready else None,
+                       next_edit_model=second.plan.served_name if ready else None)
+
+    def describe(self) -> str | None:
+        return (f"two vLLM processes: completion {self.completion.plan.describe()}; "
+                f"next-edit {self.next_edit.plan.describe()}")
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        await self.completion.start()
+        if await self.completion.wait_ready(FOREVER_S) and not self._stopping:
+            await self.next_edit.start()
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        return await self.completion.wait_ready(timeout_s)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.gather(self.next_edit.stop(), self.completion.stop())
+
+    # -- events ------------------------------------------------------------------------------------
+    def _completion_event(self, event: EngineEvent) -> None:
+        self._ready = event if event.state is EngineState.READY else None
+        if event.state in (EngineState.FAILED, EngineState.STOPPED) and not self._stopping:
+            self._spawn(self.next_edit.stop())  # nothing to serve beside: its memory goes too
+        self.on_event(event)
+
+    def _next_edit_event(self, event: EngineEvent) -> None:
+        if self._stopping:
+            return
+        if event.state is EngineState.RESTARTING and event.plan.model != self.model:
+            self._gave_up = f"no step-down left for it ({event.message})"
+            self._spawn(self.next_edit.stop())
+            return
+        if event.state is self._seen and event.state is not EngineState.READY:
+            return  # its loading progress: the status shows the completion engine's
+        self._seen = event.state
+        if event.state in (EngineState.FAILED, EngineState.STOPPED):
+            log.warning("next-edit process: %s", self._gave_up or event.message)
+        if self._ready is not None:  # the record and the binding learn the next-edit endpoint from this
+            self.on_event(replace(self._ready, message=f"{self._ready.message}; {self._said(event)}"))
+
+    def _said(self, event: EngineEvent) -> str:
+        name = self.next_edit.plan.served_name
+        if event.state is EngineState.READY:
+            return f"next-edit: {name} ready at {event.endpoint}"
+        if event.state in (EngineState.FAILED, EngineState.STOPPED):
+            return (f"next-edit: {name} stopped ({(self._gave_up or event.message)[:200]}); next edits use "
+                    f"{self.completion.plan.served_name} with the generic prompt")
+        return f"next-edit: {event.message[:200]}"
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,88 @@
+"""What the manager holds: one supervised engine, whatever runs it (issue 21, point 4).
+
+A single engine (``ProcessSupervisor``), a fleet of replicas behind vLLM's router (``Fleet``) and an
+engine behind the team's front (``Fronted``) all answer the same small interface, modelled on
+ollama's ``LlamaServer`` (llm/server.go: Ping/WaitUntilRunning/Close/Pid/...): start, wait ready,
+stop, state, pid, port, log path; plus what the registry record says of it and where a team's
+clients reach it. So the manager, the command line and the record never ask which kind it is.
+The events and the policy every supervisor shares live here too.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from .planning.plan import LaunchPlan
+
+
+class EngineState(StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    READY = "ready"
+    UNHEALTHY = "unhealthy"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    state: EngineState
+    message: str
+    plan: LaunchPlan
+    endpoint: str | None = None
+    percent: int | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    stall_timeout_s: float = 300.0  # no output and not ready for this long: hung
+    poll_s: float = 0.25
+    health_interval_s: float = 5.0
+    health_failures: int = 3
+    backoff_s: tuple[float, ...] = (1, 2, 4, 8, 16, 30)
+    crash_loop: tuple[int, float] = (5, 60.0)  # this many failures within this many seconds
+    stop_grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What the registry record says of a supervised engine beyond its pid, port and log: the
+    front's process and URL (a team's), the fleet's one-line summary (attached editors show it),
+    the next-edit process (engine/paired.py: its guard, and its endpoint and served name while it
+    is ready)."""
+
+    front_pid: int | None = None
+    front_url: str | None = None
+    fleet: str | None = None
+    next_edit_pid: int | None = None
+    next_edit_endpoint: str | None = None
+    next_edit_model: str | None = None
+
+
+class Supervised(Protocol):
+    """One supervised engine, as the manager sees it (module doc)."""
+
+    @property
+    def state(self) -> EngineState: ...
+    @property
+    def pid(self) -> int | None: ...  # the process the record names (a guard leads its group)
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def log_path(self) -> Path | None: ...
+
+    async def start(self) -> None: ...
+    async def wait_ready(self, timeout_s: float) -> bool: ...
+    async def stop(self) -> None: ...
+    def extras(self) -> Extras: ...
+    def describe(self) -> str | None: ...  # a line for the status as it starts (a fleet's layout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
