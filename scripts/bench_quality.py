@@ -187,7 +187,9 @@ async def run_variant(name: str, cases: list[Case], endpoint: str, model: str, k
                 rows.append({**score(case, text), "ms": (time.perf_counter() - began) * 1000, "text": text})
         return rows
     completion = {"debounceMs": 0, "cacheSize": 0, **VARIANTS[name]}
-    options = {"backend": {"endpoint": endpoint, "model": model, "apiKey": key}, "completion": completion}
+    first_token_s = max(10.0, completion.get("timeoutMs", 0) / 1000)  # a 60 s cap waits 60 s for a cold prompt
+    options = {"backend": {"endpoint": endpoint, "model": model, "apiKey": key, "firstTokenTimeoutS": first_token_s},
+               "completion": completion}
     async with session(options, workspace=[root.as_uri() for root, _ in SOURCES.values()]) as client:
         for case in cases:
             began = time.perf_counter()
@@ -247,10 +249,6 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Case], dict[str, li
         from vllm_companion.engine.manager import EngineManager
         from vllm_companion.engine.registry import EngineRegistry
 
-        if args.kind == "llamacpp":
-            from bench_warm import patient_supervisor
-
-            patient_supervisor()  # long cold prompts: llama.cpp answers no health check meanwhile
         manager = EngineManager(EngineSettings(kind=args.kind, device="cpu"), lambda e: None, lambda a, b, c: None,
                                 EngineRegistry(Path(tempfile.mkdtemp(prefix="bench-quality-"))))
         if not await manager.acquire():

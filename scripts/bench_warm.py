@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import secrets
@@ -71,18 +70,7 @@ async def first_completion(options: dict[str, Any], source: str, name: str, read
     return took, bool(result and result.items)
 
 
-def patient_supervisor() -> None:
-    """llama.cpp's Python server answers nothing while it reads a prompt, so three failed health
-    checks (a cold prefill past ~15 s on a busy machine) had the supervisor restart it mid-request;
-    here, as in engine/calibrate.py, it is not restarted for that."""
-    from vllm_companion.engine import launch
-    from vllm_companion.engine.supervised import Policy
-
-    launch.Policy = functools.partial(Policy, health_failures=1 << 30)  # type: ignore[attr-defined,misc]
-
-
 async def bench(kind: str, files: int, read_s: float, row: int) -> dict[str, list[tuple[float, bool]]]:
-    patient_supervisor()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-warm-"))
     manager = EngineManager(EngineSettings(kind=kind, device="cpu"), lambda e: None, lambda a, b, c: None,
                             EngineRegistry(run_dir))

@@ -6,7 +6,9 @@ comes from the JSON list in $FAKE_ENGINE_SCRIPT (each start pops the first entry
 repeats), and every start appends its argv to $FAKE_ENGINE_ARGS (JSON lines) so tests can check
 step-downs. Modes: ok, slow (2 s), late (6 s), crash_start, crash_after_ready, oom, kv, kv_small, port_taken, hang,
 gated, missing, free_memory, graph_capture, no_health (like llama-cpp-python: no /health, an access-log line per probe),
-workers and stubborn_workers (see ``spawn_workers``: vLLM's EngineCore and Worker, which outlive a killed API server).
+workers and stubborn_workers (see ``spawn_workers``: vLLM's EngineCore and Worker, which outlive a killed API server),
+busy and frozen (see ``silent``: every completion request blocks the whole server for $FAKE_ENGINE_SILENT_S, answering
+nothing else meanwhile, like llama.cpp reading a long prompt: ``busy`` burns CPU on a thread, ``frozen`` sleeps).
 With $FAKE_ENGINE_WORKERS every start appends a JSON line: its own identity, its workers', and the
 workers of earlier starts still running when it started (``leftovers``: what a restart must not find).
 A ready engine serves the fake OpenAI API (tests/fake_backend.py); with $FAKE_ENGINE_SAY_PORT
@@ -20,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -66,7 +69,43 @@ def arg(name: str, default: str) -> str:
     return argv[argv.index(name) + 1] if name in argv else default
 
 
-async def serve(port: int, model: str, crash_after: float | None, llamacpp_like: bool = False) -> None:
+def load_backend() -> None:
+    """Import the fake server (through the client it imports openai: 2-4 s on a loaded 2-core
+    machine), saying so every 0.25 s as vLLM's own start logs: a silent start is a stall."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(0.25):
+            say("INFO fake engine importing")
+
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        import tests.fake_backend  # noqa: F401
+    finally:
+        done.set()
+
+
+def silent(mode: str) -> None:
+    """Block the server (called on its event loop) for $FAKE_ENGINE_SILENT_S seconds. ``busy``: a
+    thread burns CPU while the main thread waits for it (so only a thread's CPU time shows the
+    work, as with llama.cpp's); ``frozen``: nothing runs at all (a deadlock)."""
+    seconds = float(os.environ.get("FAKE_ENGINE_SILENT_S", "8"))
+    if mode == "frozen":
+        time.sleep(seconds)
+        return
+
+    def burn() -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            sum(range(10_000))
+
+    worker = threading.Thread(target=burn)
+    worker.start()
+    worker.join()
+
+
+async def serve(port: int, model: str, crash_after: float | None, llamacpp_like: bool = False,
+                mode: str = "ok") -> None:
     from tests.fake_backend import FakeBackend, Reply
 
     fake = FakeBackend(model=model, max_model_len=int(arg("--max-model-len", "2048")))
@@ -78,6 +117,8 @@ async def serve(port: int, model: str, crash_after: float | None, llamacpp_like:
         if bodies:  # tests read what the server sent (priority, ...)
             with open(bodies, "a") as f:
                 f.write(json.dumps(body) + "\n")
+        if mode in ("busy", "frozen"):
+            silent(mode)
         say_port = os.environ.get("FAKE_ENGINE_SAY_PORT")
         return Reply(chunks=[f"answer_from_{port}" if say_port else "ready_engine_answer"])
 
@@ -148,11 +189,12 @@ def main() -> None:
         sys.exit(1)
     if mode == "hang":
         time.sleep(3600)
+    load_backend()
     steps = {"slow": 5, "late": 15}.get(mode, 1)
     for i in range(1, steps + 1):
         time.sleep(0.4 if mode in ("slow", "late") else 0.05)
         say(f"Loading safetensors checkpoint shards: {100 * i // steps}% Completed")
-    asyncio.run(serve(port, model, 1.0 if mode == "crash_after_ready" else None, mode == "no_health"))
+    asyncio.run(serve(port, model, 1.0 if mode == "crash_after_ready" else None, mode == "no_health", mode))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ fell (``Moved``), so the edit can be moved onto the current text or refused (cha
 none pending nothing is recorded.
 Lines end at ``\n``, ``\r\n`` or ``\r`` only, as LSP counts them (``str.splitlines`` also breaks
 at form feeds, ``\x85``, U+2028...: a form feed above a selection moved an edit one line down).
-Positions: https://microsoft.github.io/language-server-protocol/specifications/lsp/3.17/specification/#positionEncodingKind
+Positions and their encodings: positions.py.
 Line endings: https://microsoft.github.io/language-server-protocol/specifications/lsp/3.17/specification/#textDocuments
 """
 
@@ -18,33 +18,24 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+from .positions import (
+    UTF8,
+    UTF16,
+    UTF32,
+    Index,
+    Position,
+    PositionLike,
+    RangeLike,
+    column_to_index,
+    index_to_column,
+)
+
+__all__ = [
+    "EDITS", "UTF8", "UTF16", "UTF32", "Change", "Document", "DocumentStore", "Index", "Moved", "Position",
+    "PositionLike", "RangeLike", "column_to_index", "index_to_column",
+]
 EDITS = 64  # edit positions remembered, all documents together
-Index = tuple[int, int]  # (row, code-point column)
-
-
-@dataclass(frozen=True)
-class Position:
-    """A client position: line, and column in the negotiated encoding's code units."""
-
-    line: int
-    character: int
-
-
-class PositionLike(Protocol):
-    @property
-    def line(self) -> int: ...
-    @property
-    def character(self) -> int: ...
-
-
-class RangeLike(Protocol):
-    @property
-    def start(self) -> PositionLike: ...
-    @property
-    def end(self) -> PositionLike: ...
 
 
 @dataclass(frozen=True)
@@ -63,35 +54,6 @@ class Moved:
     start: Index
     end: Index
     new_end: Index
-
-
-def _units(ch: str, encoding: str) -> int:
-    cp = ord(ch)
-    if encoding == UTF16:
-        return 2 if cp > 0xFFFF else 1
-    if encoding == UTF8:
-        return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
-    return 1
-
-
-def column_to_index(line: str, column: int, encoding: str) -> int:
-    """Client column (in ``encoding`` code units) -> code-point index into ``line``; clamped."""
-    if encoding == UTF32 or line.isascii():
-        return max(0, min(column, len(line)))
-    units = 0
-    for i, ch in enumerate(line):
-        if units >= column:
-            return i
-        units += _units(ch, encoding)
-    return len(line)
-
-
-def index_to_column(line: str, index: int, encoding: str) -> int:
-    """Code-point index into ``line`` -> client column in ``encoding`` code units."""
-    head = line[:index]
-    if encoding == UTF32 or head.isascii():
-        return len(head)
-    return sum(_units(ch, encoding) for ch in head)
 
 
 def _strip_eol(line: str) -> str:

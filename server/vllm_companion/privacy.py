@@ -17,7 +17,8 @@ Three rules (docs/security.md):
 3. **Inline secrets are redacted** (``redact``) by high-precision patterns (PEM private keys,
    AWS keys, GitHub, Slack, Google, Stripe, OpenAI/Anthropic tokens) from every context snippet
    and chat message, and from everything sent to an endpoint that is not on loopback. Each
-   secret becomes a numbered placeholder; ``Redaction.restore`` puts it back into an edit.
+   secret becomes a numbered placeholder; ``Redaction.restore`` puts it back into an edit
+   (redaction.py).
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .nofollow import read_checked
+from .redaction import Redaction, redact
+
+__all__ = [
+    "MAX_FILE_BYTES", "SECRET_DIRS", "SECRET_NAMES", "Privacy", "Redaction", "file_name", "path_of", "redact",
+    "undecorated",
+]
 
 SECRET_NAMES = (
     ".env", ".env.*", "*.env", ".envrc", ".netrc", "_netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc",
@@ -48,21 +54,6 @@ WIDE_DIRS = ("/etc", "/usr", "/var", "/opt", "/srv", "/home", "/Users", "/mnt", 
              "/private/tmp", "/private/var/tmp",
              "/private/var", "/nix", "/snap")
 MAX_FILE_BYTES = 256_000
-
-_SECRETS = [
-    ("private-key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----(?:[\s\S]{0,16384}?-----END[A-Z0-9 ]*PRIVATE KEY"
-     r"( BLOCK)?-----|[\s\S]{0,16384})"),
-    ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
-    ("aws-secret-key", r"(?i:aws_secret_access_key)\s*[=:]\s*['\"]?[A-Za-z0-9/+]{40}\b"),
-    ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
-    ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,255}"),
-    ("slack-webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,255}"),
-    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    ("stripe-key", r"\b[sr]k_live_[0-9a-zA-Z]{24,255}\b"),
-    ("api-token", r"\bsk-(?:proj|ant|svcacct)-[A-Za-z0-9_-]{20,255}"),
-]
-_PATTERN = re.compile("|".join(f"(?P<s{i}>{rx})" for i, (_, rx) in enumerate(_SECRETS)))
-
 
 def path_of(uri: str) -> str:
     """A ``file:`` URI's path (percent-decoded); anything else is taken as a path already."""
@@ -127,32 +118,6 @@ def _matches(path: str, globs: tuple[str, ...]) -> bool:
             ):
                 return True
     return False
-
-
-@dataclass
-class Redaction:
-    text: str
-    found: dict[str, str] = field(default_factory=dict)  # placeholder -> secret
-
-    def restore(self, text: str) -> str:
-        for placeholder, secret in self.found.items():
-            text = text.replace(placeholder, secret)
-        return text
-
-
-def redact(text: str) -> Redaction:
-    """``text`` with every high-precision secret replaced by ``<redacted:KIND:N>``."""
-    found: dict[str, str] = {}
-
-    def sub(match: re.Match[str]) -> str:
-        kind = _SECRETS[int(next(k for k, v in match.groupdict().items() if v is not None)[1:])][0]
-        placeholder = f"<redacted:{kind}:{len(found) + 1}>"
-        found[placeholder] = match.group(0)
-        return placeholder
-
-    if not _PATTERN.search(text):
-        return Redaction(text)
-    return Redaction(_PATTERN.sub(sub, text), found)
 
 
 class Privacy:

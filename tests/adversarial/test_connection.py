@@ -240,9 +240,9 @@ async def test_a_workspace_timeout_change_does_not_cut_a_chat_in_flight() -> Non
     assert result["content"] == "".join(words)
 
 
-async def test_a_model_pick_moves_no_request_to_another_endpoint_and_drops_no_chat() -> None:
+async def test_a_picked_model_id_that_reads_like_a_url_stays_on_the_same_endpoint_and_key() -> None:
     """A picked model id that reads like a URL or a path stays a model id on the same endpoint,
-    with the same key; the old client is closed only after it has nothing in flight."""
+    with the same key (the pick rebuilds the connection: nothing else of it may move)."""
     backend = await Recording().start()
     backend.api_key = "k1"
     backend.default = Reply(chunks=["ok"])
@@ -252,7 +252,7 @@ async def test_a_model_pick_moves_no_request_to_another_endpoint_and_drops_no_ch
         async with session(opts) as client:
             picked = "http://127.0.0.1:1/v1#@evil/../x"
             client.protocol.notify("vllmCompanion/didChangeModel", {"backend": {"model": picked}})
-            await wait_for(lambda: backend.count("/v1/models") >= 2, timeout=5)
+            await wait_for(lambda: any(as_dict(s).get("model") == picked for s in client.statuses), timeout=5)
             uri, pos = open_doc(client, "x = █\n")
             assert await inline(client, uri, pos) == "ok"
     finally:
@@ -343,3 +343,15 @@ async def test_an_engine_models_list_that_floods_is_read_no_further_than_its_cap
     finally:
         await flood.stop()
     assert flood.sent < 8 << 20
+
+
+def test_the_users_gateway_headers_never_reach_the_launched_engine() -> None:
+    """``backend.headers`` carry tokens for the endpoint the user configured (a gateway); before,
+    the launched engine's connection kept them and every request to our own engine carried them."""
+    settings = BackendSettings(launch=True, headers={"X-Gateway-Token": "s3cret"})
+    pending = Connection.attach(settings)
+    engine = pending.launched(("http://127.0.0.1:41234/v1", "smollm2", "engine-key", True))
+    assert engine.headers == ()
+    assert engine.api_key == "engine-key" and not engine.engine_pending
+    assert Connection.attach(BackendSettings(headers={"X-Gateway-Token": "s3cret"})).headers == (
+        ("X-Gateway-Token", "s3cret"),)

@@ -27,8 +27,10 @@ import pytest
 from tests.e2e.test_shared_engine import launch_options, ready
 from tests.leftovers import track, wait_gone
 from tests.lsp_session import inline_eventually, open_doc, session, wait_for
-from vllm_companion.engine.procs import ProcessId, boot_id, ticks_now
+from vllm_companion.engine.busy import Silence, session_cpu
+from vllm_companion.engine.procs import ProcessId, Watched, boot_id, cpu_ticks, ticks_now
 from vllm_companion.engine.signals import members, reap, signal_group, sweep
+from vllm_companion.engine.supervised import Policy
 
 
 def env_for(tmp_path: Path, modes: list[str]) -> dict[str, str]:
@@ -434,3 +436,55 @@ def test_a_record_of_long_strings_and_deep_nesting_is_read_bounded(tmp_path: Pat
     assert registry.read() == rec.EMPTY
     registry.path.write_text(json.dumps({"state": "ready", "engine": me, "model": "m" * MAX_RECORD_BYTES}))
     assert registry.read() == rec.EMPTY
+
+
+# -- an engine that leaves its health checks unanswered: at work or not (engine/busy.py) --------
+
+BURN = "while True: pass"
+
+
+@pytest.fixture
+def burner() -> Iterator[subprocess.Popen[bytes]]:
+    """A stranger's session busy on a core: a process we did not start as an engine."""
+    proc = subprocess.Popen([sys.executable, "-c", BURN], start_new_session=True)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+async def silence_over(leader: ProcessId, checks: int) -> tuple[str | None, int]:
+    """``checks`` failed health checks, 0.5 s apart, of an engine whose session ``leader`` leads:
+    what the supervisor decides at the last, and how many idle checks in a row it counted."""
+    silence = Silence(Watched(leader, ticks_now()), Policy(health_failures=checks))
+    verdict = None
+    for _ in range(checks):
+        await asyncio.sleep(0.5)
+        verdict = await silence.failed()
+    return verdict, silence.idle
+
+
+async def test_a_reused_pid_busy_on_a_core_is_never_read_as_our_engine_at_work(
+    burner: subprocess.Popen[bytes],
+) -> None:
+    """Our engine's identity names a number a stranger now holds (another start time, or another
+    boot): the stranger burns a core, yet nothing of it counts as our engine's work, and an engine
+    that does not answer is restarted as idle. The stranger's own identity reads as at work (so
+    this test can fail)."""
+    real = ProcessId.of(burner.pid)
+    assert real is not None
+    for stale in (ProcessId(real.pid, real.start - 12345, real.boot), ProcessId(real.pid, real.start, "other-boot")):
+        assert cpu_ticks(stale) is None and session_cpu(Watched(stale, ticks_now())) == {}
+        assert await silence_over(stale, 3) == ("unhealthy", 3)
+    assert await silence_over(real, 3) == (None, 0)  # the true identity: at work, not restarted
+    assert burner.poll() is None  # and the stranger was only read, never signalled
+
+
+async def test_a_busy_stranger_beside_an_idle_engine_is_not_its_work(
+    bystander: subprocess.Popen[bytes], burner: subprocess.Popen[bytes]
+) -> None:
+    """Our engine's session (``sh`` and its ``sleep``) is idle while a stranger's session burns a
+    core: only our session's processes are summed, so the silent engine is restarted as idle."""
+    ours = ProcessId.of(bystander.pid)
+    assert ours is not None
+    assert set(session_cpu(Watched(ours, ticks_now()))) == {ProcessId.of(p) for p in session_of(bystander.pid)}
+    assert await silence_over(ours, 3) == ("unhealthy", 3)

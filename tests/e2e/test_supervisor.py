@@ -3,13 +3,16 @@ boundary: states, restarts, back-off, step-downs, messages, and nothing left run
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from vllm_companion.engine.command import EngineCommand, build_command
@@ -25,17 +28,18 @@ GPU_PLAN = plan_launch([Gpu(0, "NVIDIA GeForce RTX 4060 Laptop GPU", 8192, 7900,
 
 
 class Harness:
-    def __init__(self, tmp: Path, modes: list[str], plan=GPU_PLAN) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, tmp: Path, modes: list[str], plan=GPU_PLAN, policy: Policy = FAST,  # type: ignore[no-untyped-def]
+                 extra: dict[str, str] | None = None) -> None:
         self.script, self.args = tmp / "script.json", tmp / "args.jsonl"
         self.script.write_text(json.dumps(modes))
         self.events: list[EngineEvent] = []
-        env = {"FAKE_ENGINE_SCRIPT": str(self.script), "FAKE_ENGINE_ARGS": str(self.args)}
+        env = {"FAKE_ENGINE_SCRIPT": str(self.script), "FAKE_ENGINE_ARGS": str(self.args), **(extra or {})}
 
         def build(p, port: int) -> EngineCommand:  # type: ignore[no-untyped-def]
             cmd = build_command(p, port, p.model, prefix=FAKE)
             return EngineCommand(cmd.argv, {**cmd.env, **env})
 
-        self.sup = ProcessSupervisor(plan, build, tmp / "logs", self.events.append, FAST, [])
+        self.sup = ProcessSupervisor(plan, build, tmp / "logs", self.events.append, policy, [])
 
     def states(self) -> list[str]:
         return [e.state.value for e in self.events]
@@ -209,3 +213,82 @@ async def test_graph_capture_failure_goes_eager(tmp_path: Path, harnesses: list[
     assert "--enforce-eager" not in first and "--enforce-eager" in second
     assert "CUDA graphs" in h.messages()
     await h.sup.stop()
+
+
+# -- health checks left unanswered: at work or stuck (engine/busy.py) ---------------------------
+
+
+def checks(h: Harness) -> list[bool]:
+    """Every health check's result, in order (the real check, recorded)."""
+    seen: list[bool] = []
+    real = h.sup._healthy
+
+    async def spy(http: httpx.AsyncClient) -> bool:
+        ok = await real(http)
+        seen.append(ok)
+        return ok
+
+    h.sup._healthy = spy  # type: ignore[method-assign]
+    return seen
+
+
+async def long_prompt(h: Harness) -> httpx.Response:
+    """A completion request: the busy and frozen fakes answer nothing else while they serve it."""
+    async with httpx.AsyncClient(timeout=60) as http:
+        return await http.post(f"{h.sup.endpoint}/completions", json={"model": GPU_PLAN.served_name, "prompt": "x"})
+
+
+async def test_an_engine_at_work_on_a_long_prompt_is_not_restarted(tmp_path: Path, harnesses: list[Harness]) -> None:
+    """llama.cpp reading a long prompt answers no health check (issue 20's warm-up had it killed
+    mid-request). The fake burns CPU on a thread for 8 s, answering nothing: more failed checks in
+    a row than FAST's two that restart an idle engine; it is at work, so it keeps running and the
+    request gets its answer."""
+    h = Harness(tmp_path, ["busy", "ok"], extra={"FAKE_ENGINE_SILENT_S": "8"})
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    seen = checks(h)
+    answer = await long_prompt(h)
+    assert answer.status_code == 200 and "ready_engine_answer" in answer.text
+    assert seen.count(False) >= FAST.health_failures  # the old rule would have restarted it
+    assert h.sup.restarts == 0 and len(h.starts()) == 1 and "unhealthy" not in h.states()
+    assert h.sup.state is EngineState.READY
+
+
+async def test_an_engine_that_neither_answers_nor_works_is_restarted(tmp_path: Path, harnesses: list[Harness]) -> None:
+    """A deadlock: no answer and no CPU. Restarted after FAST's two idle checks, as before."""
+    h = Harness(tmp_path, ["frozen", "ok"], extra={"FAKE_ENGINE_SILENT_S": "3600"})
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    pending = asyncio.create_task(long_prompt(h))
+    began = time.monotonic()
+    while h.states().count("ready") < 2:
+        assert h.sup.state is not EngineState.FAILED and time.monotonic() - began < 30
+        await asyncio.sleep(0.1)
+    assert "unhealthy" in h.states() and "stopped answering /health" in h.messages()
+    assert h.sup.restarts == 1 and len(h.starts()) == 2
+    with pytest.raises(httpx.HTTPError):
+        await pending  # the frozen engine was ended under it
+
+
+async def test_an_engine_at_work_but_silent_past_the_limit_is_restarted(
+    tmp_path: Path, harnesses: list[Harness]
+) -> None:
+    """A spinning deadlock (CUDA and NCCL waits spin a core) looks at work: past ``busy_limit_s``
+    without an answer it is a stall all the same."""
+    policy = replace(FAST, busy_limit_s=4.0)
+    h = Harness(tmp_path, ["busy", "ok"], policy=policy, extra={"FAKE_ENGINE_SILENT_S": "60"})
+    harnesses.append(h)
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    pending = asyncio.create_task(long_prompt(h))
+    began = time.monotonic()
+    while h.states().count("ready") < 2:
+        assert h.sup.state is not EngineState.FAILED and time.monotonic() - began < 30
+        await asyncio.sleep(0.1)
+    assert time.monotonic() - began >= policy.busy_limit_s
+    assert "no answer to /health for 4 s, though at work" in h.messages()
+    assert "stopped answering" not in h.messages() and h.sup.restarts == 1
+    with pytest.raises(httpx.HTTPError):
+        await pending

@@ -16,15 +16,15 @@ from vllm_companion import logs
 
 
 class Stuck(logging.Handler):
-    """An output whose reader stopped reading: every write waits for ``release``."""
+    """An output whose reader stopped reading: every write waits for ``opened``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.release = threading.Event()
+        self.opened = threading.Event()
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.release.wait(10)
+        self.opened.wait(10)
         self.lines.append(self.format(record))
 
 
@@ -58,7 +58,10 @@ def test_a_stuck_output_never_blocks_the_caller_and_a_full_queue_is_counted() ->
         logger.info("line %d", i)
     assert time.monotonic() - began < 1.0  # 50 lines against an output that writes nothing
     assert handler.dropped >= 40
-    out.release.set()
+    out.opened.set()
+    deadline = time.monotonic() + 5
+    while not records.empty() and time.monotonic() < deadline:
+        time.sleep(0.01)
     logger.info("after")  # room again: the count goes first, as a line of its own
     writer.stop()
     assert any("log lines dropped: the log writer fell behind" in line for line in out.lines)
@@ -76,7 +79,7 @@ def test_exit_waits_a_bounded_time_for_a_stuck_writer() -> None:
     began = time.monotonic()
     writer.stop()
     assert time.monotonic() - began < 2 * logs.DRAIN_S + 1
-    out.release.set()
+    out.opened.set()
 
 
 def test_queued_lines_are_written_in_the_format_at_exit(tmp_path: Path, root_restored: None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from vllm_companion.documents import Change, DocumentStore, Position
 from vllm_companion.nextedit import history as h
 from vllm_companion.nextedit.history import EditHistory
+from vllm_companion.nextedit.propagation import rename_of
 from vllm_companion.privacy import Privacy
 
 
@@ -128,3 +129,23 @@ def test_a_long_line_is_cut_around_the_change() -> None:
     edit(docs, hist, uri, R(0, 50_000), "CHANGED")
     (only,) = hist.recent(10, 100_000)
     assert "CHANGED" in only.after and len(only.after) <= h.MAX_LINE_CHARS + 1
+
+
+def test_an_accepted_edit_applied_before_its_command_is_the_last_edit_not_merged_with_the_rename() -> None:
+    """Neovim applies an accepted suggestion (a didChange) before it sends the accept command, a
+    moment after the user's rename: before, both joined one open edit, the last edit was no longer
+    a rename, and propagation stopped after the first accept."""
+    docs, hist, clock = setup("def f(count):\n    return count + count\n")
+    uri = "file:///w/a.py"
+    edit(docs, hist, uri, R(0, 6, 0, 11), "")
+    type_chars(docs, hist, uri, 0, 6, "total")
+    clock.now += 0.3
+    edit(docs, hist, uri, R(1, 11, 1, 16), "total")  # the suggestion, applied by the editor
+    hist.accepted(uri, 1)
+    last = hist.last()
+    assert last is not None and last.accepted and last.start_row == 1
+    assert last.before.endswith("return count + count") and last.after.endswith("return total + count")
+    rename = rename_of(last)
+    assert rename is not None and (rename.old, rename.new) == ("count", "total")
+    mine = hist.recent(2, 1 << 20)[0]
+    assert not mine.accepted and mine.start_row == 0 and "count" in mine.before and "total" in mine.after

@@ -5,7 +5,8 @@ from vllm_companion.streaming.repeat_numbered import MAX_RUN, NumberedLines
 
 def test_numbered_run_is_cut_keeping_three_lines() -> None:
     text = "".join(f"item{i} = load({i})\n" for i in range(1, 40))
-    assert stream(NumberedLines(LoopContext("")), [text]) == ("item1 = load(1)\nitem2 = load(2)\nitem3 = load(3)", "loop:numbered")
+    kept = "item1 = load(1)\nitem2 = load(2)\nitem3 = load(3)"
+    assert stream(NumberedLines(LoopContext("")), [text]) == (kept, "loop:numbered")
 
 
 def test_short_numbered_runs_and_table_rows_pass() -> None:

@@ -60,6 +60,7 @@ export const FORWARDED_TUNABLE: readonly string[] = [
   "completion.warmOnOpen",
   "nextEdit.enabled",
   "nextEdit.model",
+  "nextEdit.propagation",
 ];
 
 /** Tunable settings a folder may only lower (or raise, or switch off) from the user's own value (CEILINGS, FLOORS, OFF_ONLY): forwarded from the user's settings only. */
@@ -78,6 +79,7 @@ export const BOUNDED_TUNABLE: readonly string[] = [
   "completion.warmOnOpen",
   "nextEdit.enabled",
   "nextEdit.model",
+  "nextEdit.propagation",
 ];
 
 /** What a folder may add to a privacy list (settings_trust.py, WORKSPACE_*). */

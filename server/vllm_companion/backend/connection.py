@@ -56,12 +56,14 @@ class Connection:
 
     def launched(self, engine: tuple[str, str, str | None, bool] | None) -> Connection:
         """Launch mode: the engine (``EngineBinding.serving``: endpoint, model, key, priorities)
-        decides those four; the user's headers and limits stay. ``None``: no engine yet."""
+        decides those four; the user's limits stay. The user's ``backend.headers`` do not: they
+        are meant for the endpoint the user configured (a gateway's tokens), not for our own
+        engine. ``None``: no engine yet."""
         if engine is None:
             return self
         endpoint, model, api_key, priority = engine
         return replace(self, endpoint=endpoint.rstrip("/"), model=model, api_key=api_key, priority=priority,
-                       engine_pending=False)
+                       headers=(), engine_pending=False)
 
     def beside(self, next_edit: tuple[str, str] | None) -> Connection | None:
         """The launched next-edit process's connection (``EngineBinding.next_edit``: its endpoint

@@ -82,7 +82,6 @@ class Warmer:
         self._task: asyncio.Task[None] | None = None
         self._pending: tuple[str, int] | None = None  # the (uri, version) in flight
         self._warmed: OrderedDict[str, int] = OrderedDict()  # uri -> version warmed
-        self.sent = 0  # warm-ups that reached the engine (for tests and the benchmark)
 
     def opened(self, uri: str) -> None:
         """``didOpen`` or ``didFocus``: warm this document's prompt head, in place of any other."""
@@ -154,7 +153,6 @@ class Warmer:
         """The request, until its one token, or until a completion runs (then closed)."""
         if self.turns.busy:
             return
-        self.sent += 1
         send = asyncio.ensure_future(self._drain(prompt, params))
         busy = asyncio.ensure_future(self.turns.completion_runs())
         try:

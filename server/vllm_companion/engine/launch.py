@@ -41,7 +41,7 @@ from .supervisor import ProcessSupervisor
 
 FRONT_MODULE = "vllm_companion.engine.front"
 # The front prints nothing while it serves, and its /health is the engine's: only its exit counts.
-FRONT_POLICY = Policy(stall_timeout_s=FOREVER_S, health_failures=1 << 30)
+FRONT_POLICY = Policy(stall_timeout_s=FOREVER_S, health_failures=1 << 30, busy_limit_s=FOREVER_S)
 
 
 class LaunchRefused(Exception):

@@ -87,6 +87,17 @@ class ProcessId:
         return fields is not None and fields[2] == str(self.pid)
 
 
+def cpu_ticks(ident: ProcessId) -> int | None:
+    """The CPU time ``ident`` has used so far, user and system, every thread of it (proc(5):
+    /proc/<pid>/stat fields 14 and 15, in clock ticks); None when the number no longer names that
+    process (gone, a zombie, reused, another boot). Start time and CPU come from one read of one
+    file: a process that took the number in between is never counted as ``ident`` at work."""
+    fields = stat_fields(ident.pid) if ident.boot == boot_id() else None
+    if fields is None or fields[0] in "ZXx" or int(fields[19]) != ident.start:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
 def alive(raw: Any) -> bool:
     """For registry values: a recorded identity that still names the same running process."""
     ident = raw if isinstance(raw, ProcessId) else ProcessId.from_json(raw)

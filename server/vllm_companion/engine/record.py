@@ -23,6 +23,7 @@ from .supervised import Extras
 STARTING_EXPIRE_S = 60.0  # a starting supervisor beats every few seconds while it lives
 MAX_OWNERS = 64
 MAX_TEXT = 4096  # any one string of the record (a fleet's summary is the longest, ~300 bytes)
+MAX_NAME = 256  # the next-edit model's served name (backend/listing.py's MAX_ID_CHARS)
 STATES = ("starting", "ready", "stopping")
 T = TypeVar("T")
 
@@ -94,6 +95,12 @@ def _text(raw: Any) -> str | None:
     return raw[:MAX_TEXT] if isinstance(raw, str) else None
 
 
+def _name(raw: Any) -> str | None:
+    """A served model's name: printable, at most ``MAX_NAME`` (it reaches the logs, the editor's
+    status and every next-edit request; tests/adversarial/test_next_edit_model.py)."""
+    return raw if isinstance(raw, str) and 0 < len(raw) <= MAX_NAME and raw.isprintable() else None
+
+
 def _number(raw: Any) -> float | None:
     return float(raw) if type(raw) in (int, float) else None
 
@@ -111,11 +118,11 @@ def parse(data: Any, now: float) -> EngineRecord:
         supervisor=ProcessId.from_json(data.get("supervisor")), engine=ProcessId.from_json(data.get("engine")),
         front=ProcessId.from_json(data.get("front")), owners=kept, beat=_number(data.get("beat")),
         api_key=_text(data.get("apiKey")) or "", endpoint=_text(data.get("endpoint")),
-        port=port if type(port) is int and 0 < port < 65536 else None, model=_text(data.get("model")),
+        port=port if type(port) is int and 0 < port < 65536 else None, model=_name(data.get("model")),
         log=_text(data.get("log")), keep_alive=data.get("keepAlive") is True, plan=_text(data.get("plan")),
         fleet=_text(data.get("fleet")), front_url=_text(data.get("frontUrl")),
         stop_requested=data.get("stopRequested") is True, next_edit=ProcessId.from_json(data.get("nextEdit")),
-        next_edit_endpoint=_text(data.get("nextEditEndpoint")), next_edit_model=_text(data.get("nextEditModel")))
+        next_edit_endpoint=_text(data.get("nextEditEndpoint")), next_edit_model=_name(data.get("nextEditModel")))
     if any(key in data and not is_loopback(data[key]) for key in ("endpoint", "nextEditEndpoint")):
         return EngineRecord(owners=kept)
     fresh = record.beat is not None and 0 <= now - record.beat < STARTING_EXPIRE_S

@@ -42,7 +42,8 @@ class Policy:
     stall_timeout_s: float = 300.0  # no output and not ready for this long: hung
     poll_s: float = 0.25
     health_interval_s: float = 5.0
-    health_failures: int = 3
+    health_failures: int = 3  # failed checks in a row that found the engine idle (engine/busy.py)
+    busy_limit_s: float = 600.0  # unanswered this long is a stall even while at work (engine/busy.py)
     backoff_s: tuple[float, ...] = (1, 2, 4, 8, 16, 30)
     crash_loop: tuple[int, float] = (5, 60.0)  # this many failures within this many seconds
     stop_grace_s: float = 10.0

@@ -6,6 +6,9 @@ other editors still use it), readiness as ``/health`` then ``/v1/models`` with a
 the engine writes progress (model loads take minutes), the last error line kept for the user.
 On exit: diagnose (engine/planning/diagnose.py), step down, restart after 1, 2, 4... s; five failures
 within a minute is a crash loop: stop with the diagnosis. ``stop`` ends the whole process group.
+Once ready, a health check left unanswered while the engine's processes are at work (llama.cpp
+reading a long prompt answers nothing else) is no failure; only three idle ones in a row, or
+``Policy.busy_limit_s`` without an answer, get it restarted (engine/busy.py).
 
 Before every restart and on ``stop``, whatever is left of the old engine's session is reaped
 (``signals.reap``: by session, parentage, identity and the guard's mark in the environment): the
@@ -29,6 +32,7 @@ import httpx2 as httpx
 
 from .. import paths
 from ..httpclient import http_client
+from .busy import Silence
 from .command import EngineCommand
 from .engine_log import EngineLog, progress
 from .guard import STOPPED_ON_PURPOSE
@@ -178,7 +182,8 @@ class ProcessSupervisor:
 
     async def _watch_ready(self, http: httpx.AsyncClient) -> str:
         assert self._proc is not None and self.endpoint is not None
-        offset, failures = self.output.size(), 0
+        offset = self.output.size()
+        silence: Silence | None = None  # the current run of unanswered checks (engine/busy.py)
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.policy.health_interval_s):
@@ -187,10 +192,13 @@ class ProcessSupervisor:
             self._look()
             if self._proc.returncode is not None:
                 return "exited"
-            failures = 0 if await self._healthy(http) else failures + 1
-            if failures >= self.policy.health_failures:
-                self._emit(EngineState.UNHEALTHY, "the engine stopped answering /health")
-                return "unhealthy"
+            if await self._healthy(http):
+                silence = None
+                continue
+            silence = Silence(self._session, self.policy) if silence is None else silence
+            if (outcome := await silence.failed()) is not None:
+                self._emit(EngineState.UNHEALTHY, self._diagnose(outcome).message)
+                return outcome
         return "stopping"
 
     # -- helpers -------------------------------------------------------------------------------
@@ -204,6 +212,8 @@ class ProcessSupervisor:
             return Diagnosis("stall", f"no progress for {self.policy.stall_timeout_s:.0f} s while starting")
         if outcome == "unhealthy":
             return Diagnosis("crash", "the engine stopped answering /health")
+        if outcome == "silent":
+            return Diagnosis("stall", f"no answer to /health for {self.policy.busy_limit_s:.0f} s, though at work")
         return diagnose(self.tail, self.plan)
 
     def _crash_loop(self) -> bool:

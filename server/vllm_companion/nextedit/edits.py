@@ -11,7 +11,13 @@ on Zeta 2 deleting regions):
 - a block that undoes the user's last edit (the model copying the "before" of its history);
 - a block that unbalances brackets (``()[]{}`` counted in the block's old and new text);
 - anything outside the region: an answer that is not a plausible rewrite of it (over
-  ``GROWTH`` times its lines) is refused whole;
+  ``GROWTH`` times its lines), or that copies the context lines next to it (the model answered
+  the whole excerpt: the edit would duplicate them), is refused whole;
+- an answer that drops at least half of the region's lines (``DROP``): a copy of the region cut
+  short (an end marker met early, a model that stopped), the failure that deletes code;
+- a block that writes control, bidi or invisible characters the region did not have (NUL, ESC,
+  U+202E and the other Trojan Source characters, zero-width spaces, U+2028): never typed by hand,
+  they hide what the code does (CVE-2021-42574);
 - a block that touches an inline secret of the region, or writes one, or writes a redaction
   placeholder (``<redacted:KIND:N>``) the region did not have there (``touches_secret``): the region
   went to the model redacted and the answer had its placeholders put back, so an answer that moved
@@ -35,7 +41,10 @@ MAX_LINES = 400  # lines of a predicted region compared at all (difflib is quadr
 GROWTH = 4  # a predicted region may have at most this many times the region's lines (+ SLACK)
 SLACK = 20
 BRACKETS = ("()", "[]", "{}")
-PLACEHOLDER = re.compile(r"<redacted:[^<>\n]{0,64}>")  # privacy.redact's, and anything spelled like one
+DROP = 0.5  # an answer with this share of the region's lines gone (and at least 2) is a truncated copy
+ECHO = 3  # context lines next to the region compared with the answer's first and last lines
+HIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+PLACEHOLDER = re.compile(r"<redacted:[^<>\n]{0,64}>", re.I)  # privacy.redact's, and anything spelled like one
 
 
 @dataclass(frozen=True)
@@ -141,11 +150,12 @@ def suggestions(region: Region, predicted: str | None, last: RecordedEdit | None
     if predicted is None:
         return []
     new = normalize(predicted, region)
-    if region.text.strip() and not new.strip():
-        return []  # the region emptied: the failure that deletes code, never a prediction
+    if not plausible(region, new):
+        return []
     blocks = hunks(region.text, new)
-    kept = [h for h in blocks or []
-            if balanced(h) and not reverts(h, last) and not touches_secret(h, region.text, secrets)]
+    hidden = set(HIDDEN.findall(region.text))
+    kept = [h for h in blocks or [] if balanced(h) and not reverts(h, last)
+            and not touches_secret(h, region.text, secrets) and set(HIDDEN.findall(h.new)) <= hidden]
     if not kept:
         return []
     a, b = kept[0].a, kept[-1].b
@@ -155,6 +165,21 @@ def suggestions(region: Region, predicted: str | None, last: RecordedEdit | None
         at = h.b
     (r0, c0), (r1, c1) = _position(region, a), _position(region, b)
     return [Suggestion(r0, c0, r1, c1, text, source)]
+
+
+def plausible(region: Region, new: str) -> bool:
+    """``new`` may be a rewrite of the region: not emptied, not cut short (``DROP``), and not a
+    copy of the excerpt around it (it starts with the lines above or ends with those below)."""
+    old, lines = region.text.split("\n"), new.split("\n")
+    if region.text.strip() and not new.strip():
+        return False  # the region emptied: the failure that deletes code, never a prediction
+    if len(old) - len(lines) >= max(2, DROP * len(old)):
+        return False
+    above = region.before.split("\n")[-ECHO:] if region.before.strip() else []
+    below = region.after.split("\n")[:ECHO] if region.after.strip() else []
+    starts = bool(above) and lines[: len(above)] == above and old[: len(above)] != above
+    ends = bool(below) and lines[-len(below) :] == below and old[-len(below) :] != below
+    return not (starts or ends)
 
 
 def _position(region: Region, offset: int) -> tuple[int, int]:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .markers import defuse, label
 from .types import NextEditInput, RecordedEdit, Region
 
 Prompt = str | list[dict[str, str]]  # a raw completion prompt, or chat messages
@@ -67,7 +68,7 @@ GENERIC_SYSTEM = (
 class NextEditFormat:
     name: str
     match: tuple[str, ...]  # lower-case substrings of a served model's id that select this family
-    render: Callable[[NextEditInput], Prompt]
+    layout: Callable[[NextEditInput], Prompt]  # the trained format; ``render`` defuses its input first
     stop: tuple[str, ...]  # the answer's end (sent as ``stop``, and cut on by our own stage too)
     sentinels: tuple[str, ...]  # marker text that must never reach an edit
     max_tokens: int
@@ -77,6 +78,21 @@ class NextEditFormat:
     @property
     def chat(self) -> bool:
         return self.name in ("instinct", "generic")
+
+    def render(self, inp: NextEditInput) -> Prompt:
+        """The prompt, with marker text in the context (lines around the region, the history, the
+        path, the language id) defused: it cannot re-frame the prompt (markers.py). The region is
+        not touched (it is diffed against the answer): model.py never sends one that leaks."""
+        return self.layout(defused(inp))
+
+
+def defused(inp: NextEditInput) -> NextEditInput:
+    r = inp.region
+    region = replace(r, path=label(r.path), language_id=label(r.language_id, 64), before=defuse(r.before),
+                     after=defuse(r.after))
+    history = tuple(replace(e, path=label(e.path), before=defuse(e.before), after=defuse(e.after))
+                    for e in inp.history)
+    return NextEditInput(region, history)
 
 
 def with_cursor(region: Region, marker: str) -> str:
@@ -184,18 +200,18 @@ def render_generic(inp: NextEditInput) -> list[dict[str, str]]:
 
 
 SWEEP = NextEditFormat(
-    name="sweep", match=("sweep",), render=render_sweep, stop=("<|endoftext|>", FILE_SEP),
+    name="sweep", match=("sweep",), layout=render_sweep, stop=("<|endoftext|>", FILE_SEP),
     sentinels=(FILE_SEP, SWEEP_CURSOR, "<|endoftext|>", "<|fim_", "<|im_"), max_tokens=512, temperature=0.0,
     source="https://huggingface.co/sweepai/sweep-next-edit-v2-7B ; https://blog.sweep.dev/posts/oss-next-edit",
 )
 ZETA = NextEditFormat(
-    name="zeta", match=("zeta",), render=render_zeta, stop=(REGION_END,),
+    name="zeta", match=("zeta",), layout=render_zeta, stop=(REGION_END,),
     sentinels=(REGION_START, REGION_END, ZETA_CURSOR, "<|start_of_file|>", "<|endoftext|>", "<|im_"),
     max_tokens=1024, temperature=0.0,
     source="https://github.com/zed-industries/zed/blob/main/crates/zeta_prompt/src/zeta_prompt.rs (mod zeta1)",
 )
 ZETA2 = NextEditFormat(
-    name="zeta2", match=("zeta-2", "zeta2", "zeta_2"), render=render_zeta2,
+    name="zeta2", match=("zeta-2", "zeta2", "zeta_2"), layout=render_zeta2,
     stop=(SEED_UPDATED, "<[end▁of▁sentence]>"),
     # the conflict markers whole (SEED_CURRENT, SEED_UPDATED; the separator as a line: parse.py), not
     # their runs of "=" or "<": a region may hold a comment ruler ("# ======")
@@ -205,13 +221,13 @@ ZETA2 = NextEditFormat(
     source="https://github.com/zed-industries/zed/blob/main/crates/zeta_prompt/src/zeta_prompt.rs (mod seed_coder)",
 )
 INSTINCT = NextEditFormat(
-    name="instinct", match=("instinct",), render=render_instinct, stop=("<|im_end|>", "<|endoftext|>"),
+    name="instinct", match=("instinct",), layout=render_instinct, stop=("<|im_end|>", "<|endoftext|>"),
     sentinels=(REGION_START, REGION_END, ZETA_CURSOR, "<|context_file|>", "<|snippet|>", "<|im_", "<|endoftext|>"),
     max_tokens=1024, temperature=0.0,
     source="https://github.com/continuedev/continue/tree/main/core/nextEdit (templating/instinct.ts, constants.ts)",
 )
 GENERIC = NextEditFormat(
-    name="generic", match=(), render=render_generic, stop=(),
+    name="generic", match=(), layout=render_generic, stop=(),
     sentinels=(REGION_START, REGION_END, ZED_CURSOR, "<|im_", "<|endoftext|>"), max_tokens=1024, temperature=0.0,
     source="(ours: any instruct model; the region in a fenced block, or NO_EDIT)",
 )

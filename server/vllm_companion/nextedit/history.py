@@ -125,12 +125,18 @@ class EditHistory:
         if edit is not None and (recorded := self._diff(edit)) is not None:
             self._edits.append(recorded)
 
-    def _diff(self, edit: _Open) -> RecordedEdit | None:
-        """The open edit as a RecordedEdit: its window then and now, common lines trimmed."""
+    def _now(self, edit: _Open) -> list[str] | None:
         doc = self.documents.get(edit.uri)
         if doc is None:
             return None
-        now = doc.lines[edit.lo :] if edit.hi is None else doc.lines[edit.lo : edit.hi]
+        return doc.lines[edit.lo :] if edit.hi is None else doc.lines[edit.lo : edit.hi]
+
+    def _diff(self, edit: _Open, lines: list[str] | None = None) -> RecordedEdit | None:
+        """The open edit as a RecordedEdit: its window then and now (or ``lines``), common lines
+        trimmed."""
+        now = lines if lines is not None else self._now(edit)
+        if now is None:
+            return None
         old, new = [_strip(x) for x in edit.base], [_strip(x) for x in now]
         head = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
         tail = 0
@@ -152,11 +158,25 @@ class EditHistory:
         if self.documents.get(uri) is None:
             return  # closed meanwhile: no edit of it is to come
         if edit is not None and (edit.hi is None or edit.lo <= row < edit.hi):
+            self._split(edit, row)
             edit.accepted = True
             self._close(uri)
         else:
             self._close(uri)
             self._accept_next.add(uri)
+
+    def _split(self, edit: _Open, row: int) -> None:
+        """The accepted suggestion's didChange came first and joined the user's own open edit (the
+        rename it continues, typed a moment before): record the user's part on its own, so the
+        accepted edit is the last edit and propagation continues from it. Only when the accepted
+        row is the one that differs from the user's part and no line was added or removed."""
+        now, i = self._now(edit), row - edit.lo
+        if now is None or len(now) != len(edit.base) or not 0 <= i < len(now) or now[i] == edit.base[i]:
+            return
+        mine = [*now[:i], edit.base[i], *now[i + 1 :]]
+        if mine != edit.base and (recorded := self._diff(edit, mine)) is not None:
+            self._edits.append(recorded)
+            edit.base = mine
 
     def recent(self, count: int, tokens: int, roots: Sequence[Path] | None = None) -> tuple[RecordedEdit, ...]:
         """The newest ``count`` edits within ``tokens``, oldest first, open ones included; never a

@@ -7,7 +7,12 @@ repeating itself is cut and the HTTP stream closed at once. String prompts go to
 ``/v1/completions``, message prompts to ``/v1/chat/completions``; parameters come from
 sampling.py (``nextedit_params``); the request ranks between inline completion and chat (vLLM
 priority 1) and, like a completion, makes a chat on this server step aside while it runs
-(turns.py). The whole call is bounded by ``cap_s``; past it the answer is None (no edit).
+(turns.py). The whole call is bounded by ``cap_s``; past it the answer is None (no edit). The
+answer is bounded in characters too (``parse.MAX_ANSWER_CHARS``, ``_bounded``): the stages read
+the whole text on each chunk, and a hostile engine's megabyte chunks held the event loop about a
+second each (completions included) before the cap could fire. A region holding marker text is
+never sent (markers.leaks: the prompt could not frame it, and the model's copy of it would end
+at the user's own end marker; tests/adversarial/test_next_edit_model.py).
 
 ``ServedPredictor`` is what the server wires (app.py): per request, the model the endpoint serves
 now (``Health``: launch and attach mode alike, a reconnect included) and its family from
@@ -21,6 +26,7 @@ launched plan runs a next-edit model in a second process (engine/paired.py; ``He
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
@@ -35,7 +41,8 @@ from ..streaming.stop_sequences import StopSequences
 from ..turns import Turns
 from .asking import Engine, decide
 from .formats import NextEditFormat, Prompt, detect_family
-from .parse import parse_answer
+from .markers import leaks
+from .parse import MAX_ANSWER_CHARS, parse_answer
 from .types import NextEditInput
 
 log = logging.getLogger(__name__)
@@ -68,15 +75,18 @@ class ModelPredictor:
         self.last: Drive | None = None  # the latest request's stream (timing, cut reason) for the benchmark
 
     async def predict(self, inp: NextEditInput) -> str | None:
-        prompt = self.family.render(inp)
         region = inp.region
+        if leaks(region.text):
+            log.debug("next-edit: the region holds marker text; the model is not asked")
+            return None
+        prompt = self.family.render(inp)
         familiar = "\n".join((region.before, region.text, region.after))  # a rewrite repeats the region
         drive = Drive(Pipeline([StopSequences(self.family.stop), *loop_detectors(familiar)]))
         self.last = drive
         try:
             async with asyncio.timeout(self.cap_s):
                 with self.turns.completing():
-                    text = await drive.run(self._stream(prompt))
+                    text = await drive.run(_bounded(self._stream(prompt), MAX_ANSWER_CHARS))
         except TimeoutError:
             log.debug("next-edit: %s passed its cap of %.1f s", self.family.name, self.cap_s)
             return None
@@ -93,6 +103,19 @@ class ModelPredictor:
         if isinstance(prompt, str):
             return self.backend.stream_completion(prompt, **params)
         return self.backend.stream_chat(prompt, **params)
+
+
+async def _bounded(stream: AsyncGenerator[Chunk, None], limit: int) -> AsyncGenerator[Chunk, None]:
+    """``stream`` up to ``limit`` characters: past it, the text is cut there and the answer ends
+    unfinished ("length"), and ``stream`` is closed (the engine stops generating)."""
+    left = limit
+    async with contextlib.aclosing(stream):
+        async for chunk in stream:
+            if len(chunk.text) > left:
+                yield Chunk(chunk.text[: left + 1], "length")  # one past the limit: parse refuses it
+                return
+            left -= len(chunk.text)
+            yield chunk
 
 
 class Own(Streams, Protocol):

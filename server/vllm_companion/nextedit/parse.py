@@ -4,8 +4,11 @@ None means "no edit": the family's no-edit sentinel, an answer that did not fini
 a loop cut, the cap), or one that is garbled (markers missing, doubled, or left over). Marker
 text must never reach the document: that is the failure people report with self-hosted Zeta 2
 ("sentinel text leaking into edits"), so whatever survives extraction is checked against the
-family's ``sentinels`` and refused when any is left. The cursor marker a model copies back is
-dropped, as Zed does (zeta_prompt.rs ``clean_zeta1_model_output``).
+family's ``sentinels`` and refused when any is left, and against every marker in any spelling
+(markers.leaks: another case, spaced, fullwidth, look-alike letters, cut at the end, a
+merge-conflict or ``NO_EDIT`` line: a hostile or confused engine, or a paired process answering in
+another family's format, tests/adversarial/test_next_edit_model.py). The cursor marker a model
+copies back is dropped, as Zed does (zeta_prompt.rs ``clean_zeta1_model_output``).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from .formats import (
     ZETA_CURSOR,
     NextEditFormat,
 )
+from .markers import leaks
 
 FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:\n```|\Z)", re.S)
 WHOLE_FENCE = re.compile(r"\A\s*```[^\n`]*\n(.*)\n```\s*\Z", re.S)  # the answer is one fenced block
 MAX_ANSWER_CHARS = 64_000  # a region is a few dozen lines; anything past this is not an answer
+SWEEP_HEADER = re.compile(r"\A(?:original|current|updated)/[^\n]*:\d+:\d+[ \t]*(?:\n|\Z)")  # another block's
 
 
 def parse_answer(family: str, text: str, finished: bool) -> str | None:
@@ -47,7 +52,7 @@ def _clean(region: str | None, fmt: NextEditFormat) -> str | None:
         return None
     for cursor in (ZETA_CURSOR, ZED_CURSOR, SWEEP_CURSOR):
         region = region.replace(cursor, "")
-    return None if any(s in region for s in fmt.sentinels) else region
+    return None if any(s in region for s in fmt.sentinels) or leaks(region) else region
 
 
 def _one_newline_off(text: str) -> str:
@@ -55,8 +60,9 @@ def _one_newline_off(text: str) -> str:
 
 
 def _sweep(text: str) -> str | None:
-    """The ``updated/`` block: everything up to the stop (``<|file_sep|>`` / end of text)."""
-    return _one_newline_off(text)
+    """The ``updated/`` block: everything up to the stop (``<|file_sep|>`` / end of text); an
+    answer that starts with a block header of its own (another path or span) is not this block."""
+    return None if SWEEP_HEADER.match(text) else _one_newline_off(text)
 
 
 def _zeta(text: str) -> str | None:

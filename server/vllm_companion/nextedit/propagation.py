@@ -1,21 +1,31 @@
 """Edit propagation: the next-edit suggestion that needs no model (issue 22).
 
 When the user's last edit renamed or retyped one identifier or literal (``count`` → ``total``,
-``30`` → ``60``), the same change is offered at its next whole-word occurrence: in the current
-document below the cursor first, then above it, then in the other open documents. It is instant
-on any machine (a bounded scan, no model, no syntax tree: regex word boundaries are enough for the
-one token the edit changed) and it is the reference the model path is checked against
-(scripts/bench_next_edit.py).
+``30`` → ``60``), the same change is offered at its next whole-word occurrence inside the edited
+line's scope (scope.py): below the cursor first, then above it; other open documents only for a
+name defined at module or class level (a ``def``/``class`` name, a module-level assignment). A
+renamed parameter or local stays in its function, and where the scope holds no other occurrence
+nothing is offered (before: 13 of 15 "no edit" cases of scripts/bench_next_edit.py got a wrong
+edit, the same name in the next function). After an accepted suggestion (a chain), a name
+that the file defines at module or class level goes on past the function of the call site just
+renamed. An identifier's occurrences in comments and strings are skipped (lexing.py: a docstring's
+mention is not a use); a literal's are not. It is instant on any
+machine (a bounded scan, no model, no syntax tree: regex word boundaries are enough for the one
+token the edit changed, and indentation or brace depth for its scope) and it is the reference the
+model path is checked against.
 
 Bounds: the token is at most ``MAX_TOKEN`` characters of ``\\w`` (or a number literal), escaped
-(``re.escape``) before it becomes a pattern; at most ``MAX_SCAN`` lines are read per document and
-lines over ``MAX_LINE`` characters are skipped (a minified line would cost the scan). One request
-reads at most ``MAX_CHARS`` characters in all documents together, a line counting ``LINE_COST``
-more (360,000 empty lines took 130 ms); only lines that contain the token (a substring test,
-about 1 ns a character) reach the whole-word pattern, at most ``MAX_REGEX_CHARS`` of them: it costs
-about 65 ns a character on a line of the token's own letters (``aaaa…`` for ``aaa``), and 17
-documents of 20,000 such lines held the event loop for minutes (measured on 2 cores: 4 documents
-of 2,000 lines took 2.6 s; now at most 30 ms whatever the files; tests/adversarial/test_next_edit.py).
+(``re.escape``) before it becomes a pattern; at most ``MAX_SCAN`` lines are read per document either
+side of the cursor and lines over ``MAX_LINE`` characters are skipped (a minified line would cost
+the scan). One request reads at most ``MAX_CHARS`` characters in all documents together, the
+scope's lines included, a line counting ``LINE_COST`` more (360,000 empty lines took 130 ms); only
+lines that contain the token (a substring test, about 1 ns a character) reach the whole-word
+pattern, and only those and the lines that may open or close a multi-line string reach the lexer,
+at most ``MAX_REGEX_CHARS`` in all: the pattern costs about 65 ns a character on a line of the
+token's own letters (``aaaa…`` for ``aaa``), and 17 documents of 20,000 such lines held the event
+loop for minutes (measured on 2 cores: 4 documents of 2,000 lines took 2.6 s; now about 30 ms,
+the scope's passes included, whatever the files, 0.1 s on a loaded machine;
+tests/adversarial/test_next_edit.py and test_next_edit_scope.py).
 """
 
 from __future__ import annotations
@@ -23,32 +33,31 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from .lexing import Lexer, in_code, language
+from .scope import MAX_LINE, Budget, Scope, Text, exported, scope_of
 from .types import RecordedEdit, Suggestion
 
+__all__ = ["MAX_LINE", "MAX_SCAN", "MAX_TOKEN", "Lines", "Rename", "Target", "Text", "pattern", "propagate",
+           "rename_of"]
 SOURCE = "propagation"
 MAX_TOKEN = 100
 MAX_SCAN = 20_000
-MAX_LINE = 5_000
-MAX_CHARS = 8_000_000  # characters looked at per request, all documents together
-LINE_COST = 64  # what reading one line counts for, whatever its length (a file of empty lines)
-MAX_REGEX_CHARS = 400_000  # characters of lines holding the token that the pattern searches
 _WORD = re.compile(r"\w")
 _TOKEN = re.compile(r"\w+|[-+]?\d[\w.]*")
 
 
 @dataclass(frozen=True)
 class Rename:
+    """``old`` became ``new`` at (``row``, ``col``) of ``uri`` (the column as recorded: a cut line
+    may shift it; propagate checks it against the document)."""
+
     old: str
     new: str
-
-
-class Text(Protocol):
-    """A document's lines, line ends stripped, read one at a time (no copy of the document)."""
-
-    def __len__(self) -> int: ...
-    def __getitem__(self, row: int) -> str: ...
+    uri: str
+    row: int
+    col: int
+    accepted: bool = False  # the edit applied a suggestion (RecordedEdit.accepted): a chain goes on
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ class Target:
 
 
 def rename_of(edit: RecordedEdit | None) -> Rename | None:
-    """The one token ``edit`` changed into another, if that is what it did."""
+    """The one token ``edit`` changed into another, if that is what it did, and where."""
     if edit is None:
         return None
     old, new = edit.before, edit.after
@@ -81,7 +90,7 @@ def rename_of(edit: RecordedEdit | None) -> Rename | None:
     a, b = old[p : len(old) - s], new[p : len(new) - s]
     if not (_token(a) and _token(b)) or a == b:
         return None
-    return Rename(a, b)
+    return Rename(a, b, edit.uri, edit.start_row, p - (new.rfind("\n", 0, p) + 1), edit.accepted)
 
 
 def _token(text: str) -> bool:
@@ -93,36 +102,46 @@ def pattern(old: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + re.escape(old) + r"(?!\w)")
 
 
-class _Budget:
-    """What one request may still read (``MAX_CHARS``) and search (``MAX_REGEX_CHARS``)."""
-
-    def __init__(self) -> None:
-        self.chars, self.regex = MAX_CHARS, MAX_REGEX_CHARS
-
-    def line(self, lines: Text, row: int, token: str) -> str | None:
-        """``lines[row]`` when the budget allows reading it and it may hold ``token``, else None
-        (and nothing more is read once the budget is spent)."""
-        line = lines[row]
-        self.chars -= len(line) + LINE_COST
-        if self.chars < 0 or len(line) > MAX_LINE or token not in line:
-            return None
-        self.regex -= len(line)
-        return line if self.regex >= 0 else None
-
-    def spent(self) -> bool:
-        return self.chars < 0 or self.regex < 0
-
-
 def propagate(rename: Rename, here: Lines, row: int, col: int, others: Sequence[Lines]) -> list[Target]:
-    """The next occurrence of the renamed token: below the cursor, above it, then other documents."""
-    rx, budget = pattern(rename.old), _Budget()
-    found = _below(rx, rename.old, here.lines, row, col, budget) or _above(rx, rename.old, here.lines, row, col, budget)
-    if found is None:
-        for other in others:
-            if (found := _below(rx, rename.old, other.lines, 0, 0, budget)) is not None:
-                return [_target(other.uri, found, rename)]
+    """The next occurrence of the renamed token in its scope: below the cursor, above it, then,
+    for a name defined at module or class level, other documents. The scope is read in the
+    document the rename was made in; when that is not ``here`` only such a name is looked for."""
+    budget = Budget()
+    edited = here if here.uri == rename.uri else next((o for o in others if o.uri == rename.uri), None)
+    at = _locate(rename, edited.lines, budget) if edited is not None else None
+    if edited is None or at is None:
         return []
-    return [_target(here.uri, found, rename)]
+    scope = scope_of(edited.lines, rename.row, at[0], rename.new, edited.uri, budget)
+    if scope is not None and rename.accepted and not scope.exported and exported(edited.lines, rename.new, budget):
+        scope = Scope(0, len(edited.lines), True)  # an accepted call site of a renamed function: go on
+    if scope is None or (edited is not here and not scope.exported):
+        return []
+    rx, old, ident = pattern(rename.old), rename.old, at[1]
+    top, end = (scope.top, scope.end) if edited is here else (0, len(here.lines))
+    if (found := _search(rx, old, here, (top, end), (row, col), budget, ident)) is not None:
+        return [_target(here.uri, found, rename)]
+    for other in others if scope.exported else ():
+        if (found := _search(rx, old, other, (0, len(other.lines)), (0, 0), budget, ident)) is not None:
+            return [_target(other.uri, found, rename)]
+    return []
+
+
+def _locate(rename: Rename, lines: Text, budget: Budget) -> tuple[int, bool] | None:
+    """The column of the new token on the edited line (the recorded one, else its first whole-word
+    occurrence there), and whether it is an identifier in code (not a literal, a string's word or
+    a comment's); None when the line no longer holds it."""
+    if not 0 <= rename.row < len(lines) or (line := budget.read(lines, rename.row)) is None:
+        return None
+    if not budget.search(line):
+        return None
+    rx, col = pattern(rename.new), rename.col
+    if not (0 <= col and line[col : col + len(rename.new)] == rename.new and rx.match(line, col)):
+        m = rx.search(line)
+        if m is None:
+            return None
+        col = m.start()
+    ident = _IDENT.fullmatch(rename.old) is not None and _IDENT.fullmatch(rename.new) is not None
+    return col, ident and language(rename.uri) is not None and in_code(Lexer(rename.uri).masked(line), col)
 
 
 def _target(uri: str, at: tuple[int, int], rename: Rename) -> Target:
@@ -130,26 +149,34 @@ def _target(uri: str, at: tuple[int, int], rename: Rename) -> Target:
     return Target(uri, Suggestion(r, c, r, c + len(rename.old), rename.new, SOURCE))
 
 
-def _below(rx: re.Pattern[str], token: str, lines: Text, row: int, col: int, budget: _Budget) -> tuple[int, int] | None:
-    """The first occurrence at or after (row, col), within ``MAX_SCAN`` lines and the budget."""
-    for r in range(max(0, row), min(len(lines), row + 1 + MAX_SCAN)):
-        if budget.spent():
-            return None
-        if (line := budget.line(lines, r, token)) is not None and (m := rx.search(line, col if r == row else 0)):
-            return r, m.start()
-    return None
-
-
-def _above(rx: re.Pattern[str], token: str, lines: Text, row: int, col: int, budget: _Budget) -> tuple[int, int] | None:
-    """The nearest occurrence before (row, col), scanning upwards, within ``MAX_SCAN`` lines and the
-    budget (a cursor past the end scans up from the last line)."""
-    row = min(row, len(lines))
-    for r in range(row, max(-1, row - 1 - MAX_SCAN), -1):
-        if budget.spent():
-            return None
-        if r >= len(lines) or (line := budget.line(lines, r, token)) is None:
+def _search(rx: re.Pattern[str], token: str, doc: Lines, rows: tuple[int, int], cursor: tuple[int, int],
+            budget: Budget, ident: bool) -> tuple[int, int] | None:
+    """The first occurrence at or after ``cursor`` within ``rows`` (and ``MAX_SCAN`` lines of it),
+    else the nearest one before it; an identifier's occurrences in comments and strings skipped."""
+    (top, end), (row, col) = rows, cursor
+    lexer, above = Lexer(doc.uri) if ident and language(doc.uri) is not None else None, None  # else no masking
+    for r in range(max(top, row - MAX_SCAN), min(end, len(doc.lines), max(row, top) + 1 + MAX_SCAN)):
+        if (line := budget.read(doc.lines, r)) is None:
+            if budget.spent():
+                break
             continue
-        hits = [m.start() for m in rx.finditer(line) if r != row or m.end() <= col]
-        if hits:
-            return r, hits[-1] if r == row else hits[0]
-    return None
+        has = token in line
+        lex = lexer is not None and (has or lexer.needed(line))
+        if not (has or lex):
+            continue
+        if not budget.search(line) or (has and lex and not budget.search(line)):
+            break  # the lexer and the pattern are charged each
+        spans = lexer.masked(line) if lexer is not None and lex else []
+        if not has:
+            continue
+        hits = [m.start() for m in rx.finditer(line) if in_code(spans, m.start())]
+        if r > row and hits:
+            return r, hits[0]
+        if r == row and (after := [c for c in hits if c >= col]):
+            return r, after[0]
+        before = [c for c in hits if c + len(token) <= col] if r == row else hits
+        above = (r, before[-1] if r == row else before[0]) if before else above
+    return above
+
+
+_IDENT = re.compile(r"[^\W\d]\w*")

@@ -1,0 +1,50 @@
+"""Inline secrets, redacted (privacy.py's rule 3; docs/security.md): high-precision patterns
+(PEM private keys, AWS keys, GitHub, Slack, Google, Stripe, OpenAI/Anthropic tokens), each match
+replaced by a numbered ``<redacted:KIND:N>`` placeholder that ``Redaction.restore`` puts back into
+an edit. Patterns after gitleaks' rules, every repetition bounded ({n,m}): a hostile file cannot
+make one match run away."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_SECRETS = [
+    ("private-key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----(?:[\s\S]{0,16384}?-----END[A-Z0-9 ]*PRIVATE KEY"
+     r"( BLOCK)?-----|[\s\S]{0,16384})"),
+    ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+    ("aws-secret-key", r"(?i:aws_secret_access_key)\s*[=:]\s*['\"]?[A-Za-z0-9/+]{40}\b"),
+    ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+    ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,255}"),
+    ("slack-webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,255}"),
+    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("stripe-key", r"\b[sr]k_live_[0-9a-zA-Z]{24,255}\b"),
+    ("api-token", r"\bsk-(?:proj|ant|svcacct)-[A-Za-z0-9_-]{20,255}"),
+]
+_PATTERN = re.compile("|".join(f"(?P<s{i}>{rx})" for i, (_, rx) in enumerate(_SECRETS)))
+
+
+@dataclass
+class Redaction:
+    text: str
+    found: dict[str, str] = field(default_factory=dict)  # placeholder -> secret
+
+    def restore(self, text: str) -> str:
+        for placeholder, secret in self.found.items():
+            text = text.replace(placeholder, secret)
+        return text
+
+
+def redact(text: str) -> Redaction:
+    """``text`` with every high-precision secret replaced by ``<redacted:KIND:N>``."""
+    found: dict[str, str] = {}
+
+    def sub(match: re.Match[str]) -> str:
+        kind = _SECRETS[int(next(k for k, v in match.groupdict().items() if v is not None)[1:])][0]
+        placeholder = f"<redacted:{kind}:{len(found) + 1}>"
+        found[placeholder] = match.group(0)
+        return placeholder
+
+    if not _PATTERN.search(text):
+        return Redaction(text)
+    return Redaction(_PATTERN.sub(sub, text), found)
