@@ -423,15 +423,16 @@ def test_a_record_with_a_next_edit_endpoint_beyond_loopback_is_discarded(tmp_pat
 
 
 def test_a_record_of_long_strings_and_deep_nesting_is_read_bounded(tmp_path: Path) -> None:
-    """Strings are cut to ``MAX_TEXT``; a file past ``MAX_RECORD_BYTES`` or nested past Python's
-    recursion limit reads as no record, never an exception in the reader."""
+    """Strings are cut to ``MAX_TEXT`` (a model name longer than ``MAX_NAME`` is dropped: it reaches
+    the status and the logs); a file past ``MAX_RECORD_BYTES`` or nested past Python's recursion
+    limit reads as no record, never an exception in the reader."""
     from vllm_companion.engine import record as rec
     from vllm_companion.engine.registry import MAX_RECORD_BYTES, EngineRegistry
 
     registry = EngineRegistry(run_dir(tmp_path))
     me = ProcessId.me().to_json()
-    registry.path.write_text(json.dumps({"state": "ready", "engine": me, "model": "m" * 100_000}))
-    assert len(registry.read().model or "") == rec.MAX_TEXT
+    registry.path.write_text(json.dumps({"state": "ready", "engine": me, "model": "m" * 100_000, "log": "l" * 100_000}))
+    assert registry.read().model is None and len(registry.read().log or "") == rec.MAX_TEXT
     registry.path.write_text("[" * 200_000 + "]" * 200_000)
     assert registry.read() == rec.EMPTY
     registry.path.write_text(json.dumps({"state": "ready", "engine": me, "model": "m" * MAX_RECORD_BYTES}))
