@@ -26,21 +26,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import statistics
-import sys
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
-sys.path.insert(0, str(ROOT / "scripts"))
-os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix="bench-prefix-state-"))
-os.environ.setdefault("VLLM_COMPANION_TEST_LOG", "warning")
+from bench_paths import prepare
+
+prepare("bench-prefix")
 
 from bench_concurrency import engine_metrics  # noqa: E402
 from lsprotocol import types  # noqa: E402

@@ -17,22 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import statistics
-import sys
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
-sys.path.insert(0, str(ROOT / "scripts"))
-os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix="bench-warm-state-"))
-os.environ.setdefault("VLLM_COMPANION_TEST_LOG", "warning")
+from bench_paths import prepare
+
+prepare("bench-warm")
 
 from bench_engine import AUTH, stream  # noqa: E402
 from lsprotocol import types  # noqa: E402

@@ -34,13 +34,8 @@ def completion_params(
         "max_tokens": max_tokens or settings.max_tokens,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
-        "seed": zlib.crc32(prompt.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF,
     }
-    if stop:
-        params["stop"] = list(stop)
-    if priority:
-        params["priority"] = PRIORITY["completion"]
-    return params
+    return _seeded(params, prompt, stop, PRIORITY["completion"] if priority else None)
 
 
 def chat_params(
@@ -65,14 +60,16 @@ def nextedit_params(
     """Next-edit (nextedit/model.py): the family's own budget, temperature (0: the formats are
     trained for greedy decoding) and end markers; seeded from the prompt like a completion; ranked
     between inline completion and chat when priorities are on."""
-    params: dict[str, Any] = {
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "model": model,
-        "seed": zlib.crc32(prompt.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF,
-    }
+    params: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "model": model}
+    return _seeded(params, prompt, stop, PRIORITY["next-edit"] if priority else None)
+
+
+def _seeded(params: dict[str, Any], prompt: str, stop: tuple[str, ...], rank: int | None) -> dict[str, Any]:
+    """``params`` with the prompt's own seed (one prompt, one suggestion), the end markers and the
+    rank: what a completion and a next edit ask alike."""
+    params["seed"] = zlib.crc32(prompt.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF
     if stop:
         params["stop"] = list(stop)
-    if priority:
-        params["priority"] = PRIORITY["next-edit"]
+    if rank is not None:
+        params["priority"] = rank
     return params

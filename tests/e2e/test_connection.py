@@ -8,6 +8,7 @@ health first, as completion does: an endpoint known not to answer gets a clear e
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -40,46 +41,48 @@ def _change(client: Any, settings: dict[str, Any]) -> None:
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"vllmCompanion": settings}))
 
 
-async def test_a_settings_change_off_the_connection_keeps_the_cache_and_the_fim_check() -> None:
+@pytest.fixture
+async def counting() -> AsyncIterator[Counting]:
+    """A counting fake backend that answers every completion ``compute(1)``, stopped at teardown."""
+    backend = Counting()
+    await backend.start()
+    backend.default = Reply(chunks=["compute(1)"])
+    try:
+        yield backend
+    finally:
+        await backend.stop()
+
+
+async def test_a_settings_change_off_the_connection_keeps_the_cache_and_the_fim_check(counting: Counting) -> None:
     """debounceMs and maxTokens change: no second /v1/models or /tokenize, and the suggestion
     already made is served from the cache (it used to be dropped with the backend and the probes)."""
-    backend = await Counting().start()
-    try:
-        backend.default = Reply(chunks=["compute(1)"])
-        async with session(options(backend.url)) as client:
-            uri, pos = open_doc(client, "x = █\n")
-            assert await inline(client, uri, pos) == "compute(1)"
-            discovered, generations = backend.discovery(), len(backend.generation_requests())
-            assert discovered[0] >= 1 and discovered[1] >= 1  # the model listed, its FIM tokens checked
-            _change(client, {"completion": {"debounceMs": 50, "maxTokens": 40}})
-            assert await inline(client, uri, pos) == "compute(1)"  # answered after the change (in order)
-            assert len(backend.generation_requests()) == generations  # from the cache
-            other, at = open_doc(client, "y = █\n")
-            assert await inline(client, other, at) == "compute(1)"
-            assert backend.generation_requests()[-1].body["max_tokens"] <= 40  # the change did apply
-            assert backend.discovery() == discovered
-    finally:
-        await backend.stop()
+    async with session(options(counting.url)) as client:
+        uri, pos = open_doc(client, "x = █\n")
+        assert await inline(client, uri, pos) == "compute(1)"
+        discovered, generations = counting.discovery(), len(counting.generation_requests())
+        assert discovered[0] >= 1 and discovered[1] >= 1  # the model listed, its FIM tokens checked
+        _change(client, {"completion": {"debounceMs": 50, "maxTokens": 40}})
+        assert await inline(client, uri, pos) == "compute(1)"  # answered after the change (in order)
+        assert len(counting.generation_requests()) == generations  # from the cache
+        other, at = open_doc(client, "y = █\n")
+        assert await inline(client, other, at) == "compute(1)"
+        assert counting.generation_requests()[-1].body["max_tokens"] <= 40  # the change did apply
+        assert counting.discovery() == discovered
 
 
-async def test_a_new_endpoint_is_discovered_again() -> None:
+async def test_a_new_endpoint_is_discovered_again(counting: Counting) -> None:
     """The model picker's change is a change of the connection: the new model is used, and the
     cache of the old one is not served for it."""
-    backend = await Counting().start()
-    try:
-        backend.default = Reply(chunks=["compute(1)"])
-        async with session(options(backend.url)) as client:
-            uri, pos = open_doc(client, "x = █\n")
-            assert await inline(client, uri, pos) == "compute(1)"
-            models = backend.discovery()[0]
-            client.protocol.notify("vllmCompanion/didChangeModel", {"backend": {"model": "other-model"}})
-            await wait_for(lambda: backend.discovery()[0] > models)  # the new connection is probed
-            generations = len(backend.generation_requests())
-            assert await inline(client, uri, pos) == "compute(1)"
-            assert len(backend.generation_requests()) == generations + 1
-            assert backend.generation_requests()[-1].body["model"] == "other-model"
-    finally:
-        await backend.stop()
+    async with session(options(counting.url)) as client:
+        uri, pos = open_doc(client, "x = █\n")
+        assert await inline(client, uri, pos) == "compute(1)"
+        models = counting.discovery()[0]
+        client.protocol.notify("vllmCompanion/didChangeModel", {"backend": {"model": "other-model"}})
+        await wait_for(lambda: counting.discovery()[0] > models)  # the new connection is probed
+        generations = len(counting.generation_requests())
+        assert await inline(client, uri, pos) == "compute(1)"
+        assert len(counting.generation_requests()) == generations + 1
+        assert counting.generation_requests()[-1].body["model"] == "other-model"
 
 
 async def test_chat_to_an_endpoint_known_down_fails_at_once() -> None:

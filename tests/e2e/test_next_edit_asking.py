@@ -6,40 +6,25 @@ ask a launched CPU engine with the generic prompt, unless told "on"."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import pytest
-from lsprotocol import types
 
 from tests.fake_backend import FakeBackend
-from tests.lsp_session import as_dict, open_doc, options, session, type_text
+from tests.lsp_session import options
 from tests.nextedit_replay import replaying
+from tests.nextedit_typing import edits_after_typing, scale_doc
 from vllm_companion.backend.client import Backend, ModelInfo
 from vllm_companion.backend.connection import Connection
 from vllm_companion.nextedit.model import ServedPredictor
 from vllm_companion.nextedit.types import NextEditInput, RecordedEdit, Region
 from vllm_companion.turns import Turns
 
-INLINE_EDIT = "textDocument/copilotInlineEdit"
-DOC = 'def scale(items):\n    t = "x" * 2\n    return [t for _ in items]'
-AFTER = DOC.replace("(items)", "(items, rate)")
-LSP_REGION = Region("file:///work/scale.py", "scale.py", "python", 0, 3, AFTER, 0, 21)
-
 
 async def _edits(backend: FakeBackend, model: str) -> list[dict[str, object]]:
-    """The edits offered after typing ", rate" into the signature (not a rename: no propagation)."""
-    backend.default = replaying(LSP_REGION, AFTER.replace("* 2", "* rate"))
     init = {**options(backend.url), "nextEdit": {"model": model, "timeoutMs": 10000}}
-    async with session(init) as client:
-        uri, _ = open_doc(client, DOC, name="scale.py")
-        pos, version = types.Position(line=0, character=15), 1
-        for ch in ", rate":
-            version += 1
-            pos = type_text(client, uri, version, pos, ch)
-        params = {"textDocument": {"uri": uri, "version": version}, "position": {"line": 0, "character": 21}}
-        result = as_dict(await asyncio.wait_for(client.protocol.send_request_async(INLINE_EDIT, params), 20))
-    return result["edits"]  # type: ignore[no-any-return]
+    edits, _, _ = await edits_after_typing(backend, init, scale_doc("x"))
+    return edits
 
 
 async def test_off_sends_no_model_request(backend: FakeBackend) -> None:

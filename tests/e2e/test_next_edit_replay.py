@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lsprotocol import types
 
 from tests.fake_backend import FakeBackend, Reply
-from tests.lsp_session import as_dict, open_doc, options, session, type_text
+from tests.lsp_session import options
 from tests.nextedit_replay import PROMPT_MARK, family_answer, replay, replaying
+from tests.nextedit_typing import edits_after_typing, scale_doc
 from vllm_companion.backend.client import Backend
 from vllm_companion.backend.connection import Connection
 from vllm_companion.nextedit.edits import suggestions
@@ -99,26 +99,13 @@ async def test_a_looping_rewrite_is_cut_by_the_loop_guard(backend: FakeBackend) 
     assert backend.generation_requests()[-1].client_closed
 
 
-INLINE_EDIT = "textDocument/copilotInlineEdit"
-# Over stdio: the user adds a parameter (not a rename: propagation has nothing, the model is asked);
-# the next edit uses it below, right of an astral character (two UTF-16 units).
-DOC = 'def scale(items):\n    t = "😀" * 2\n    return [t for _ in items]'
-AFTER = DOC.replace("(items)", "(items, rate)")
-LSP_REGION = Region("file:///work/scale.py", "scale.py", "python", 0, 3, AFTER, 0, 21)
+# Over stdio: the next edit uses the new parameter right of an astral character (two UTF-16 units).
+DOC = scale_doc("😀")
 
 
 async def _offer(backend: FakeBackend, init: dict[str, object]) -> tuple[dict[str, object], int, str]:
-    """The edit offered after typing ", rate" into the signature, the version typed to, the uri."""
-    backend.default = replaying(LSP_REGION, AFTER.replace("* 2", "* rate"))
-    async with session(init) as client:
-        uri, _ = open_doc(client, DOC, name="scale.py")
-        pos, version = types.Position(line=0, character=15), 1
-        for ch in ", rate":
-            version += 1
-            pos = type_text(client, uri, version, pos, ch)
-        params = {"textDocument": {"uri": uri, "version": version}, "position": {"line": 0, "character": 21}}
-        result = as_dict(await asyncio.wait_for(client.protocol.send_request_async(INLINE_EDIT, params), 20))
-    (edit,) = result["edits"]
+    edits, version, uri = await edits_after_typing(backend, init, DOC)
+    (edit,) = edits
     return edit, version, uri
 
 

@@ -7,16 +7,14 @@ serving, and ``stop`` ends both."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.fake_engine_command import fake_command, gone
 from tests.lsp_session import wait_for
-from vllm_companion.engine.command import EngineCommand, build_command
 from vllm_companion.engine.paired import Paired, next_edit_launch
 from vllm_companion.engine.planning.hardware import Gpu
 from vllm_companion.engine.planning.nextedit_plan import paired
@@ -24,7 +22,6 @@ from vllm_companion.engine.planning.plan import plan_launch
 from vllm_companion.engine.supervised import EngineEvent, EngineState, Policy
 from vllm_companion.engine.supervisor import ProcessSupervisor
 
-FAKE = [sys.executable, str(Path(__file__).resolve().parent.parent / "fake_engine.py")]
 FAST = Policy(stall_timeout_s=10, poll_s=0.05, health_interval_s=1, health_failures=10,  # a busy machine is no crash
               backoff_s=(0.05, 0.1, 0.2, 0.4), crash_loop=(3, 60.0), stop_grace_s=3)
 PLAN = plan_launch([Gpu(0, "NVIDIA GeForce RTX 3060", 12288, 12288 - 400, (8, 6))])
@@ -44,13 +41,7 @@ class Pair:
 
     def build(self, script: Path, modes: list[str]):  # type: ignore[no-untyped-def]
         script.write_text(json.dumps(modes))
-        env = {"FAKE_ENGINE_SCRIPT": str(script), "FAKE_ENGINE_ARGS": str(self.args)}
-
-        def command(p, port: int) -> EngineCommand:  # type: ignore[no-untyped-def]
-            cmd = build_command(p, port, p.model, prefix=FAKE)
-            return EngineCommand(cmd.argv, {**cmd.env, **env})
-
-        return command
+        return fake_command({"FAKE_ENGINE_SCRIPT": str(script), "FAKE_ENGINE_ARGS": str(self.args)})
 
     def messages(self) -> str:
         return "\n".join(e.message for e in self.events)
@@ -64,14 +55,6 @@ async def pairs() -> AsyncIterator[list[Pair]]:
         pids = (p.pair.completion.pid, p.pair.next_edit.pid)
         await p.pair.stop()
         assert all(gone(pid) for pid in pids)
-
-
-def gone(pid: int | None) -> bool:
-    try:
-        os.killpg(pid or 0, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def wait_until(check, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -15,13 +13,12 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from vllm_companion.engine.command import EngineCommand, build_command
+from tests.fake_engine_command import fake_command, gone
 from vllm_companion.engine.planning.hardware import Gpu
 from vllm_companion.engine.planning.plan import plan_launch
 from vllm_companion.engine.supervised import EngineEvent, EngineState, Policy
 from vllm_companion.engine.supervisor import ProcessSupervisor
 
-FAKE = [sys.executable, str(Path(__file__).resolve().parent.parent / "fake_engine.py")]
 FAST = Policy(stall_timeout_s=1.5, poll_s=0.05, health_interval_s=0.2, health_failures=2,
               backoff_s=(0.05, 0.1, 0.2, 0.4), crash_loop=(5, 60.0), stop_grace_s=3)
 GPU_PLAN = plan_launch([Gpu(0, "NVIDIA GeForce RTX 4060 Laptop GPU", 8192, 7900, (8, 9))])
@@ -34,12 +31,7 @@ class Harness:
         self.script.write_text(json.dumps(modes))
         self.events: list[EngineEvent] = []
         env = {"FAKE_ENGINE_SCRIPT": str(self.script), "FAKE_ENGINE_ARGS": str(self.args), **(extra or {})}
-
-        def build(p, port: int) -> EngineCommand:  # type: ignore[no-untyped-def]
-            cmd = build_command(p, port, p.model, prefix=FAKE)
-            return EngineCommand(cmd.argv, {**cmd.env, **env})
-
-        self.sup = ProcessSupervisor(plan, build, tmp / "logs", self.events.append, policy, [])
+        self.sup = ProcessSupervisor(plan, fake_command(env), tmp / "logs", self.events.append, policy, [])
 
     def states(self) -> list[str]:
         return [e.state.value for e in self.events]
@@ -63,14 +55,6 @@ async def harnesses() -> AsyncIterator[list[Harness]]:
 
 def arg(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
-
-
-def gone(pid: int | None) -> bool:
-    try:
-        os.killpg(pid or 0, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def test_slow_start_reports_progress_then_ready_and_stop_leaves_nothing(
@@ -238,6 +222,19 @@ async def long_prompt(h: Harness) -> httpx.Response:
         return await http.post(f"{h.sup.endpoint}/completions", json={"model": GPU_PLAN.served_name, "prompt": "x"})
 
 
+async def stalled_until_restarted(h: Harness) -> tuple[asyncio.Task[httpx.Response], float]:
+    """Start ``h``, stall it with a long prompt, and wait until it is ready again (restarted): the
+    prompt's task, and the seconds from the prompt to the second ready."""
+    await h.sup.start()
+    assert await h.sup.wait_ready(20)
+    pending = asyncio.create_task(long_prompt(h))
+    began = time.monotonic()
+    while h.states().count("ready") < 2:
+        assert h.sup.state is not EngineState.FAILED and time.monotonic() - began < 30
+        await asyncio.sleep(0.1)
+    return pending, time.monotonic() - began
+
+
 async def test_an_engine_at_work_on_a_long_prompt_is_not_restarted(tmp_path: Path, harnesses: list[Harness]) -> None:
     """llama.cpp reading a long prompt answers no health check (issue 20's warm-up had it killed
     mid-request). The fake burns CPU on a thread for 8 s, answering nothing: more failed checks in
@@ -259,13 +256,7 @@ async def test_an_engine_that_neither_answers_nor_works_is_restarted(tmp_path: P
     """A deadlock: no answer and no CPU. Restarted after FAST's two idle checks, as before."""
     h = Harness(tmp_path, ["frozen", "ok"], extra={"FAKE_ENGINE_SILENT_S": "3600"})
     harnesses.append(h)
-    await h.sup.start()
-    assert await h.sup.wait_ready(20)
-    pending = asyncio.create_task(long_prompt(h))
-    began = time.monotonic()
-    while h.states().count("ready") < 2:
-        assert h.sup.state is not EngineState.FAILED and time.monotonic() - began < 30
-        await asyncio.sleep(0.1)
+    pending, _ = await stalled_until_restarted(h)
     assert "unhealthy" in h.states() and "stopped answering /health" in h.messages()
     assert h.sup.restarts == 1 and len(h.starts()) == 2
     with pytest.raises(httpx.HTTPError):
@@ -280,14 +271,8 @@ async def test_an_engine_at_work_but_silent_past_the_limit_is_restarted(
     policy = replace(FAST, busy_limit_s=4.0)
     h = Harness(tmp_path, ["busy", "ok"], policy=policy, extra={"FAKE_ENGINE_SILENT_S": "60"})
     harnesses.append(h)
-    await h.sup.start()
-    assert await h.sup.wait_ready(20)
-    pending = asyncio.create_task(long_prompt(h))
-    began = time.monotonic()
-    while h.states().count("ready") < 2:
-        assert h.sup.state is not EngineState.FAILED and time.monotonic() - began < 30
-        await asyncio.sleep(0.1)
-    assert time.monotonic() - began >= policy.busy_limit_s
+    pending, took = await stalled_until_restarted(h)
+    assert took >= policy.busy_limit_s
     assert "no answer to /health for 4 s, though at work" in h.messages()
     assert "stopped answering" not in h.messages() and h.sup.restarts == 1
     with pytest.raises(httpx.HTTPError):

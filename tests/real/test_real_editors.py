@@ -4,9 +4,7 @@ each editor's language server attaches to it (``backend.launch``, same registry)
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,24 +17,17 @@ from tests.editors.helpers import PYTHON, until
 from tests.editors.test_emacs import run_emacs
 from tests.editors.test_neovim import open_file, start_nvim
 from tests.editors.test_vim import tmux, vim_session
-from tests.real.test_real_engine import _cli
+from tests.real.test_real_engine import cpu_engine, require
 
 CODE = "import math\n\n\ndef circle_area(radius):\n    return "
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if importlib.util.find_spec("vllm") is None:
-        if os.environ.get("VLLM_COMPANION_REQUIRE_REAL") == "1":
-            pytest.fail("vllm is not installed but VLLM_COMPANION_REQUIRE_REAL=1")
-        pytest.skip("vllm not installed")
-    cache = os.environ.get("VLLM_COMPANION_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
-    env = {"VLLM_COMPANION_CACHE": str(Path(cache) / "vllm")}
-    started = _cli("engine", "start", "--kind=vllm", "--device=cpu", env=env, timeout=900)
-    assert started.returncode == 0, started.stderr[-3000:]
-    yield {"env": env, "options": {"backend": {"launch": True}, "engine": {"kind": "vllm", "device": "cpu"},
-                                   "completion": {"debounceMs": 0}}}
-    _cli("engine", "stop", env=env, timeout=60)
+    require("vllm")
+    with cpu_engine("vllm", tmp_path_factory) as (env, _):
+        yield {"env": env, "options": {"backend": {"launch": True}, "engine": {"kind": "vllm", "device": "cpu"},
+                                       "completion": {"debounceMs": 0}}}
 
 
 def nvim_configured(options: dict[str, Any], folder: Path) -> Any:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +39,36 @@ def _cli(*args: str, env: dict[str, str], timeout: float) -> subprocess.Complete
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module", params=sorted(ENGINES))
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    kind = request.param
+def require(kind: str) -> None:
+    """Skip when ``kind``'s engine is not installed, unless VLLM_COMPANION_REQUIRE_REAL=1 (CI):
+    then fail. Every real test module asks this before it starts an engine."""
     if importlib.util.find_spec(ENGINES[kind]) is None:
         if os.environ.get("VLLM_COMPANION_REQUIRE_REAL") == "1":
             pytest.fail(f"{kind} is not installed but VLLM_COMPANION_REQUIRE_REAL=1")
         pytest.skip(f"{kind} not installed (pip install 'vllm-companion[{'cpu' if kind == 'vllm' else kind}]')")
+
+
+@contextmanager
+def cpu_engine(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], str]]:
+    """``engine start`` on the CPU, then ``engine stop``: the environment that names its cache
+    (VLLM_COMPANION_TEST_CACHE keeps the model between runs) and its endpoint. The module
+    fixtures of the real tests each hold one while their module runs."""
     cache = os.environ.get("VLLM_COMPANION_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
     env = {"VLLM_COMPANION_CACHE": str(Path(cache) / kind)}
     started = _cli("engine", "start", f"--kind={kind}", "--device=cpu", env=env, timeout=900)
     assert started.returncode == 0, started.stderr[-3000:]
-    endpoint = started.stdout.strip().splitlines()[-1]
-    tracked = track(Path(env["VLLM_COMPANION_CACHE"]) / "run", env=env)  # the service, its guard, vLLM's workers
-    print(f"{kind} processes:", "; ".join(map(str, left(tracked))))
-    yield {"kind": kind, "env": env, "endpoint": endpoint}
+    yield env, started.stdout.strip().splitlines()[-1]
     _cli("engine", "stop", env=env, timeout=60)
+
+
+@pytest.fixture(scope="module", params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    kind = request.param
+    require(kind)
+    with cpu_engine(kind, tmp_path_factory) as (env, endpoint):
+        tracked = track(Path(env["VLLM_COMPANION_CACHE"]) / "run", env=env)  # the service, its guard, vLLM's workers
+        print(f"{kind} processes:", "; ".join(map(str, left(tracked))))
+        yield {"kind": kind, "env": env, "endpoint": endpoint}
     wait_gone(tracked, timeout=60)
 
 

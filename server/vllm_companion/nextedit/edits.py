@@ -91,13 +91,20 @@ def _offsets(lines: list[str]) -> list[int]:
     return offs
 
 
-def _trim(at: int, old: str, new: str) -> Hunk:
+def common_ends(old: str, new: str) -> tuple[int, int]:
+    """How many characters ``old`` and ``new`` share at the start, then at the end (never
+    overlapping): what is left between them is the change (here and ``propagation.rename_of``)."""
     p = 0
     while p < min(len(old), len(new)) and old[p] == new[p]:
         p += 1
     s = 0
     while s < min(len(old), len(new)) - p and old[-1 - s] == new[-1 - s]:
         s += 1
+    return p, s
+
+
+def _trim(at: int, old: str, new: str) -> Hunk:
+    p, s = common_ends(old, new)
     return Hunk(at + p, at + len(old) - s, old[p : len(old) - s], new[p : len(new) - s])
 
 

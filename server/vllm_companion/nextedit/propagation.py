@@ -34,6 +34,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .edits import common_ends
 from .lexing import Lexer, in_code, language
 from .scope import MAX_LINE, Budget, Scope, Text, exported, scope_of
 from .types import RecordedEdit, Suggestion
@@ -77,12 +78,7 @@ def rename_of(edit: RecordedEdit | None) -> Rename | None:
     if edit is None:
         return None
     old, new = edit.before, edit.after
-    p = 0
-    while p < min(len(old), len(new)) and old[p] == new[p]:
-        p += 1
-    s = 0
-    while s < min(len(old), len(new)) - p and old[-1 - s] == new[-1 - s]:
-        s += 1
+    p, s = common_ends(old, new)
     while p > 0 and _WORD.match(old[p - 1]):  # widen to whole words: "cou|nt" -> "count"
         p -= 1
     while s > 0 and _WORD.match(old[len(old) - s]):

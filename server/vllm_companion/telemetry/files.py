@@ -55,7 +55,10 @@ def open_db(path: Path, create: bool, busy_s: float, schema: str) -> sqlite3.Con
     """A connection to ``path`` after the checks above; None when it does not exist and ``create``
     is false (a reader never creates the store); ``schema``: the one table it may hold. Raises
     ``UnsafeStore``, ``OSError`` or ``sqlite3.Error``."""
-    _check_above(path.parent)
+    try:
+        paths.check_above(path.parent)  # the same rule as every private folder of ours
+    except paths.UnsafeDirectory as exc:
+        raise UnsafeStore(str(exc)) from exc
     if create:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
@@ -126,22 +129,6 @@ def check_schema(db: sqlite3.Connection, path: Path, schema: str) -> None:
              in db.execute("SELECT type, name, sql FROM sqlite_schema LIMIT 2")]
     if found not in ([], [mine]):
         raise UnsafeStore(f"{path} holds tables, views or triggers this program did not make: refusing to use it")
-
-
-def _check_above(folder: Path) -> None:
-    """Every existing folder above ``folder``, on the given and on the resolved path."""
-    given = Path(os.path.abspath(folder))
-    for parent in sorted({*given.parents, *Path(os.path.realpath(given)).parents}):
-        try:
-            info = os.stat(parent)
-        except FileNotFoundError:
-            continue
-        mode, sticky = stat.S_IMODE(info.st_mode), info.st_mode & stat.S_ISVTX
-        if info.st_uid not in (0, os.getuid()):
-            raise UnsafeStore(f"{parent} (above {folder}) belongs to uid {info.st_uid}: others could swap it")
-        shared = mode & 0o002 or (mode & 0o020 and info.st_gid != os.getgid())  # one's own group: one's own
-        if shared and not sticky:
-            raise UnsafeStore(f"{parent} (above {folder}) is writable by others: refusing to use it")
 
 
 def _check_folder(fd: int, where: Path) -> None:
