@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from vllm_companion.engine.calibrate import MAX_CACHE_BYTES, machine_key, read_calibration, write_calibration
-from vllm_companion.engine.planning.cpu import Rates
 from vllm_companion.engine.cpu_local import MAX_ENTRIES, cached_code_models
+from vllm_companion.engine.planning.cpu import Rates
 from vllm_companion.engine.planning.hardware import MAX_FLAGS, PROC_READ_BYTES, Cpu, read_cpu
 
 CPU = Cpu("AMD EPYC", frozenset({"avx2", "avx512f"}), 2, 20.0)

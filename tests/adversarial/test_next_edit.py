@@ -342,7 +342,8 @@ async def test_a_next_edits_id_sent_to_the_completion_notifications_records_noth
     and the completion's accept command with a next edit's id recorded it as shown and accepted
     (and as a completion's partial accept), though the user never saw or took it."""
     state = tmp_path / "state"
-    async with session(options(backend.url), env={"VLLM_COMPANION_STATE": str(state)}, workspace="file:///work") as client:
+    env = {"VLLM_COMPANION_STATE": str(state)}
+    async with session(options(backend.url), env=env, workspace="file:///work") as client:
         uri, _ = open_doc(client, "def f(count):\n    return count\n")
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
@@ -357,3 +358,21 @@ async def test_a_next_edits_id_sent_to_the_completion_notifications_records_noth
         await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="vllmCompanion.didAcceptCompletion", arguments=[sid]))
     assert EventStore(state / "telemetry.sqlite3").events() == []
+
+
+def test_a_bug_below_the_predictor_or_in_propagation_is_no_edit_not_an_error_answer(tmp_path: Path,
+                                                                                    monkeypatch: Any) -> None:
+    """Review finding: only ``predictor.predict`` was guarded; an exception in the diff
+    (``edits.suggestions``) or in propagation reached the client as an internal error, where the
+    protocol promises ``{edits: []}``."""
+    from vllm_companion.nextedit import service as service_module
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    svc = service(tmp_path, Answering(lambda t: t.replace("x = 1", "x = 2")))
+    svc.documents.open(URI, "python", 1, "x = 1\ny = 2\n")
+    monkeypatch.setattr(service_module.edits, "suggestions", broken)
+    monkeypatch.setattr(service_module, "propagate", broken)
+    monkeypatch.setattr(service_module, "rename_of", lambda edit: object())
+    assert asyncio.run(svc.suggest(URI, 1, 0, 0)) == []

@@ -13,8 +13,8 @@ import pytest
 from vllm_companion import cli_checks
 from vllm_companion.doctor import cpu_lines
 from vllm_companion.engine.calibrate import measure, read_calibration, write_calibration
-from vllm_companion.engine.planning.cpu import CpuFacts, LocalModel, Rates
 from vllm_companion.engine.cpu_local import cached_code_models, parse_cpu_spec
+from vllm_companion.engine.planning.cpu import CpuFacts, LocalModel, Rates
 from vllm_companion.engine.planning.hardware import Cpu, Gpu, parse_cpuinfo, parse_meminfo
 from vllm_companion.engine.planning.plan import CPU_MODEL, plan_launch
 

@@ -180,9 +180,9 @@ class Health:
                 return self._learned(epoch, *await self._list_models())
         except TimeoutError as exc:
             error = BackendError(ErrorKind.TIMEOUT, "the engine did not list its models in time")
-            raise self._probe_failed(error) from exc
+            raise self._probe_failed(error, epoch) from exc
         except BackendError as exc:
-            raise self._probe_failed(exc) from exc
+            raise self._probe_failed(exc, epoch) from exc
         finally:
             self._forget_model(epoch)
 
@@ -208,14 +208,14 @@ class Health:
             except (TimeoutError, BackendError) as exc:  # e.g. a /tokenize that trickles
                 log.warning("FIM-token check failed (%s): using %s as named", exc, family.name)
                 bad = None
-            if bad:
+            if bad and epoch == self._epoch:  # not for a connection replaced meanwhile
                 msg = (
                     f"{model.id} does not have the {family.name} FIM tokens ({', '.join(bad)}): "
                     "using prefix-only prompts. Set completion.family to the model's real family."
                 )
                 self.status.tell_user(msg, error=False)
                 log.warning(msg)
-                family = PLAIN
+            family = PLAIN if bad else family
         if epoch == self._epoch:
             self.families[model.id] = family
             self.status.serving(model.id, family.name)
@@ -253,10 +253,13 @@ class Health:
         if not exc.kind.transient:
             self.status.tell_user(f"vLLM Companion: {exc}")
 
-    def _probe_failed(self, exc: BackendError) -> BackendError:
+    def _probe_failed(self, exc: BackendError, epoch: int) -> BackendError:
         """A probe of the endpoint itself failed: leave it alone while it is down or hung, and say
         so now (the request that started the probe may have been answered at its cap already,
-        before the probe's own deadline, and so reports nothing)."""
+        before the probe's own deadline, and so reports nothing). A probe of a connection that has
+        since been replaced (``epoch``) says nothing of the new one."""
+        if epoch != self._epoch:
+            return exc
         if self.availability.failed(exc, probe=True):
             self.watch_recovery()
         if not exc.kind.request_local:

@@ -68,7 +68,7 @@ def register(server: CompanionServer) -> None:
         if doc is None:
             return {"edits": []}
         row, col = doc.to_index(Position(p.position.line, p.position.character), ls.encoding)
-        offers = await ls.services.nextedit.suggest(uri, version, row, col)
+        offers = await ls.services.nextedit.suggest(uri, version, row, col, _arrived())
         return {"edits": [e for o in offers if (e := _wire(ls, o)) is not None]}
 
     @server.feature(SHOWN)
@@ -114,3 +114,11 @@ def _wire(ls: CompanionServer, offer: Offer) -> dict[str, Any] | None:
         "textDocument": {"uri": offer.uri, "version": offer.version},
         "command": {"title": "vLLM Companion: accept next edit", "command": ACCEPT, "arguments": [offer.id]},
     }
+
+
+def _arrived() -> float:
+    """When the request's first byte was read (lsp/transport.py), imported here at call time:
+    transport imports protocol, which imports this module for the capability it advertises."""
+    from .transport import arrived
+
+    return arrived()

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -73,16 +74,18 @@ class NextEditService:
     def reconfigure(self, config: Config) -> None:
         self.config = config
 
-    async def suggest(self, uri: str, version: int, row: int, col: int) -> list[Offer]:
-        """The edits to offer at (row, col) of ``uri`` at ``version`` (code points); [] for none."""
+    async def suggest(self, uri: str, version: int, row: int, col: int, arrived: float | None = None) -> list[Offer]:
+        """The edits to offer at (row, col) of ``uri`` at ``version`` (code points); [] for none.
+        The cap runs from ``arrived`` (time.monotonic; lsp: ``transport.arrived``), as completion's."""
         settings = self.config.nextEdit
         doc = self.documents.get(uri)
         if not settings.enabled or doc is None or doc.version != version or self.privacy.is_secret(uri):
             return []
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.timeout_ms / 1000
+        waited = time.monotonic() - arrived if arrived is not None else 0.0
+        deadline = loop.time() + settings.timeout_ms / 1000 - waited
         with self._slot(uri) as superseded:
-            targets = self._propagated(doc, row, col) if settings.propagation else []
+            targets = self._safely_propagated(doc, row, col) if settings.propagation else []
             if not targets and self.predictor is not None and settings.model != "off":  # off: propagation only
                 work = self._predicted(self.predictor, doc, row, col)
                 targets = await _within(work, superseded, deadline - loop.time()) or []
@@ -101,6 +104,15 @@ class NextEditService:
         finally:
             if self._slots.get(uri) is mine:
                 del self._slots[uri]
+
+    def _safely_propagated(self, doc: Document, row: int, col: int) -> list[Target]:
+        """A bug in propagation costs this request its edit, never an error answer (the protocol
+        promises ``{edits: []}`` when there is nothing)."""
+        try:
+            return self._propagated(doc, row, col)
+        except Exception:
+            log.exception("next-edit propagation failed")
+            return []
 
     def _propagated(self, doc: Document, row: int, col: int) -> list[Target]:
         """Propagation into this document, then into at most ``MAX_OTHERS`` other open ones that
@@ -190,4 +202,9 @@ async def _within(work: Awaitable[list[Target]], superseded: asyncio.Event, limi
         stop.cancel()
         if not job.done():
             job.cancel()
-    return job.result() if job in done else None
+    if job not in done:
+        return None
+    if (failed := job.exception()) is not None:  # a bug below the predictor: no edit, not an error answer
+        log.error("next-edit prediction failed", exc_info=failed)
+        return None
+    return job.result()
