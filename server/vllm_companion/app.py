@@ -113,7 +113,8 @@ def build(
     )
     history = EditHistory(documents, privacy)  # the user's recent edits (next-edit suggestions)
     predictor = ServedPredictor(health, lambda: services.config.nextEdit.family, turns, BACKSTOP_S, loops.record,
-                                lambda: services.config.nextEdit.model, binding)  # when it is asked: nextedit/asking.py
+                                lambda: services.config.nextEdit.model, binding,  # when it is asked: nextedit/asking.py
+                                lambda: services.config.nextEdit.max_tokens)
     nextedit = NextEditService(config, documents, privacy, history, acceptance, predictor)
     services = Services(config, documents, status, privacy, loops, health, completions, chat, binding, acceptance,
                         nextedit)

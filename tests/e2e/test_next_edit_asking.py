@@ -79,7 +79,7 @@ async def test_launched_engine_is_asked_by_device_and_family(backend: FakeBacken
     client = Backend(Connection(backend.url))
     try:
         predictor = ServedPredictor(Served(client, served), lambda: "auto", Turns(), 5.0, None,
-                                    lambda: setting, Binding(True, device))
+                                    lambda: setting, Binding(True, device), lambda: 512)
         await predictor.predict(INPUT)
     finally:
         await client.close()

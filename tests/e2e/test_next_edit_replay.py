@@ -135,3 +135,12 @@ async def test_family_detected_from_the_served_model(backend: FakeBackend, serve
                                                                 "/v1/completions")
     prompt = seen.body.get("prompt") or "".join(m["content"] for m in seen.body["messages"])
     assert PROMPT_MARK[family] in prompt
+
+
+async def test_the_max_tokens_setting_bounds_the_request(backend: FakeBackend) -> None:
+    """``nextEdit.maxTokens`` (documented, in the Settings UI) reached no request before: the
+    family's own limit (512 or 1,024) was always sent (review finding)."""
+    init = {**options(backend.url), "nextEdit": {"family": "generic", "timeoutMs": 10000, "maxTokens": 96}}
+    edit, _, _ = await _offer(backend, init)
+    assert edit["text"] == "rate"
+    assert backend.generation_requests()[-1].body["max_tokens"] == 96

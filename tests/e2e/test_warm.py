@@ -84,3 +84,34 @@ async def test_no_warm_up_where_no_completion_may_go(backend: FakeBackend) -> No
     async with session(options(backend.url)) as client:  # the same file, allowed: warmed (the test can fail)
         open_doc(client, CODE, name="d.py")
         await wait_for(lambda: len(backend.warms) == 1)
+
+
+def test_a_failed_warm_up_is_not_recorded_and_a_new_connection_warms_again() -> None:
+    """Review finding: a warm-up that failed (or a connection since replaced, whose new engine's
+    prefix cache is empty) was recorded as done, so the document was never warmed again."""
+    import asyncio
+
+    from vllm_companion.backend.errors import BackendError, ErrorKind
+    from vllm_companion.completion import warm as w
+
+    class Failing(w.Warmer):
+        def __init__(self) -> None:  # only what _warm and reset touch
+            from collections import OrderedDict
+
+            self._warmed, self._task, self._pending = OrderedDict(), None, None
+            self.turns = type("T", (), {"busy": False})()
+            self.health = type("H", (), {"refusal": staticmethod(lambda: None)})()
+
+        async def _request(self, uri: str, version: int) -> None:
+            raise BackendError(ErrorKind.TIMEOUT, "no answer")
+
+    warmer = Failing()
+    saved, w.SETTLE_S = w.SETTLE_S, 0.0
+    try:
+        asyncio.run(warmer._warm("file:///w/a.py", 3))
+    finally:
+        w.SETTLE_S = saved
+    assert "file:///w/a.py" not in warmer._warmed
+    warmer._warmed["file:///w/b.py"] = 1
+    warmer.reset()
+    assert not warmer._warmed

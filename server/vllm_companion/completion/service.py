@@ -111,8 +111,10 @@ class CompletionService:
         self.health.use_family(self.settings.family)
 
     def connected(self) -> None:
-        """A new connection (app.py): suggestions of the old endpoint or model go."""
+        """A new connection (app.py): suggestions of the old endpoint or model go, and what was
+        warmed on it."""
         self.cache = CompletionCache(self.settings.cache_size, self.settings.cache_ttl_s)
+        self.warmer.reset()
 
     def forget(self, uri: str) -> None:
         """The document closed: its slot, generation and cache entries go."""

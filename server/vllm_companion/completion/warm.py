@@ -102,6 +102,11 @@ class Warmer:
             self._task.cancel()
         self._task, self._pending = None, None
 
+    def reset(self) -> None:
+        """A new connection: the new engine's prefix cache holds none of what was warmed."""
+        self._warmed.clear()
+        self.stand_aside()
+
     def forget(self, uri: str) -> None:
         self._warmed.pop(uri, None)
         if self._pending is not None and self._pending[0] == uri:
@@ -124,6 +129,7 @@ class Warmer:
                     await self._send(*request)
         except (BackendError, TimeoutError) as exc:
             log.debug("warm-up of %s ended: %s", uri, exc)
+            return  # not warmed: the next open or focus of this version may try again
         self._warmed[uri] = version
         self._warmed.move_to_end(uri)
         while len(self._warmed) > REMEMBERED:

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from ..backend.client import Chunk, ModelInfo
@@ -144,10 +145,12 @@ class ServedPredictor:
     """The server's predictor: the served model, the family its name or ``nextEdit.family`` names."""
 
     def __init__(self, served: Served, family_setting: Callable[[], str], turns: Turns, cap_s: float,
-                 on_loop: Callable[[str], object] | None, model_setting: Callable[[], str], engine: Engine) -> None:
+                 on_loop: Callable[[str], object] | None, model_setting: Callable[[], str], engine: Engine,
+                 max_tokens: Callable[[], int]) -> None:
         self.served, self.family_setting, self.turns = served, family_setting, turns
         self.cap_s, self.on_loop = cap_s, on_loop
         self.model_setting, self.engine = model_setting, engine  # nextEdit.model, and the binding (asking.py)
+        self.max_tokens = max_tokens  # nextEdit.maxTokens: at most the family's own limit
 
     def family(self, model_id: str) -> NextEditFormat:
         return detect_family(model_id, self.family_setting())
@@ -162,6 +165,7 @@ class ServedPredictor:
         if not decision.ask:
             log.debug("next-edit: model not asked: %s", decision.why)
             return None
+        family = replace(family, max_tokens=max(1, min(family.max_tokens, self.max_tokens())))
         predictor = ModelPredictor(backend, model_id, family, self.turns, priority, self.cap_s, self.on_loop)
         return await predictor.predict(inp)
 
