@@ -33,7 +33,7 @@ from .command import EngineCommand
 from .planning.hardware import Gpu
 from .planning.plan import LaunchPlan, plan_launch
 from .router import CALL_S, ROUTER_POLICY, RouterSupervisor, add_worker, list_workers
-from .supervised import EngineEvent, EngineState, Extras, Policy, free_port
+from .supervised import Composite, EngineEvent, EngineState, Extras, Policy, Supervised, free_port
 from .supervisor import ProcessSupervisor
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def plan_fleet(gpus: list[Gpu], overrides: dict[str, object], replicas: int, rem
     return FleetPlan(tuple(plans), devices, tuple(u.rstrip("/") for u in remote), router)
 
 
-class Fleet:
+class Fleet(Composite):
     """The replicas and the router, seen by ``EngineManager`` as one supervised engine."""
 
     def __init__(self, plan: FleetPlan, build: Callable[[LaunchPlan, int, str | None], EngineCommand],
@@ -94,16 +94,8 @@ class Fleet:
 
     # The supervisor interface (engine/supervised.py): the router is "the engine".
     @property
-    def pid(self) -> int | None:
-        return self.router.pid
-
-    @property
-    def port(self) -> int | None:
-        return self.router.port
-
-    @property
-    def log_path(self) -> Path | None:
-        return self.router.log_path
+    def primary(self) -> Supervised:
+        return self.router
 
     @property
     def state(self) -> EngineState:

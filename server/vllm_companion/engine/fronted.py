@@ -13,15 +13,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
-from .supervised import EngineEvent, EngineState, Extras, Supervised
+from .supervised import Composite, EngineEvent, EngineState, Extras, Supervised
 from .supervisor import ProcessSupervisor
 
 FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
 
 
-class Fronted:
+class Fronted(Composite):
     """An engine (or a fleet) on loopback and the front before it, seen by the manager as one
     supervised engine: ready when both are; the record's endpoint stays the engine's own
     (editors on this host attach to it with the record's key), ``recorded`` adds the front's."""
@@ -37,16 +36,8 @@ class Fronted:
         self._stopping = False
 
     @property
-    def pid(self) -> int | None:
-        return self.inner.pid
-
-    @property
-    def port(self) -> int | None:
-        return self.inner.port
-
-    @property
-    def log_path(self) -> Path | None:
-        return self.inner.log_path
+    def primary(self) -> Supervised:
+        return self.inner
 
     @property
     def state(self) -> EngineState:

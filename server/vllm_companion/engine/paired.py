@@ -29,11 +29,10 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from .planning.plan import LaunchPlan
-from .supervised import EngineEvent, EngineState, Extras
+from .supervised import Composite, EngineEvent, EngineState, Extras, Supervised
 from .supervisor import ProcessSupervisor
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def next_edit_launch(main: LaunchPlan) -> LaunchPlan | None:
         reason=choice.reason, arithmetic=choice.arithmetic)
 
 
-class Paired:
+class Paired(Composite):
     """The completion process and the next-edit process, seen by the manager as one supervised
     engine (module doc): pid, port, log and readiness are the completion process's."""
 
@@ -71,16 +70,8 @@ class Paired:
         self._stopping = False
 
     @property
-    def pid(self) -> int | None:
-        return self.completion.pid
-
-    @property
-    def port(self) -> int | None:
-        return self.completion.port
-
-    @property
-    def log_path(self) -> Path | None:
-        return self.completion.log_path
+    def primary(self) -> Supervised:
+        return self.completion
 
     @property
     def state(self) -> EngineState:

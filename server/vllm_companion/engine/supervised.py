@@ -83,6 +83,27 @@ class Supervised(Protocol):
     def describe(self) -> str | None: ...  # a line for the status as it starts (a fleet's layout)
 
 
+class Composite:
+    """An engine made of several supervisors (fleet.py, fronted.py, paired.py) is named by one of
+    them, its ``primary``: the process the record names, its port and its log are that one's."""
+
+    @property
+    def primary(self) -> Supervised:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return self.primary.pid
+
+    @property
+    def port(self) -> int | None:
+        return self.primary.port
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.primary.log_path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
