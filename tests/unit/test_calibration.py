@@ -21,10 +21,20 @@ A100_80 = 79.25  # GiB: 0.25 x total is what 0.25 -> 0.50 added (5.01 -> 24.83 G
 A100_40 = 39.39  # GiB as torch reports an A100 40 GB (not printed in the source's log)
 H100 = 79.18  # GiB, llm-d's H100 ("H100 GPUs (79.18 GiB total memory)")
 RTX_3090 = 23.58  # GiB, "total_gpu_memory=23.58GiB" (vLLM issue #10517)
+L40S = 44.31  # GiB, "total_gpu_memory (44.31GiB)" beside an NVIDIA_L40S MoE config (stored file id 57044493590)
+A40 = 44.45  # GiB: its log's four terms add up to 40.01 GiB = 0.90 x 44.45 (nvidia-smi: 46,068 MiB)
+RTX_4070_LAPTOP = 7.65  # GiB, "total_gpu_memory (7.65GiB)", the 8 GB laptop card
+T4 = 14.56  # GiB, "total_gpu_memory (14.56GiB)"
 
 DENNIS = "https://github.com/dennislee22/vLLM-benchmarking/blob/main/log/"
 LLMD = "https://github.com/llm-d/llm-d-benchmark/blob/main/config_explorer/empirical-vllm-memory-results.md"
 ISSUE_10517 = "https://github.com/vllm-project/vllm/issues/10517"
+# Public files the code index holds without naming their repository: its id (read_file) and a quote.
+STORED = "stored public GitHub file, code-index id "
+L40S_LAB = STORED + "10876549642 ('Lab 1 - vLLM OpenAI Server: Llama 3 70B Instruct (AWQ) on NVIDIA L40S (TP=2)')"
+A40_BLOG = STORED + "39735714735 (two A40s: 'vllm serve ./Qwen2.5-72B-Instruct-AWQ --tensor-parallel-size 2')"
+LAPTOP_RAG = STORED + "3594054945 (a RAG tutorial: 'I have a NVIDIA GeForce RTX 4070 - 8GB VRAM on this laptop')"
+T4_NOTEBOOK = STORED + "55740737586 (Qwen/Qwen2.5-1.5B-Instruct, gpu_memory_utilization 0.50, a T4)"
 
 
 @dataclass(frozen=True)
@@ -42,11 +52,12 @@ class Point:
     kv_tokens: int | None  # "GPU KV cache size" (None: not in the source)
     source: str
     across_hosts: bool = False
+    quantization: str | None = None  # as given to vLLM where the model id does not say it (GGUF)
 
     def fit(self) -> Fit:
         arch = arch_of(self.model)
         assert arch is not None, self.model
-        return fit(arch, quantization_of(self.model, None), int(self.total_gib * 1024), self.utilization,
+        return fit(arch, quantization_of(self.model, self.quantization), int(self.total_gib * 1024), self.utilization,
                    self.max_model_len, batched_tokens=self.batched, tensor_parallel=self.tp,
                    max_num_seqs=self.seqs, accounting=self.accounting, across_hosts=self.across_hosts)
 
@@ -77,6 +88,17 @@ POINTS = (
           31_232, ISSUE_10517),
     Point("meta-llama/Llama-3.1-8B-Instruct", "RTX 3090 24 GB", RTX_3090, 0.90, 29000, 1, V0, 29000, 256, 2.89,
           23_648, ISSUE_10517),
+    # AWQ (Marlin kernels). vLLM 0.16.0 (V1), vllm serve's defaults on an L40S: 2,048 / 256.
+    Point("TechxGenus/Meta-Llama-3-70B-Instruct-AWQ", "2 x L40S 48 GB", L40S, 0.90, 8192, 2, V1_0_11, 2048, 256,
+          20.16, 132_128, L40S_LAB),
+    # V0 0.7.2 without chunked prefill (the profile runs 32,768 tokens): the forward pass dominates.
+    Point("Qwen/Qwen2.5-72B-Instruct-AWQ", "2 x A40 48 GB", A40, 0.90, 32768, 2, V0, 32768, 256, 14.63, None,
+          A40_BLOG),
+    # Cards under 24 GB. vLLM 0.8 (V0 engine, GGUF), --enforce-eager, 1,395 blocks of 16.
+    Point("Llama-3.2-3B-Instruct-Q8_0.gguf", "RTX 4070 Laptop 8 GB", RTX_4070_LAPTOP, 0.90, 10000, 1, V0, 10000, 256,
+          2.38, 22_320, LAPTOP_RAG, quantization="q8_0"),
+    # vLLM 0.7 (V0), 5,519 blocks of 16.
+    Point("Qwen/Qwen2.5-1.5B-Instruct", "T4 16 GB", T4, 0.50, 32768, 1, V0, 32768, 256, 2.36, 88_304, T4_NOTEBOOK),
 )
 IDS = [f"{p.model.split('/')[-1]}-{p.gpu.replace(' ', '')}-{p.utilization}-{p.max_model_len}" for p in POINTS]
 
@@ -101,9 +123,9 @@ def test_a_plan_never_counts_on_more_kv_cache_than_vllm_gave(point: Point) -> No
 
 
 def test_the_points_span_what_the_plans_cover() -> None:
-    """At least three card sizes, one GPU to several, 0.6B to 70B, a quantized model."""
+    """At least three card sizes (one under 24 GB), one GPU to several, 0.6B to 70B, AWQ (Marlin)."""
     sizes = {round(p.total_gib) for p in POINTS}
     params = [a.params_b for p in POINTS if (a := arch_of(p.model)) is not None]
-    assert len(POINTS) >= 12 and len(sizes) >= 3
+    assert len(POINTS) >= 12 and len(sizes) >= 3 and min(sizes) < 16
     assert min(params) < 1 and max(params) > 69
-    assert any(quantization_of(p.model, None) for p in POINTS) and any(p.tp > 1 for p in POINTS)
+    assert any(quantization_of(p.model, p.quantization) == "awq" for p in POINTS) and any(p.tp > 1 for p in POINTS)

@@ -56,6 +56,9 @@ ARCHS: tuple[Arch, ...] = (
          32768, _hf("Qwen/Qwen2.5-Coder-14B-Instruct")),
     Arch("qwen2.5-32b", ("qwen2.5-32b", "qwen2.5-coder-32b"), 32.76, 64, 40, 8, 128, 5120, 27648, 152064, False,
          32768, _hf("Qwen/Qwen2.5-Coder-32B-Instruct")),
+    # 72B: a calibration point (Qwen2.5-72B-Instruct-AWQ on two A40s); no Coder model of this size.
+    Arch("qwen2.5-72b", ("qwen2.5-72b",), 72.71, 80, 64, 8, 128, 8192, 29568, 152064, False,
+         32768, _hf("Qwen/Qwen2.5-72B-Instruct")),
     # Qwen3: head_dim 128 is given in the config (not hidden / heads). 32B: 32.76B parameters is
     # what vLLM's "Model loading took 61.03 GiB" implies (llm-d/llm-d-benchmark).
     Arch("qwen3-0.6b", ("qwen3-0.6b",), 0.596, 28, 16, 8, 128, 1024, 3072, 151936, True,

@@ -14,7 +14,12 @@ GPU (tensor parallelism splits weights, KV and the MLP):
   (batched tokens x (3 x hidden + 3 x intermediate) x 2 bytes: the gate/up output, the activated
   half and the residual stream) and the dummy sampler run over ``max_num_seqs`` rows of logits
   (``logit_bytes`` x sequences x vocabulary) - the two run one after the other, so the peak is the
-  larger, not the sum;
+  larger, not the sum. Two terms of the forward pass come from how vLLM works, not a fit: with
+  tensor parallelism the down projection's all-reduce returns a new tensor (one more hidden-sized
+  output; the only TP point whose forward pass dominates confirms it), and
+  vLLM 0.5-0.7's Marlin kernel (AWQ/GPTQ) allocated ``a_tmp``, a copy of its input (tokens x k),
+  on every call, act-order or not - for the down projection k is the intermediate size (the A40
+  Qwen2.5-72B-AWQ point: 5.66 GiB measured, 4.21 without the two terms, 5.61 with them);
 - non-torch memory (fitted): what the profiling run adds outside torch (NCCL buffers with tensor
   parallelism, more across hosts);
 - CUDA graphs (fitted): vLLM 0.8-0.20 captures them after sizing the KV cache, so they come on top
@@ -41,14 +46,15 @@ QUANT_BITS = {"awq": 4 + 16 / 128 + 4 / 128, "gptq": 4 + 16 / 128 + 4 / 128, "in
               "fp8": 8.0, "q8_0": 8.5}  # GGUF Q8_0: 32 int8 weights + an fp16 scale a block
 # 7.62B Qwen2-7B: 14.25 GiB logged (dennislee22/vLLM-benchmarking); 70B FP8: 33.88 GiB per GPU at TP 2 (llm-d).
 DESKTOP_HEADROOM_MIB = 256  # what a desktop and browser may still take after we start
-# Over the 12 calibration points the fitted KV figure is at most 1.4 % above vLLM's (Llama-3.1-8B on
+# Over the 16 calibration points the fitted KV figure is at most 1.4 % above vLLM's (Llama-3.1-8B on
 # an RTX 3090, V0, 23,968 tokens against 23,648). The points also fitted the constants, so the margin
 # is twice that, rounded up: a plan counts on 3 % less KV cache than the fitted figure.
 MARGIN = 0.03
-# No calibration point is a card under 24 GB or an AWQ model, where a few hundred MiB of CUDA context
-# and driver differences are the whole KV cache: whatever the share, a plan does not count on the
-# last 256 MiB either (the 8 GB laptop then keeps 3B AWQ at 4,096 tokens with 1.8 GB held, as
-# before the calibration, instead of 7B AWQ on 0.47 GiB of KV cache).
+# On small cards a few hundred MiB of CUDA context and driver differences are the whole KV cache. The
+# two points under 24 GB (an 8 GB laptop, a T4) hold, but a native-Windows vLLM 0.19 log of 7B AWQ
+# on a ~10 GiB card (total not printed) left 0.5-0.8 GiB that no term explains (docs/models.md):
+# whatever the share, a plan does not count on the last 256 MiB either (the 8 GB laptop then keeps
+# 3B AWQ at 4,096 tokens with 1.8 GB held instead of 7B AWQ on 0.47 GiB of KV cache).
 MIN_MARGIN = 256 * MIB
 
 
@@ -63,6 +69,7 @@ class Accounting:
     non_torch_hosts_gib: float  # tensor parallel across hosts (Ray, NCCL over the network)
     graphs_in_budget: bool  # CUDA graphs taken from the budget before the KV cache is sized
     graphs_gib: float = 0.65  # "Graph capturing finished ... took 0.50 / 0.65 GiB" (0.10.1.1, 7B)
+    marlin_a_tmp: bool = False  # the Marlin GEMM copies its input on every call (AWQ/GPTQ, 0.5-0.7)
 
 
 # vLLM 0.8-0.10: Qwen2-7B on an A100 80 GB left 0.55 GiB between weights and KV cache at both 0.25
@@ -74,10 +81,14 @@ V1_0_10 = Accounting("vLLM 0.8-0.10", 11.6, 0.13, 0.26, 1.2, graphs_in_budget=Fa
 # 1,024 sequences (H100's default), whatever the model's size; non-torch 0.13 GiB, 0.55 at TP 2.
 V1_0_11 = Accounting("vLLM 0.11+", 39.6, 0.14, 0.55, 1.2, graphs_in_budget=False)
 # V0 (0.6-0.7): the forward pass dominates (max_num_batched_tokens = max-model-len without chunked
-# prefill); non-torch 0.35 GiB with the CUDA context (vLLM issue #10517).
-V0 = Accounting("vLLM 0.6-0.7 (V0)", 11.6, 0.35, 0.35, 1.2, graphs_in_budget=False)
-# What a plan assumes of the vLLM it installs: the heaviest generation, graphs reserved.
+# prefill); non-torch 0.35 GiB with the CUDA context (vLLM issue #10517); the Marlin kernel of that
+# era allocates ``a_tmp = torch::empty({size_m, size_k})`` unconditionally (csrc/quantization/
+# gptq_marlin/gptq_marlin.cu; later kernels only with act-order, and no V1 point is forward-bound).
+V0 = Accounting("vLLM 0.6-0.7 (V0)", 11.6, 0.35, 0.35, 1.2, graphs_in_budget=False, marlin_a_tmp=True)
+# What a plan assumes of the vLLM it installs: the heaviest generation, graphs reserved; its Marlin
+# kernel copies the input only for act-order GPTQ, which no planned model uses.
 PLAN = Accounting("plan", 39.6, 0.14, 0.55, 1.2, graphs_in_budget=True)
+MARLIN = ("awq", "gptq", "int4")  # 4-bit weights vLLM runs with its Marlin kernels
 
 
 def weight_bytes(arch: Arch, quantization: str | None) -> int:
@@ -94,9 +105,13 @@ def kv_bytes_per_token(arch: Arch) -> int:
 
 
 def activation_bytes(arch: Arch, batched_tokens: int, max_num_seqs: int = 256, tensor_parallel: int = 1,
-                     accounting: Accounting = PLAN) -> int:
-    """The profiling run's peak: the forward pass or the sampler, whichever is larger."""
-    forward = batched_tokens * (3 * arch.hidden + 3 * arch.intermediate // tensor_parallel) * 2
+                     accounting: Accounting = PLAN, quantization: str | None = None) -> int:
+    """The profiling run's peak: the forward pass or the sampler, whichever is larger (the
+    all-reduce's output with tensor parallelism, Marlin's input copy where that vLLM makes one)."""
+    shard = arch.intermediate // tensor_parallel
+    a_tmp = shard if accounting.marlin_a_tmp and quantization in MARLIN else 0
+    all_reduce = arch.hidden if tensor_parallel > 1 else 0
+    forward = batched_tokens * (3 * arch.hidden + 3 * shard + a_tmp + all_reduce) * 2
     sampler = accounting.logit_bytes * min(max_num_seqs, batched_tokens) * arch.vocab
     return int(max(forward, sampler))
 
@@ -171,7 +186,7 @@ def fit(
     budget = int(total_mib * MIB * utilization)
     weights = weight_bytes(arch, quantization) // tensor_parallel
     batched = batched_tokens or default_batched_tokens(total_mib)
-    activation = activation_bytes(arch, batched, max_num_seqs, tensor_parallel, accounting)
+    activation = activation_bytes(arch, batched, max_num_seqs, tensor_parallel, accounting, quantization)
     non_torch = non_torch_bytes(accounting, tensor_parallel, across_hosts)
     graphs = 0 if eager or not accounting.graphs_in_budget else int(accounting.graphs_gib * GIB)
     kv = budget - weights - activation - non_torch - graphs
