@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
+from bench_paths import prepare
+
+prepare("bench-chat-priority")
 
 from lsprotocol import types  # noqa: E402
 

@@ -22,16 +22,15 @@ import argparse
 import asyncio
 import random
 import statistics
-import sys
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
+from bench_paths import prepare
+
+prepare("bench-concurrency")
 
 import httpx2 as httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402

@@ -20,20 +20,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
-import sys
 import sysconfig
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
-os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix="bench-debounce-state-"))
-os.environ.setdefault("VLLM_COMPANION_TEST_LOG", "warning")
+from bench_paths import prepare
+
+prepare("bench-debounce")
 
 from lsprotocol import types  # noqa: E402
 

@@ -18,14 +18,13 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
+from bench_paths import prepare
+
+prepare("bench-engine")
 
 import httpx2 as httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402

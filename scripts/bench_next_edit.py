@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
+from bench_paths import prepare
+
+prepare("bench-next-edit")
 
 from tests.fake_backend import FakeBackend  # noqa: E402
 from tests.nextedit_replay import replaying  # noqa: E402

@@ -21,16 +21,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_paths import prepare
 
-from lsprotocol import types
+prepare("bench-overhead")
 
-from tests.fake_backend import FakeBackend, Reply
-from tests.lsp_session import inline_params, open_doc, options, session
+from lsprotocol import types  # noqa: E402
+
+from tests.fake_backend import FakeBackend, Reply  # noqa: E402
+from tests.lsp_session import inline_params, open_doc, options, session  # noqa: E402
 
 
 def make_file(lines: int, name: str = "handler") -> str:

@@ -1,6 +1,10 @@
-"""What a benchmark script sets up before its imports: the checkout's tests, server package and
-scripts importable, and a throwaway state folder (telemetry and logs of a run never mix with the
-user's, ``paths.state_dir``) unless one is named."""
+"""What a benchmark script sets up before its imports, in one place: the checkout's tests, server
+package and scripts importable (``importable``), and for a script that runs language servers or
+engines a throwaway state folder too (``prepare``: telemetry and logs of a run never mix with the
+user's, ``paths.state_dir``) unless one is named.
+
+Each script imports this first (``python scripts/bench_x.py`` puts ``scripts/`` on the path):
+``from bench_paths import prepare`` then ``prepare("bench-x")``, its other imports after it."""
 
 from __future__ import annotations
 
@@ -12,9 +16,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def prepare(name: str) -> None:
-    """``name``: the script's, for its state folder's prefix (``bench-warm-state-…``)."""
+def importable() -> None:
+    """The checkout's ``tests``, ``vllm_companion`` (from ``server/``) and ``scripts`` modules."""
     for where in (ROOT, ROOT / "server", ROOT / "scripts"):
-        sys.path.insert(0, str(where))
+        if str(where) not in sys.path:
+            sys.path.insert(0, str(where))
+
+
+def prepare(name: str) -> None:
+    """``importable``, and a state folder of the run's own: ``name`` is the script's, for the
+    folder's prefix (``bench-warm-state-…``)."""
+    importable()
     os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix=f"{name}-state-"))
     os.environ.setdefault("VLLM_COMPANION_TEST_LOG", "warning")

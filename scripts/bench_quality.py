@@ -38,10 +38,8 @@ import argparse
 import asyncio
 import difflib
 import json
-import os
 import random
 import statistics
-import sys
 import sysconfig
 import tempfile
 import time
@@ -49,12 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "server"))
-sys.path.insert(0, str(ROOT / "scripts"))
+from bench_paths import prepare
 
-os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix="bench-quality-state-"))  # learns nothing
+prepare("bench-quality")  # its own state folder: the server learns nothing from a run
 
 import httpx2 as httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402

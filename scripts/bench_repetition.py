@@ -21,16 +21,17 @@ import argparse
 import random
 import re
 import statistics
-import sys
 import sysconfig
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
+from bench_paths import importable
 
-from vllm_companion.streaming import Pipeline
-from vllm_companion.streaming.lines import normalize, skeleton
-from vllm_companion.streaming.loops import loop_detectors
+importable()
+
+from vllm_companion.streaming import Pipeline  # noqa: E402
+from vllm_companion.streaming.lines import normalize, skeleton  # noqa: E402
+from vllm_companion.streaming.loops import loop_detectors  # noqa: E402
 
 TOKEN = re.compile(r"\n|[ \t]{1,8}|\w+|[^\w\s]")
 LINE_OCCURRENCES = 3

@@ -9,14 +9,14 @@ means the cost per chunk stays flat as N doubles. Usage: python scripts/bench_st
 from __future__ import annotations
 
 import random
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
+from bench_paths import importable
 
-from vllm_companion.streaming import Pipeline
-from vllm_companion.streaming.loops import loop_detectors
+importable()
+
+from vllm_companion.streaming import Pipeline  # noqa: E402
+from vllm_companion.streaming.loops import loop_detectors  # noqa: E402
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from tests.fake_backend import FakeBackend
 from tests.lsp_session import as_dict, inline_params, open_doc, options, session
 from vllm_companion.config import Config
 from vllm_companion.documents import Change, DocumentStore, Position
+from vllm_companion.nextedit import diffing
 from vllm_companion.nextedit import history as h
 from vllm_companion.nextedit.history import EditHistory
 from vllm_companion.nextedit.propagation import Lines, Rename, propagate, rename_of
@@ -104,7 +105,7 @@ def test_a_10_mb_line_is_recorded_in_a_few_hundred_characters(tmp_path: Path) ->
     assert asyncio.run(svc.suggest(URI, 2, 0, 5)) == []  # the long line is skipped; no model call on it
     assert time.perf_counter() - start < 2
     edits = svc.history.recent(10, 100_000)
-    assert edits and all(len(e.before) + len(e.after) < 2 * (h.MAX_LINE_CHARS + 10) for e in edits)
+    assert edits and all(len(e.before) + len(e.after) < 2 * (diffing.MAX_LINE_CHARS + 10) for e in edits)
     assert svc.predictor is not None and svc.predictor.calls == 0  # type: ignore[attr-defined]
 
 

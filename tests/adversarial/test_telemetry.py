@@ -24,7 +24,7 @@ from lsprotocol import types
 
 from tests.fake_backend import FakeBackend, Reply
 from tests.lsp_session import inline_params, open_doc, options, session, wait_for
-from vllm_companion.telemetry.store import SCHEMA
+from vllm_companion.telemetry.events import SCHEMA, Event
 
 ACCEPT = "vllmCompanion.didAcceptCompletion"
 SHOWN = "textDocument/didShowCompletion"
@@ -291,7 +291,7 @@ def test_flood_of_events_cannot_grow_the_queue_or_block(tmp_path: Path, monkeypa
     events = store.EventStore(tmp_path / "state" / "telemetry.sqlite3")
     start = time.perf_counter()
     for i in range(500):
-        events.add(store.Event("shown", "python", "k", "m", 1, i))
+        events.add(Event("shown", "python", "k", "m", 1, i))
     assert time.perf_counter() - start < 0.1
     assert events.dropped >= 490 and events.failure is None
     locker.rollback()
@@ -339,7 +339,7 @@ def test_planted_trigger_cannot_run_or_hang_the_writer(tmp_path: Path) -> None:
     path = planted(tmp_path / "state", SCHEMA, "CREATE TABLE notes (body TEXT)",
                    f"CREATE TRIGGER t AFTER INSERT ON events BEGIN INSERT INTO notes VALUES ('ran'); {FOREVER}; END")
     events = store.EventStore(path)
-    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    events.add(Event("shown", "python", "k", "m", 1, 1))
     assert events.flush(3.0) and events.failure is not None and "did not make" in events.failure
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT count(*) FROM notes").fetchone() == (0,)
@@ -376,7 +376,7 @@ def test_state_folder_below_a_folder_others_control_is_refused(tmp_path: Path, k
 
     state = above(kind, tmp_path)
     events = store.EventStore(state / "telemetry.sqlite3")
-    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    events.add(Event("shown", "python", "k", "m", 1, 1))
     assert events.flush(3.0) and events.failure is not None and "others" in events.failure
     assert not state.exists()
     events.close()
@@ -390,7 +390,7 @@ def test_symlinked_parent_of_our_own_is_still_used(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir(mode=0o700)
     (tmp_path / "link").symlink_to(tmp_path / "real")
     events = store.EventStore(tmp_path / "link" / "state" / "telemetry.sqlite3")
-    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    events.add(Event("shown", "python", "k", "m", 1, 1))
     assert events.flush(3.0) and events.failure is None
     assert [e.event for e in events.events()] == ["shown"]
     events.close()
@@ -419,7 +419,7 @@ def test_store_swapped_for_a_link_after_the_check_is_refused_untouched(tmp_path:
 
     monkeypatch.setattr(sqlite3, "connect", swapped)
     events = store.EventStore(path)
-    events.add(store.Event("shown", "python", "k", "m", 1, 1))
+    events.add(Event("shown", "python", "k", "m", 1, 1))
     assert events.flush(3.0) and events.failure is not None
     monkeypatch.undo()
     assert theirs.exists() == (target == "empty-file") and (target == "missing" or theirs.read_bytes() == b"")

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def bench() -> Any:
+    if str(ROOT / "scripts") not in sys.path:  # as ``python scripts/bench_quality.py`` has it (its bench_paths)
+        sys.path.insert(0, str(ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "scripts" / "bench_quality.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -33,8 +33,9 @@ class Pair:
         self.args = tmp / "args.jsonl"
         second = next_edit_launch(PLAN)
         assert second is not None
-        self.pair = Paired(lambda on: ProcessSupervisor(paired(PLAN), self.build(tmp / "c.json", completion),
-                                                        tmp / "logs", on, FAST, []),
+        self.pair = Paired(lambda on, yield_card: ProcessSupervisor(
+                               paired(PLAN), self.build(tmp / "c.json", completion), tmp / "logs", on, FAST, [],
+                               yield_card),
                            lambda on: ProcessSupervisor(second, self.build(tmp / "n.json", next_edit),
                                                         tmp / "logs", on, FAST, []),
                            self.events.append)

@@ -4,6 +4,7 @@ hold, secret files are never recorded, inline secrets are redacted, accepted edi
 from __future__ import annotations
 
 from vllm_companion.documents import Change, DocumentStore, Position
+from vllm_companion.nextedit import diffing
 from vllm_companion.nextedit import history as h
 from vllm_companion.nextedit.history import EditHistory
 from vllm_companion.nextedit.propagation import rename_of
@@ -128,7 +129,7 @@ def test_a_long_line_is_cut_around_the_change() -> None:
     uri = "file:///w/a.py"
     edit(docs, hist, uri, R(0, 50_000), "CHANGED")
     (only,) = hist.recent(10, 100_000)
-    assert "CHANGED" in only.after and len(only.after) <= h.MAX_LINE_CHARS + 1
+    assert "CHANGED" in only.after and len(only.after) <= diffing.MAX_LINE_CHARS + 1
 
 
 def test_an_accepted_edit_applied_before_its_command_is_the_last_edit_not_merged_with_the_rename() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from vllm_companion.engine.planning.architectures import arch_of
+from vllm_companion.engine.planning.candidates import smaller_model
 from vllm_companion.engine.planning.hardware import Gpu, read_gpus
 from vllm_companion.engine.planning.memory import fit
-from vllm_companion.engine.planning.plan import CPU_MODEL, plan_launch, smaller_model
+from vllm_companion.engine.planning.plan import CPU_MODEL, plan_launch
 
 
 def gpu(name: str, gb: float, cc: tuple[int, int] = (8, 9), index: int = 0) -> Gpu:

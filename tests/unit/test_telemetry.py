@@ -16,8 +16,8 @@ import pytest
 from vllm_companion.completion.debounce import AdaptiveDebounce
 from vllm_companion.documents import Change, DocumentStore
 from vllm_companion.telemetry import Acceptance, EventStore, cursor_kind, files, store
+from vllm_companion.telemetry.events import SCHEMA, Event, summarize
 from vllm_companion.telemetry.report import one_line, table
-from vllm_companion.telemetry.store import Event, summarize
 from vllm_companion.telemetry.tracker import Suggestion
 from vllm_companion.telemetry.tuning import tune
 
@@ -46,11 +46,11 @@ def test_an_open_store_keeps_its_lock_and_its_wal(tmp_path: Path) -> None:
     closed, no checked descriptor is left open."""
     path = tmp_path / "state" / "t.sqlite3"
     EventStore(path).events()  # the folder
-    first = files.open_db(path, create=True, busy_s=1, schema=store.SCHEMA)
+    first = files.open_db(path, create=True, busy_s=1, schema=SCHEMA)
     assert first is not None
     first.execute("PRAGMA journal_mode=WAL")
-    first.execute(store.SCHEMA)
-    second = files.open_db(path, create=False, busy_s=1, schema=store.SCHEMA)  # the WAL store exists now
+    first.execute(SCHEMA)
+    second = files.open_db(path, create=False, busy_s=1, schema=SCHEMA)  # the WAL store exists now
     assert second is not None
     first.close()
     second.execute("SELECT COUNT(*) FROM events").fetchall()  # SQLite's shared lock, for as long as it is open

@@ -79,6 +79,7 @@ class Fleet(Composite):
     def __init__(self, plan: FleetPlan, build: Callable[[LaunchPlan, int, str | None], EngineCommand],
                  build_router: Callable[[list[str]], EngineCommand], log_dir: Path,
                  on_event: Callable[[EngineEvent], None], policy: Policy, gpus: list[Gpu]) -> None:
+        super().__init__()
         self.fleet, self.on_event = plan, on_event
         self.replicas = [
             ProcessSupervisor(p, _with_devices(build, dev), log_dir, self._replica_event(i), policy, gpus)
@@ -87,9 +88,7 @@ class Fleet(Composite):
         self.workers: list[str] = []
         self.router = RouterSupervisor(plan.router, lambda _plan, _port: build_router(self.workers), log_dir,
                                        self._router_event, policy, [])
-        self._task: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()  # the router is ready, or the fleet failed
-        self._stopping = False
         self._lost_remote: set[str] = set()  # remote workers the router lost, reported once
 
     # The supervisor interface (engine/supervised.py): the router is "the engine".
@@ -117,10 +116,6 @@ class Fleet(Composite):
             parts.append(f"{len(self.fleet.remote)} remote")
         return "; ".join(parts)
 
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-
     async def _run(self) -> None:
         for replica in self.replicas:
             await replica.start()
@@ -140,12 +135,8 @@ class Fleet(Composite):
                 await self._settled.wait()
         return self.router.state is EngineState.READY
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-        await self.router.stop()
-        await asyncio.gather(*(r.stop() for r in self.replicas))
+    def _stop_order(self) -> list[list[Supervised]]:
+        return [[self.router], list(self.replicas)]  # no request reaches a replica as it stops
 
     async def watch_workers(self) -> None:
         """Read the router's worker list every ``WATCH_S`` (its admin routes answer anyone on this

@@ -28,12 +28,11 @@ class Fronted(Composite):
     def __init__(self, make_inner: Callable[[Callable[[EngineEvent], None]], Supervised],
                  make_front: Callable[[Callable[[EngineEvent], None]], ProcessSupervisor],
                  url: str, on_event: Callable[[EngineEvent], None]) -> None:
+        super().__init__()
         self.url, self.on_event = url, on_event
         self.inner, self.front = make_inner(self._inner_event), make_front(self._front_event)
         self._ready: EngineEvent | None = None  # the engine's last "ready"
         self._settled = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
 
     @property
     def primary(self) -> Supervised:
@@ -51,10 +50,6 @@ class Fronted(Composite):
     def describe(self) -> str | None:
         return self.inner.describe()
 
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-
     async def _run(self) -> None:
         await self.inner.start()
         if await self.inner.wait_ready(FOREVER_S):
@@ -66,12 +61,8 @@ class Fronted(Composite):
                 await self._settled.wait()
         return self.state is EngineState.READY
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-        await self.front.stop()
-        await self.inner.stop()
+    def _stop_order(self) -> list[list[Supervised]]:
+        return [[self.front], [self.inner]]  # the team's requests end before the engine does
 
     def _inner_event(self, event: EngineEvent) -> None:
         if event.state is EngineState.READY:

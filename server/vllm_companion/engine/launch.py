@@ -138,8 +138,8 @@ class Launcher:
             return replace(command, argv=[*guard, *command.argv])
 
         pair = Paired(
-            lambda on_event: ProcessSupervisor(first, lambda p, port: build(p, port, None), self.log_dir, on_event,
-                                               policy, gpus),
+            lambda on_event, before_restart: ProcessSupervisor(first, lambda p, port: build(p, port, None),
+                                                               self.log_dir, on_event, policy, gpus, before_restart),
             lambda on_event: ProcessSupervisor(second, build_second, self.log_dir, on_event, policy, []),
             self.on_event)
         return pair, first
@@ -168,7 +168,7 @@ class Launcher:
 
         guard, key = self.guard(member=True), self.settings.api_key or ""
         argv = [*guard, sys.executable, "-m", FRONT_MODULE, "--host", self.settings.host, "--port", str(port),
-                "--upstream", f"http://127.0.0.1:{upstream.port}"]
+                "--upstream", f"http://127.0.0.1:{upstream.port}", "--max-tokens", str(self.settings.team_max_tokens)]
 
         def build(_plan: LaunchPlan, _port: int) -> EngineCommand:
             return EngineCommand(argv, {KEY_ENV: key, UPSTREAM_KEY_ENV: self.key()}, key)

@@ -17,27 +17,33 @@ engine, engine/guard.py). The manager, the record and the command line see one e
   when it fails for good, or a step-down would turn it into another model (a free-memory re-plan
   names a completion candidate), it is stopped and reported, and next-edit requests go to the
   completion model with the generic prompt (nextedit/model.py);
+- when the completion process restarts (a crash, a step-down after an OOM), the next-edit process
+  is stopped first (the supervisor's ``before_restart``) and started again once the completion
+  process is ready: the same order as the first start, so the completion process's memory profile
+  never counts the other process, and vLLM's free-memory figure, which its step-downs size from
+  (engine/planning/diagnose.py), holds the next-edit share too; those step-downs leave that share
+  to the next-edit process (``LaunchPlan.reserved``), so it still fits when it starts again;
 - ``extras`` names its guard, and its endpoint and served name while it is ready, so the record
   (engine/record.py) tells the editors that attach where it is;
-- ``stop`` stops both.
+- ``stop`` stops both, and every task the event handlers started (engine/supervised.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 from .planning.plan import LaunchPlan
 from .supervised import Composite, EngineEvent, EngineState, Extras, Supervised
 from .supervisor import ProcessSupervisor
 
 log = logging.getLogger(__name__)
-FOREVER_S = 1e9  # the manager bounds the whole start (engine.readyTimeoutS)
-Make = Callable[[Callable[[EngineEvent], None]], ProcessSupervisor]
+OnEvent = Callable[[EngineEvent], None]
+Make = Callable[[OnEvent], ProcessSupervisor]
+# The completion supervisor's: its events, and what it awaits before each restart (Paired._yield_card).
+MakeFirst = Callable[[OnEvent, Callable[[], Awaitable[None]]], ProcessSupervisor]
 
 
 def next_edit_launch(main: LaunchPlan) -> LaunchPlan | None:
@@ -57,17 +63,16 @@ class Paired(Composite):
     """The completion process and the next-edit process, seen by the manager as one supervised
     engine (module doc): pid, port, log and readiness are the completion process's."""
 
-    def __init__(self, make_completion: Make, make_next_edit: Make, on_event: Callable[[EngineEvent], None]) -> None:
+    def __init__(self, make_completion: MakeFirst, make_next_edit: Make, on_event: OnEvent) -> None:
+        super().__init__()
         self.on_event = on_event
-        self.completion = make_completion(self._completion_event)
+        self.completion = make_completion(self._completion_event, self._yield_card)
         self.next_edit = make_next_edit(self._next_edit_event)
         self.model = self.next_edit.plan.model  # what the next-edit process must keep serving
         self._ready: EngineEvent | None = None  # the completion process's last "ready"
         self._seen: EngineState | None = None  # the next-edit process's last state reported
-        self._gave_up = ""  # why the next-edit process was stopped for good
-        self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self._gave_up = ""  # why the next-edit process was stopped for good ("": it runs beside completion)
+        self._yielded = False  # stopped for the completion process's restart, until that one is ready
 
     @property
     def primary(self) -> Supervised:
@@ -89,36 +94,36 @@ class Paired(Composite):
         return (f"two vLLM processes: completion {self.completion.plan.describe()}; "
                 f"next-edit {self.next_edit.plan.describe()}")
 
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping = False
-            self._task = asyncio.create_task(self._run())
-
     async def _run(self) -> None:
-        await self.completion.start()
-        if await self.completion.wait_ready(FOREVER_S) and not self._stopping:
-            await self.next_edit.start()
+        await self.completion.start()  # the next-edit process follows its "ready" (_completion_event)
 
     async def wait_ready(self, timeout_s: float) -> bool:
         return await self.completion.wait_ready(timeout_s)
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await asyncio.gather(self.next_edit.stop(), self.completion.stop())
+    def _stop_order(self) -> list[list[Supervised]]:
+        return [[self.next_edit, self.completion]]
+
+    async def _yield_card(self) -> None:
+        """The completion process is about to restart: what the handlers started settles, then the
+        next-edit process stops (module doc); ``_completion_event`` starts it again."""
+        if self._stopping:
+            return
+        self._yielded = True
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.next_edit.stop()
 
     # -- events ------------------------------------------------------------------------------------
     def _completion_event(self, event: EngineEvent) -> None:
         self._ready = event if event.state is EngineState.READY else None
-        if event.state in (EngineState.FAILED, EngineState.STOPPED) and not self._stopping:
+        if not self._stopping and event.state is EngineState.READY and not self._gave_up:
+            self._yielded = False
+            self._spawn(self.next_edit.start())  # after completion's start, never beside it (module doc)
+        elif not self._stopping and event.state in (EngineState.FAILED, EngineState.STOPPED):
             self._spawn(self.next_edit.stop())  # nothing to serve beside: its memory goes too
         self.on_event(event)
 
     def _next_edit_event(self, event: EngineEvent) -> None:
-        if self._stopping:
+        if self._stopping or self._yielded:
             return
         if event.state is EngineState.RESTARTING and event.plan.model != self.model:
             self._gave_up = f"no step-down left for it ({event.message})"
@@ -128,7 +133,8 @@ class Paired(Composite):
             return  # its loading progress: the status shows the completion engine's
         self._seen = event.state
         if event.state in (EngineState.FAILED, EngineState.STOPPED):
-            log.warning("next-edit process: %s", self._gave_up or event.message)
+            self._gave_up = self._gave_up or event.message
+            log.warning("next-edit process: %s", self._gave_up)
         if self._ready is not None:  # the record and the binding learn the next-edit endpoint from this
             self.on_event(replace(self._ready, message=f"{self._ready.message}; {self._said(event)}"))
 
@@ -137,11 +143,6 @@ class Paired(Composite):
         if event.state is EngineState.READY:
             return f"next-edit: {name} ready at {event.endpoint}"
         if event.state in (EngineState.FAILED, EngineState.STOPPED):
-            return (f"next-edit: {name} stopped ({(self._gave_up or event.message)[:200]}); next edits use "
+            return (f"next-edit: {name} stopped ({self._gave_up[:200]}); next edits use "
                     f"{self.completion.plan.served_name} with the generic prompt")
         return f"next-edit: {event.message[:200]}"
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

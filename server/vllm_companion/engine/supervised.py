@@ -10,11 +10,13 @@ The events and the policy every supervisor shares live here too.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .planning.plan import LaunchPlan
 
@@ -85,7 +87,45 @@ class Supervised(Protocol):
 
 class Composite:
     """An engine made of several supervisors (fleet.py, fronted.py, paired.py) is named by one of
-    them, its ``primary``: the process the record names, its port and its log are that one's."""
+    them, its ``primary``: the process the record names, its port and its log are that one's.
+
+    Its life is the same whatever its parts: ``start`` runs the subclass's ``_run`` as one task;
+    ``stop`` marks it stopping (its event handlers then stay quiet), cancels and awaits that task
+    and every task ``_spawn`` made (none is left pending: "Task was destroyed but it is pending"),
+    then stops the parts in the order ``_stop_order`` gives, each stage's parts together. A
+    subclass says only what differs: its parts, ``_run`` and that order."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None  # ``_run``
+        self._tasks: set[asyncio.Task[None]] = set()  # what ``_spawn`` started, until done
+        self._stopping = False
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [t for t in (self._task, *self._tasks) if t is not None and t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each ends cancelled or with what it raised
+        for stage in self._stop_order():
+            await asyncio.gather(*(part.stop() for part in stage))
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    def _stop_order(self) -> list[list[Supervised]]:
+        """The parts, in stages: each stage stopped together, once the one before has stopped."""
+        raise NotImplementedError
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` beside the event handler that asked for it; ``stop`` cancels and awaits it."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def primary(self) -> Supervised:

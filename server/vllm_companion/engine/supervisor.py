@@ -5,16 +5,15 @@ log file, engine/engine_log.py, so the engine survives the language server that 
 other editors still use it), readiness as ``/health`` then ``/v1/models`` with a stall timer that resets whenever
 the engine writes progress (model loads take minutes), the last error line kept for the user.
 On exit: diagnose (engine/planning/diagnose.py), step down, restart after 1, 2, 4... s; five failures
-within a minute is a crash loop: stop with the diagnosis. ``stop`` ends the whole process group.
-Once ready, a health check left unanswered while the engine's processes are at work (llama.cpp
-reading a long prompt answers nothing else) is no failure; only three idle ones in a row, or
-``Policy.busy_limit_s`` without an answer, get it restarted (engine/busy.py).
+within a minute is a crash loop: stop with the diagnosis. ``stop`` ends the whole process group
+and what its session left (engine/child.py owns the process). Once ready, a health check left
+unanswered while the engine's processes are at work (llama.cpp reading a long prompt answers
+nothing else) is no failure; only three idle ones in a row, or ``Policy.busy_limit_s`` without an
+answer, get it restarted (engine/busy.py).
 
-Before every restart and on ``stop``, whatever is left of the old engine's session is reaped
-(``signals.reap``: by session, parentage, identity and the guard's mark in the environment): the
-guard (engine/guard.py) does so itself before it exits, and this sweep covers a guard that was
-killed first, a worker forked after the guard was last seen and one that left the session. vLLM's
-free-memory check would fail a restart beside a leftover ``VLLM::EngineCore`` holding the GPU (issue 19, point 9).
+``before_restart``, when given, is awaited once the old process is gone and before the back-off:
+a process that shares the card gives it up first (engine/paired.py: the next-edit process stops
+before the completion one restarts, so vLLM's memory profile of the card never counts it).
 """
 
 from __future__ import annotations
@@ -22,26 +21,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx2 as httpx
 
-from .. import paths
 from ..httpclient import http_client
 from .busy import Silence
+from .child import Child
 from .command import EngineCommand
 from .engine_log import EngineLog, progress
 from .guard import STOPPED_ON_PURPOSE
 from .planning.diagnose import Diagnosis, diagnose, next_plan
 from .planning.hardware import Gpu
 from .planning.plan import LaunchPlan
-from .procs import Watched
 from .readiness import PROBE_TIMEOUT_S, healthy, serving
-from .signals import reap, signal_child_group
 from .supervised import EngineEvent, EngineState, Extras, Policy, free_port
 
 log = logging.getLogger(__name__)
@@ -56,9 +52,10 @@ class ProcessSupervisor:
         on_event: Callable[[EngineEvent], None],
         policy: Policy,
         gpus: list[Gpu],  # for step-downs that re-plan by arithmetic ([]: none)
+        before_restart: Callable[[], Awaitable[None]] | None = None,  # module doc (engine/paired.py)
     ) -> None:
         self.plan, self.build, self.log_dir, self.on_event = plan, build, log_dir, on_event
-        self.gpus, self.policy = gpus, policy
+        self.gpus, self.policy, self.before_restart = gpus, policy, before_restart
         self.state = EngineState.STOPPED
         self.endpoint: str | None = None
         self.last_error = ""
@@ -66,8 +63,7 @@ class ProcessSupervisor:
         self.port: int | None = None
         self.output = EngineLog(log_dir)
         self.restarts = 0
-        self._proc: asyncio.subprocess.Process | None = None
-        self._session: Watched | None = None  # the running engine's session, for the sweep after it
+        self._child: Child | None = None  # the running engine (or the last one), and its session
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()  # set on every state event
         self._stopping = False
@@ -117,7 +113,7 @@ class ProcessSupervisor:
             outcome = await self._launch_and_watch()
             if self._stopping:
                 return
-            if self._proc is not None and self._proc.returncode == STOPPED_ON_PURPOSE:
+            if self._child is not None and self._child.returncode == STOPPED_ON_PURPOSE:
                 self._emit(EngineState.STOPPED, f"engine stopped: {self.tail[-1] if self.tail else 'by its guard'}")
                 return
             diagnosis = self._diagnose(outcome)
@@ -137,65 +133,59 @@ class ProcessSupervisor:
             delay = self.policy.backoff_s[min(len(self._failures), len(self.policy.backoff_s)) - 1]
             self._emit(EngineState.RESTARTING, f"{diagnosis.message}; restarting in {delay:.0f} s ({why})")
             self.restarts += 1
+            if self.before_restart is not None:
+                await self.before_restart()
             await asyncio.sleep(delay)
 
     async def _launch_and_watch(self) -> str:
         self.port = self.plan.port or free_port()
         command = self.build(self.plan, self.port)
         with self.output.create(self.port) as out:
-            self._proc = await asyncio.create_subprocess_exec(
-                *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT,
-                env=paths.child_env(command.env), start_new_session=True,
-            )
-        self.pid = self._proc.pid
-        self._session = Watched.child(self._proc.pid)
+            self._child = child = await Child.spawn(command, out)
+        self.pid = child.pid
         self.endpoint = f"http://127.0.0.1:{self.port}/v1"
         self._emit(EngineState.STARTING, f"starting {self.plan.describe()}")
         async with http_client(PROBE_TIMEOUT_S, command.api_key) as http:
-            outcome = await self._watch_start(http)
+            outcome = await self._watch_start(http, child)
             if outcome == "ready":
                 self._emit(EngineState.READY, f"ready: {self.plan.served_name}")
-                outcome = await self._watch_ready(http)
+                outcome = await self._watch_ready(http, child)
         await self._terminate()  # exited or not: nothing of it may outlive this start
         return outcome
 
-    async def _watch_start(self, http: httpx.AsyncClient) -> str:
-        assert self._proc is not None and self.endpoint is not None
+    async def _watch_start(self, http: httpx.AsyncClient, child: Child) -> str:
+        assert self.endpoint is not None
         offset, last_progress = 0, time.monotonic()
         while not self._stopping:
             offset, fresh = self.output.read(offset)
             if (step := progress(fresh)) is not None:
                 last_progress = time.monotonic()
                 self._emit(EngineState.STARTING, *step)
-            self._look()
-            if self._proc.returncode is not None:
+            child.look()
+            if child.returncode is not None:
                 self.output.read(offset)
                 return "exited"
             if await serving(http, self.endpoint):
                 return "ready"
             if time.monotonic() - last_progress > self.policy.stall_timeout_s:
                 return "stalled"
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.policy.poll_s):
-                    await self._proc.wait()
+            await child.wait_for(self.policy.poll_s)
         return "stopping"
 
-    async def _watch_ready(self, http: httpx.AsyncClient) -> str:
-        assert self._proc is not None and self.endpoint is not None
+    async def _watch_ready(self, http: httpx.AsyncClient, child: Child) -> str:
+        assert self.endpoint is not None
         offset = self.output.size()
         silence: Silence | None = None  # the current run of unanswered checks (engine/busy.py)
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.policy.health_interval_s):
-                    await self._proc.wait()
+            await child.wait_for(self.policy.health_interval_s)
             offset, _ = self.output.read(offset)
-            self._look()
-            if self._proc.returncode is not None:
+            child.look()
+            if child.returncode is not None:
                 return "exited"
             if await self._healthy(http):
                 silence = None
                 continue
-            silence = Silence(self._session, self.policy) if silence is None else silence
+            silence = Silence(child.session, self.policy) if silence is None else silence
             if (outcome := await silence.failed()) is not None:
                 self._emit(EngineState.UNHEALTHY, self._diagnose(outcome).message)
                 return outcome
@@ -227,29 +217,10 @@ class ProcessSupervisor:
     def _ended(self) -> bool:
         return self.state is EngineState.STOPPED and self._task is not None and (self._stopping or self._task.done())
 
-    def _look(self) -> None:
-        if self._session is not None:
-            self._session.look()
-
     async def _terminate(self) -> None:
-        """End the engine (SIGTERM to its group, SIGKILL after the grace), then whatever its
-        session left behind; the group and the session are ours, whoever leads them by now."""
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            self._look()
-            signal_child_group(proc.pid, signal.SIGTERM)  # our child, not yet reaped: its PID is its own
-            try:
-                async with asyncio.timeout(self.policy.stop_grace_s):
-                    await proc.wait()
-            except TimeoutError:
-                self._look()
-                signal_child_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
-        session = self._session
-        if session is not None:
-            left = await asyncio.to_thread(reap, session.leader, session.seen, self.policy.stop_grace_s)
-            if left:
-                log.error("engine processes still running after SIGKILL: %s", [p.pid for p in left])
+        """Nothing of the last engine may outlive this (engine/child.py)."""
+        if self._child is not None:
+            await self._child.terminate(self.policy.stop_grace_s)
 
     def _emit(self, state: EngineState, message: str, percent: int | None = None) -> None:
         self.state = state

@@ -12,8 +12,8 @@ Edits" in Zeta's), and propagation needs the last rename. Rules:
   text) opens a window of the whole document, up to ``FULL_MAX_LINES`` lines, else it is not kept;
 - the last ``MAX_EDITS`` edits of the workspace are kept (``recent`` takes the newest within the
   request's count and token budget); each edit holds at most ``MAX_LINES`` lines of at most
-  ``MAX_LINE_CHARS`` characters, at most ``MAX_OPEN`` windows are open at once (the oldest is closed
-  first): memory is bounded per document and in total;
+  ``MAX_LINE_CHARS`` characters (diffing.py, the text arithmetic), at most ``MAX_OPEN`` windows
+  are open at once (the oldest is closed first): memory is bounded per document and in total;
 - secret files (``Privacy.is_secret``) are never recorded, and are checked again when read (the
   user's globs may have grown); inline secrets are redacted when an edit is closed
   (``privacy.redact``), so no prompt gets them from here;
@@ -32,17 +32,14 @@ from pathlib import Path
 from ..documents import Change, Document, DocumentStore
 from ..privacy import Privacy, file_name, path_of, redact
 from ..tokens import estimate_tokens
+from .diffing import span, trimmed
 from .types import RecordedEdit
 
 PAUSE_S = 1.5  # a pause this long closes an edit
 WINDOW = 6  # lines either side of an edit's first change that the same edit may still touch
-CONTEXT = 2  # unchanged lines kept either side of a recorded edit
 MAX_EDITS = 64  # edits kept, all documents together
 MAX_OPEN = 8  # documents with an edit open at once
-MAX_LINES = 24  # lines of one recorded side (before or after), context included
-MAX_LINE_CHARS = 400  # characters of one recorded line (a minified line is cut around the change)
 FULL_MAX_LINES = 20_000  # a whole-text change on a longer document is not recorded
-MAX_CHANGES = 64  # changes in one didChange taken one span at a time; more count as a whole-text change
 MAX_SECRET_CACHE = 1024
 
 
@@ -70,13 +67,13 @@ class EditHistory:
     def changing(self, uri: str, changes: Iterable[Change]) -> None:
         """A didChange about to be applied to ``uri`` (lsp/protocol.py): all its changes at once.
         The document is still as it was before the first of them, so they are taken together as
-        one span of its lines (``_span``), never one at a time against lines they do not name
+        one span of its lines (diffing.py ``span``), never one at a time against lines they do not name
         (2,000 whole-text changes in one notification used to take 21 s, one window per change)."""
         doc = self.documents.get(uri)
         if doc is None or self._is_secret(uri):
             return
         if batch := list(changes):
-            self._change(doc, _span(batch, len(doc.lines)), self.clock())
+            self._change(doc, span(batch, len(doc.lines)), self.clock())
 
     def _is_secret(self, uri: str) -> bool:
         """``Privacy.is_secret``, remembered per URI while the rules stay the same (``recent``
@@ -135,19 +132,10 @@ class EditHistory:
         """The open edit as a RecordedEdit: its window then and now (or ``lines``), common lines
         trimmed."""
         now = lines if lines is not None else self._now(edit)
-        if now is None:
+        found = trimmed(edit.base, now) if now is not None else None
+        if found is None:
             return None
-        old, new = [_strip(x) for x in edit.base], [_strip(x) for x in now]
-        head = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
-        tail = 0
-        while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
-            tail += 1
-        if head == len(old) == len(new):
-            return None
-        a, b = max(0, head - CONTEXT), tail - min(CONTEXT, tail)
-        before, after = _side(old[a : len(old) - b]), _side(new[a : len(new) - b])
-        if len(old) - tail - head == len(new) - tail - head == 1:  # one line: cut it around the change
-            before, after = _around(old, new, head, a, b)
+        head, before, after = found
         path = self.display_path(edit.uri)
         return RecordedEdit(edit.uri, path, edit.lo + head, redact(before).text, redact(after).text, edit.accepted)
 
@@ -226,49 +214,5 @@ class EditHistory:
         return len(self._edits), len(self._open)
 
 
-def _span(changes: list[Change], rows: int) -> tuple[int, int, int] | None:
-    """The rows a notification's changes touch, in the document's rows before the first of them,
-    and the lines they add (negative: remove): ``(r0, r1, added)``; None for the whole text (a
-    whole-text change among them, or more than ``MAX_CHANGES``). Each change is
-    in the rows the previous ones left, so the span is widened by the lines those added or removed.
-    Rows past the end are the end (as the document store applies them)."""
-    if len(changes) > MAX_CHANGES or any(c.range is None for c in changes):
-        return None
-    lo, hi, added, shift = rows, 0, 0, 0
-    for c in changes:
-        assert c.range is not None
-        r0, r1 = sorted((min(max(0, c.range.start.line), rows), min(max(0, c.range.end.line), rows)))
-        lo, hi = min(lo, r0 - shift), max(hi, r1 + shift)
-        delta = c.text.count("\n") + c.text.count("\r") - c.text.count("\r\n") - (r1 - r0)
-        added, shift = added + delta, shift + abs(delta)
-    return max(0, lo), min(rows, hi), added
-
-
 def _inside(edit: _Open, r0: int, r1: int) -> bool:
     return edit.hi is None or (edit.lo <= r0 and r1 < edit.hi)
-
-
-def _strip(line: str) -> str:
-    return line.rstrip("\r\n")
-
-
-def _cut(line: str) -> str:
-    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
-
-
-def _side(lines: list[str]) -> str:
-    return "\n".join(_cut(x) for x in lines[:MAX_LINES])
-
-
-def _around(old: list[str], new: list[str], row: int, a: int, b: int) -> tuple[str, str]:
-    """One changed line, with its context lines: a long line is cut to the same window around
-    the change on both sides (a 10 MB minified line records a few hundred characters)."""
-    x, y = old[row], new[row]
-    if max(len(x), len(y)) <= MAX_LINE_CHARS:
-        return _side(old[a : len(old) - b]), _side(new[a : len(new) - b])
-    start = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y)))
-    lo = max(0, start - MAX_LINE_CHARS // 2)
-    cx, cy = x[lo : lo + MAX_LINE_CHARS], y[lo : lo + MAX_LINE_CHARS]
-    before = [*old[a:row], cx, *old[row + 1 : len(old) - b]]
-    after = [*new[a:row], cy, *new[row + 1 : len(new) - b]]
-    return _side(before), _side(after)

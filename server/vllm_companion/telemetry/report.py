@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .store import Event, summarize
+from .events import Event, summarize
 
 COLUMNS = ("shown", "accepted", "rate", "partial", "dismissed", "survived30", "survived120")
 

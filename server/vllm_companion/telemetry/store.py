@@ -14,23 +14,22 @@ timeout to every completion, one bad row failed every completion):
 - any other store error (unsafe folder, unreadable file, full disk, a file holding more than our
   table, a statement past ``files.STEP_S``) turns the store off: ``failure`` says why, logged
   once; the tracker tells the user once;
-- rows are validated when read (``valid``): a row someone else wrote is skipped, never raised.
+- rows are validated when read (events.py's ``valid``): a row someone else wrote is skipped,
+  never raised. What a row is, and the summaries of them, are events.py's; this module owns the
+  writer thread, its queue and its connection.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import sqlite3
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from .events import SCHEMA, Event, read_events
 from .files import STEP_S, bound, open_db, state_dir
 
 log = logging.getLogger(__name__)
@@ -42,46 +41,7 @@ QUEUE_MAX = 1024  # events waiting for the writer; more are dropped
 # is off the request path; while it waits, events queue (QUEUE_MAX) and past that are dropped.
 BUSY_S = 2.0
 CLOSE_S = 1.0  # at shutdown, how long the writer may take to store what is queued
-MAX_LABEL = 200  # characters of a language, kind or model name
-MAX_COUNT = 1 << 31
-EVENTS = ("shown", "accepted", "partial", "dismissed", "survived30", "survived120")
-VALUED = ("partial", "survived30", "survived120")  # events that carry a number
-SCHEMA = """CREATE TABLE IF NOT EXISTS events (
-    ts REAL, event TEXT, language TEXT, kind TEXT, model TEXT, lines INTEGER, chars INTEGER, value REAL)"""
-_NUM = "CASE WHEN typeof({0}) IN ('integer', 'real', 'null') THEN {0} ELSE 'bad' END"
-QUERY = (f"SELECT substr(event, 1, 16), substr(language, 1, {MAX_LABEL + 1}), substr(kind, 1, {MAX_LABEL + 1}), "
-         f"substr(model, 1, {MAX_LABEL + 1}), {_NUM.format('lines')}, {_NUM.format('chars')}, {_NUM.format('value')} "
-         "FROM events WHERE ts >= ? ORDER BY rowid DESC LIMIT ?")
-__all__ = ["Event", "EventStore", "state_dir", "summarize", "valid"]
-
-
-@dataclass(frozen=True)
-class Event:
-    event: str
-    language: str
-    kind: str
-    model: str
-    lines: int
-    chars: int
-    value: float | None = None
-
-
-def valid(row: tuple[Any, ...]) -> Event | None:
-    """The event in a row as read back, or None for a row this program would not have written."""
-    name, language, kind, model, lines, chars, value = row
-    if name not in EVENTS or not all(isinstance(s, str) and len(s) <= MAX_LABEL for s in (language, kind, model)):
-        return None
-    if not all(type(n) is int and 0 <= n < MAX_COUNT for n in (lines, chars)):
-        return None
-    if (value is None) != (name not in VALUED):
-        return None
-    if value is not None:
-        if type(value) not in (int, float) or not math.isfinite(value) or not 0 <= value < MAX_COUNT:
-            return None
-        if name != "partial" and value > 1:
-            return None
-    return Event(name, language, kind, model, lines, chars, None if value is None else float(value))
-
+__all__ = ["EventStore", "state_dir"]
 
 Job = Event | Callable[[], Event] | int | None  # an event, one the writer computes, a read of N, stop
 
@@ -168,7 +128,7 @@ class EventStore:
             db.execute(SCHEMA)
             self._schema = db
         if isinstance(job, int):
-            self.recent = _read(db, time.time() - 30 * 86400, job)
+            self.recent = read_events(db, time.time() - 30 * 86400, job)
             return
         event = job if isinstance(job, Event) else job()  # a survival comparison: here, off the loop
         row = (time.time(), event.event, event.language, event.kind, event.model, event.lines, event.chars,
@@ -211,7 +171,7 @@ class EventStore:
             return []
         try:
             bound(db)
-            return _read(db, time.time() - since_s, limit)
+            return read_events(db, time.time() - since_s, limit)
         except sqlite3.Error as exc:
             log.warning("telemetry store %s unreadable: %s", self.path, exc)
             return []
@@ -227,32 +187,3 @@ class EventStore:
             except queue.Full:
                 return
             self._writer.join(CLOSE_S)
-
-
-def _read(db: sqlite3.Connection, since: float, limit: int) -> list[Event]:
-    rows = db.execute(QUERY, (since, limit)).fetchall()
-    return [e for row in reversed(rows) if (e := valid(row)) is not None]
-
-
-def summarize(events: list[Event], by: str) -> dict[str, dict[str, Any]]:
-    """Per value of ``by`` (language, kind or model): counts, acceptance rate, mean survival."""
-    groups: defaultdict[str, defaultdict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for e in events:
-        groups[getattr(e, by)][e.event].append(1.0 if e.value is None else e.value)
-    out: dict[str, dict[str, Any]] = {}
-    for key, got in sorted(groups.items()):
-        shown = len(got["shown"])
-        out[key] = {
-            "shown": shown,
-            "accepted": len(got["accepted"]),
-            "partial": len(got["partial"]),
-            "dismissed": len(got["dismissed"]),
-            "rate": len(got["accepted"]) / shown if shown else None,
-            "survived30": _mean(got["survived30"]),
-            "survived120": _mean(got["survived120"]),
-        }
-    return out
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None

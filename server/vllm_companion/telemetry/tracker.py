@@ -38,7 +38,8 @@ from typing import Any
 
 from ..documents import DocumentStore
 from . import survival
-from .store import MAX_LABEL, Event, EventStore
+from .events import MAX_LABEL, Event
+from .store import EventStore
 
 log = logging.getLogger(__name__)
 KEEP = 512  # suggestions remembered (ids the editor may still report on)

@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass
 
 from ..tokens import tokens_for_chars
-from .store import Event, EventStore
+from .events import Event
+from .store import EventStore
 
 MIN_SAMPLES, MIN_TOKENS, REFRESH_S, RECENT = 20, 32, 300.0, 20_000
 HEADROOM = 1.8  # over the 90th percentile of accepted lengths, in tokens

@@ -18,8 +18,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from .candidates import CANDIDATES
 from .hardware import Gpu, read_gpus
-from .plan import CANDIDATES, LaunchPlan, replan
+from .plan import LaunchPlan, replan
 
 DEFAULT_UTILIZATION = 0.9  # a plan with no utilization on record (overridden to none)
 

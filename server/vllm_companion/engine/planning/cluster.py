@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from .architectures import arch_of, quantization_of
+from .candidates import CANDIDATES, MIN_CONCURRENCY, MIN_CONTEXT
 from .hardware import Gpu
 from .memory import GIB, Fit, fit, utilization_for
-from .plan import CANDIDATES, MIN_CONCURRENCY, MIN_CONTEXT, LaunchPlan, NoFit, plan_launch, powers_of_two
+from .plan import LaunchPlan, NoFit, plan_launch, powers_of_two
 
 MAX_INVENTORY_BYTES = 64 << 10
 RAY_PORT = 6379

@@ -9,6 +9,10 @@ Each rule matches vLLM's (or llama.cpp's) own wording. ``next_plan`` applies the
 - KV cache has no room ("No available memory for the cache blocks", negative KV memory): raise
   ``--gpu-memory-utilization`` toward 0.9 if it was low (7B models fail at 0.5), then halve
   ``--max-model-len``, then a smaller model;
+- a completion process with a next-edit process beside it (``LaunchPlan.reserved``,
+  engine/paired.py) never grows into the next-edit process's share: the 0.9 above and the
+  utilization from free memory are both less its reservation (engine/paired.py stops the
+  next-edit process before the completion one restarts, so vLLM's free memory includes that share);
 - max-model-len larger than what the KV cache holds: use what it holds;
 - CUDA out of memory while loading: halve ``--max-model-len`` and ``--max-num-seqs``, then a
   smaller model;
@@ -22,8 +26,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from .candidates import smaller_model
 from .hardware import Gpu
-from .plan import LaunchPlan, replan, smaller_model
+from .plan import LaunchPlan, replan
 
 MIN_MODEL_LEN = 512
 HEADROOM_GIB = 0.25  # left for a desktop that grows, as engine/planning/memory.py's DESKTOP_HEADROOM_MIB
@@ -123,9 +128,9 @@ def next_plan(plan: LaunchPlan, diagnosis: Diagnosis, gpus: list[Gpu] | None = N
         length = max(MIN_MODEL_LEN, diagnosis.kv_tokens // 256 * 256)
         return _step(plan, max_model_len=length), f"max-model-len {plan.max_model_len} -> {length}"
     if kind == "kv-cache":
-        util = plan.gpu_memory_utilization
-        if util is not None and util < 0.9:
-            return _step(plan, gpu_memory_utilization=0.9), f"gpu-memory-utilization {util:.2f} -> 0.90"
+        util, ceiling = plan.gpu_memory_utilization, round(0.9 - plan.reserved, 2)
+        if util is not None and util < ceiling:
+            return _step(plan, gpu_memory_utilization=ceiling), f"gpu-memory-utilization {util:.2f} -> {ceiling:.2f}"
         if plan.max_model_len > MIN_MODEL_LEN:
             length = max(MIN_MODEL_LEN, plan.max_model_len // 2)
             return _step(plan, max_model_len=length), f"max-model-len {plan.max_model_len} -> {length}"
@@ -141,8 +146,9 @@ def next_plan(plan: LaunchPlan, diagnosis: Diagnosis, gpus: list[Gpu] | None = N
 
 
 def _free_memory(plan: LaunchPlan, free: float, total: float, gpus: list[Gpu]) -> tuple[LaunchPlan | None, str]:
-    """Lower the utilization to what is free now; the arithmetic then picks context or model."""
-    util = round((free - HEADROOM_GIB) / total - 0.005, 2)
+    """Lower the utilization to what is free now, less the share kept for the next-edit process
+    (``plan.reserved``); the arithmetic then picks context or model."""
+    util = round((free - HEADROOM_GIB) / total - plan.reserved - 0.005, 2)
     if util < MIN_UTILIZATION:
         return None, f"too little GPU memory is free ({free:.2f} GiB): close other programs using the GPU"
     facts = gpus or [Gpu(0, "GPU", int(total * 1024), int(free * 1024))]
@@ -154,7 +160,7 @@ def _free_memory(plan: LaunchPlan, free: float, total: float, gpus: list[Gpu]) -
         why += f", smaller model {again.model}"
     elif again.max_model_len != plan.max_model_len:
         why += f", max-model-len {plan.max_model_len} -> {again.max_model_len}"
-    return replace(again, step=plan.step + 1, reason=plan.reason), why
+    return replace(again, step=plan.step + 1, reason=plan.reason, reserved=plan.reserved), why
 
 
 def _step(plan: LaunchPlan, **changes: object) -> LaunchPlan:

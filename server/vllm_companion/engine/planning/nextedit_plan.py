@@ -154,11 +154,15 @@ def _served(model: NextEditModel, need: tuple[float, Fit], main: LaunchPlan, aft
 
 def paired(main: LaunchPlan) -> LaunchPlan:
     """The completion process's plan when the next-edit model runs beside it (its smaller share
-    and context); ``main`` itself when the plan has no next-edit model."""
+    and context, and ``reserved``: the rest of the single plan's share, the next-edit process's,
+    which the completion process's step-downs must leave it: diagnose.py); ``main`` itself when
+    the plan has no next-edit model."""
     choice = main.next_edit
     if choice is None or choice.completion_share is None or choice.completion_context is None:
         return main
-    return replace(main, gpu_memory_utilization=choice.completion_share, max_model_len=choice.completion_context)
+    kept = round((main.gpu_memory_utilization or choice.completion_share) - choice.completion_share, 2)
+    return replace(main, gpu_memory_utilization=choice.completion_share, max_model_len=choice.completion_context,
+                   reserved=kept)
 
 
 def next_edit_lines(plan: LaunchPlan) -> list[tuple[str, str]]:

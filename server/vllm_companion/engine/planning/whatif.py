@@ -9,10 +9,11 @@ the planner would otherwise choose. Pure: the tests call ``what_if`` directly.
 from __future__ import annotations
 
 from .architectures import arch_of, quantization_of
+from .candidates import MIN_CONCURRENCY, SMALL_CARD_CEILING, SMALL_CARD_MIB
 from .hardware import Gpu
 from .memory import GIB, fit, utilization_for
 from .nextedit_plan import next_edit_lines
-from .plan import MIN_CONCURRENCY, SMALL_CARD_CEILING, SMALL_CARD_MIB, plan_launch
+from .plan import plan_launch
 
 
 class BadSpec(ValueError):
