@@ -59,6 +59,7 @@ class FakeBackend:
         self.tokenize_enabled = True
         self.tokenize_trickle_s: float | None = None  # hostile: /tokenize sends a byte every N s
         self.models_hang = False  # hostile: /v1/models accepts and never answers
+        self.models_asked = 0  # GET /v1/models requests received
         self.script: list[Reply] = []  # consumed one per generation request
         self.default: Reply | Callable[[dict[str, Any]], Reply] = Reply()
         self.health_enabled = True  # llama-cpp-python's server has no /health
@@ -125,6 +126,8 @@ class FakeBackend:
             print(f'INFO:     127.0.0.1:50000 - "{method} {path} HTTP/1.1" {status}', flush=True)
         if path == "/health":
             return await _send_json(writer, 200 if self.health_enabled else 404, {})
+        if path == "/v1/models":
+            self.models_asked += 1
         if path == "/v1/models" and self.models_hang:
             await asyncio.sleep(3600)
         if path == "/v1/models":

@@ -6,7 +6,8 @@ engine binding (``EngineBinding``), the connection and the endpoint's health (``
 backend, the served model, availability), the completion cache (``CompletionService``), the
 privacy filter (``Privacy``), what became of each suggestion (``Acceptance``, over the local
 ``EventStore``). ``reconfigure`` applies new settings to each; ``reconnect`` rebuilds only what
-depends on the connection, and only when it changed (issue 21, point 1).
+depends on the connection, and only when it changed (issue 21, point 1). ``aclose`` ends them in
+one place at shutdown, each owner cancelling and awaiting its own tasks.
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ class Services:
         self.health.use(Backend(connection))
         self.completions.connected()
         self.health.probe_soon()  # not while the engine's endpoint is still to come (Health.probe)
+
+    async def aclose(self) -> None:
+        """The shutdown, in one place: the users of the endpoint first (the completion service's
+        prefetches, generations and warm-up), then the health (its probes, recovery, backends),
+        then the engine binding and the local store. Each owner cancels and awaits its own tasks,
+        so none is left pending at exit, and none fails on a client closed under it."""
+        await self.completions.aclose()
+        await self.health.close()
+        await self.binding.stop()
+        self.acceptance.close()
 
 
 def build(

@@ -87,8 +87,8 @@ def run_stats(days: float, as_json: bool) -> int:
     import json
 
     from .telemetry import EventStore
+    from .telemetry.events import summarize
     from .telemetry.report import table
-    from .telemetry.store import summarize
 
     store = EventStore()
     events = store.events(since_s=days * 86400)
@@ -150,7 +150,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run_complete(args: argparse.Namespace) -> int:
     from .app import build
-    from .completion.service import CompletionRequest
+    from .completion.request import CompletionRequest
     from .config import env_overrides, load_config, redact_url
 
     path, text, line, col = args.loaded
@@ -164,7 +164,7 @@ async def run_complete(args: argparse.Namespace) -> int:
     try:
         answer = await services.completions.complete(CompletionRequest(doc.uri, row, col_index, automatic=False))
     finally:
-        await services.health.close()
+        await services.aclose()
     if not answer:
         state, message = services.status.derive()
         print(f"vllm-companion: no completion from {redact_url(config.backend.endpoint)} ({state.value}: {message})."

@@ -1,16 +1,19 @@
 """Inline completion, from cursor to cleaned-up text: the domain code behind the LSP handlers.
 
-Order per request: prefilter -> endpoint known down? -> model and family (shared probes) ->
-window (token budget) -> typed-ahead -> cache -> reuse an in-flight generation -> debounce
-(automatic triggers only) -> new generation -> wall-clock cap. The cap (``completion.timeoutMs``)
-runs from the request's arrival (its first byte read by lsp/transport.py) and covers every step,
-probes included, and the way back: the answer leaves ``send_margin`` before the cap, so the editor
-has it by the cap (measured: a hung engine's answer reached the client at 5,004 ms of a 5 s cap
-when the cap ran to the answer's start; tests/adversarial/test_protocol.py). Every path ends in
-bounded time with text or ``None``. The endpoint is the health's (backend/health.py): whether to
-ask it now (a launched engine not ready, an endpoint down), the served model and family, and where
-each outcome goes (availability, recovery, status); request-local failures (a prompt the engine
+Order per request: prefilter (request.py) -> endpoint known down? -> model and family (shared
+probes) -> window (token budget) -> typed-ahead -> cache -> reuse an in-flight generation ->
+debounce (automatic triggers only) -> new generation -> wall-clock cap. The cap
+(``completion.timeoutMs``) runs from the request's arrival and covers every step, probes
+included, and the way back (``send_margin``, request.py). Every path ends in bounded time with
+text or ``None``. The endpoint is the health's (backend/health.py): whether to ask it now (a
+launched engine not ready, an endpoint down), the served model and family, and where each
+outcome goes (availability, recovery, status); request-local failures (a prompt the engine
 refused) go nowhere else.
+
+The service owns its background work: prefetches after an accept, the documents' generations and
+the warm-up (warm.py). ``aclose`` (the shutdown, app.py ``Services.aclose``) cancels and awaits
+them all, before the health closes the backend under them (review finding left from issue 21:
+they were left pending at exit, or failed on the closed client and reported the endpoint down).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from ..backend import BackendError, ErrorKind, ModelInfo
 from ..backend.health import Health
@@ -41,33 +45,13 @@ from .debounce import AdaptiveDebounce
 from .generation import Generation
 from .postprocess import finisher, stages_for
 from .prompt import gather_context, render_prompt
+from .request import PARTIAL_GRACE_S, CompletionRequest, eligible, send_margin, skip_here
 from .slot import Slot, Subscription, Superseded
 from .warm import Warmer
 from .window import Window, build_window
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
-PARTIAL_GRACE_S = 0.005  # the generation wait ends this early, so its partial text beats the hard stop
-
-
-def send_margin(cap_s: float) -> float:
-    """How long before the cap the answer leaves: 50 ms (a tenth of the cap for caps under
-    0.5 s). It covers what happens outside the timer: the reader thread's wake-up and GIL
-    hand-offs before the arrival is stamped (5 ms each, ``sys.getswitchinterval``), ending the
-    generation and writing the answer after it (the 4 ms seen past the cap), and the client's
-    read; on a loaded machine, scheduler delays of tens of ms. 1% of the default 5 s cap."""
-    return min(0.05, cap_s / 10)
-
-
-@dataclass(frozen=True)
-class CompletionRequest:
-    uri: str
-    row: int
-    col: int  # code points
-    automatic: bool = True
-    insert: str = ""  # text of the editor's selected suggestion, treated as typed
-    replace_from: int | None = None  # where that suggestion starts on the line (it replaces to col)
-    arrived: float = field(default_factory=time.monotonic)  # lsp: transport.arrived()
 
 
 @dataclass
@@ -79,23 +63,14 @@ class Attempt:
 
 
 class CompletionService:
-    def __init__(
-        self,
-        config: Config,
-        health: Health,
-        documents: DocumentStore,
-        status: ServerStatus,
-        loops: LoopHealth,
-        privacy: Privacy,
-        turns: Turns,
-        context: ContextGatherer,
-        learned: Callable[[str, int], Tuned],
-    ):
+    def __init__(self, config: Config, health: Health, documents: DocumentStore, status: ServerStatus,
+                 loops: LoopHealth, privacy: Privacy, turns: Turns, context: ContextGatherer,
+                 learned: Callable[[str, int], Tuned]) -> None:
         self.health, self.documents, self.status, self.loops = health, documents, status, loops
         self.privacy, self.context, self.learned = privacy, context, learned  # learned: the Learner (app.py)
         self.turns = turns  # shared with the chat service (app.py)
         self.typing = AdaptiveDebounce()  # fed by the documents' changes (typed)
-        self._background: set[asyncio.Task[str | None]] = set()
+        self._background: set[asyncio.Task[str | None]] = set()  # prefetches
         self.slots: defaultdict[str, Slot] = defaultdict(Slot)
         self.budgets = Budgets()  # per model: what context-length rejections taught
         self.config, self.settings = config, config.completion
@@ -145,6 +120,20 @@ class CompletionService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def aclose(self) -> None:
+        """The shutdown: the prefetches, the documents' generations and the warm-up end, each
+        cancelled and awaited (module doc)."""
+        tasks: list[asyncio.Task[Any]] = list(self._background)
+        for uri in list(self.slots):
+            slot = self.slots.pop(uri)
+            if slot.generation is not None:
+                tasks.append(slot.generation.task)
+            slot.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.warmer.close()
+
     async def complete(self, req: CompletionRequest) -> str | None:
         """The suggestion at ``req``, sent ``send_margin`` before ``completion.timeoutMs`` from
         its arrival (``req.arrived``, time.monotonic)."""
@@ -161,11 +150,11 @@ class CompletionService:
 
     async def _complete(self, req: CompletionRequest, rid: str, deadline: float) -> str | None:
         self.warmer.stand_aside()  # a real request: the warm-up in flight ends (warm.py)
-        doc = self._eligible(req)
+        doc = eligible(req, self.documents, self.settings, self.privacy)
         if doc is None or self.health.refusal() is not None:
             return None  # a launched engine not ready yet, or an endpoint known down
         with self.slots[req.uri].subscribe() as sub:  # supersedes the document's older request
-            if _skip_here(doc.line(req.row), req.col) and not req.insert:
+            if skip_here(doc.line(req.row), req.col) and not req.insert:
                 return None
             try:
                 found = await self.health.model_and_family()
@@ -182,16 +171,6 @@ class CompletionService:
             except BackendError as exc:
                 self.health.outcome(exc)
                 return None
-
-    def _eligible(self, req: CompletionRequest) -> Document | None:
-        """The document, if a completion may be offered in it at all (prefilter)."""
-        doc = self.documents.get(req.uri)
-        paused = not self.settings.enabled and req.automatic  # a paused server still answers Alt+\
-        if doc is None or paused or doc.language_id in self.settings.disabled_languages:
-            return None
-        if self.privacy.is_secret(req.uri):
-            return None  # a secret file, whose text never leaves
-        return doc
 
     async def _attempt(
         self, req: CompletionRequest, doc: Document, sub: Subscription, model: ModelInfo, family: Family,
@@ -263,7 +242,3 @@ class CompletionService:
             rid, total, ttft, gen.chunks, gen.cut_reason, len(answer or ""),
         )
 
-
-def _skip_here(line: str, col: int) -> bool:
-    """No completion in the middle of a word (Copilot's rule too)."""
-    return col < len(line) and (line[col].isalnum() or line[col] == "_") and col > 0 and line[col - 1].isalnum()

@@ -25,7 +25,9 @@ Rules, so a warm-up never costs the user a real completion:
   (``completion.enabled`` off), nor while the endpoint is known down or the engine not ready
   (``Health.refusal``); ``completion.warmOnOpen: false`` switches it off (a workspace may only
   switch it off: settings_trust.py).
-- it reports nothing to the health: a warm-up that times out says nothing about the endpoint.
+- it reports nothing to the health: a warm-up that times out says nothing about the endpoint;
+- its task is the warmer's alone: ``close`` (the completion service's ``aclose``, at shutdown)
+  cancels and awaits it, and none starts after.
 
 Engines and tests tell a warm-up by its OpenAI ``user`` field, ``WARM_USER`` (tests/fake_backend.py
 keeps them apart from real requests). Measured in docs/performance.md ("Warming on open").
@@ -82,11 +84,12 @@ class Warmer:
         self._task: asyncio.Task[None] | None = None
         self._pending: tuple[str, int] | None = None  # the (uri, version) in flight
         self._warmed: OrderedDict[str, int] = OrderedDict()  # uri -> version warmed
+        self._closed = False
 
     def opened(self, uri: str) -> None:
         """``didOpen`` or ``didFocus``: warm this document's prompt head, in place of any other."""
         doc = self.documents.get(uri)
-        if doc is None or not self._wanted(doc):
+        if doc is None or self._closed or not self._wanted(doc):
             return
         key = (uri, doc.version)
         in_flight = self._task is not None and not self._task.done()
@@ -101,6 +104,14 @@ class Warmer:
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task, self._pending = None, None
+
+    async def close(self) -> None:
+        """The shutdown: the warm-up in flight ends (its stream closed), awaited; none starts after."""
+        self._closed = True
+        task = self._task
+        self.stand_aside()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     def reset(self) -> None:
         """A new connection: the new engine's prefix cache holds none of what was warmed."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..completion.service import CompletionRequest
+from ..completion.request import CompletionRequest
 from ..documents import Document, Position
 from ..telemetry import cursor_kind
 from .telemetry import accept_command

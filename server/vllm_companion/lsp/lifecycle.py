@@ -83,10 +83,12 @@ def did_change_folders(ls: CompanionServer, params: types.DidChangeWorkspaceFold
 
 
 async def shutdown(ls: CompanionServer, params: None) -> None:
+    """LSP ``shutdown``: the server's own background tasks (the health watch, the engine's start,
+    the editor watch), then every service's (``Services.aclose``), each cancelled and awaited, so
+    ``exit`` finds nothing pending (tests/e2e/test_shutdown.py)."""
+    log.info("shutdown: ending the background work")
     await ls.stop_background()
-    await ls.services.binding.stop()
-    await ls.services.health.close()
-    ls.services.acceptance.close()
+    await ls.services.aclose()
 
 
 async def pull_configuration(ls: CompanionServer) -> None:
