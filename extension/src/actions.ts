@@ -27,8 +27,15 @@ export function readCatalog(experimental: unknown): Action[] {
   );
 }
 
-/** [uri, range] from a code action, or from the active selection when a menu passed none. */
+/** [uri, range, instruction, version] from a code action (the version the range was taken on:
+ * the server refuses to run on a document that moved since), or [uri, range] from the active
+ * selection when a menu passed none (the range is on the text as it is now). */
 export function actionArgs(args: unknown[], selection: SelectionArgs | undefined): unknown[] | undefined {
-  if (args.length >= 2 && typeof args[0] === "string" && typeof args[1] === "object") return args.slice(0, 3);
+  if (args.length >= 2 && typeof args[0] === "string" && typeof args[1] === "object") return args.slice(0, 4);
   return selection ? [selection.uri, selection.range] : undefined;
+}
+
+/** What goes to the server: the arguments with the instruction in third place, the version kept. */
+export function withInstruction(args: unknown[], instruction: string): unknown[] {
+  return [args[0], args[1], instruction, ...args.slice(3, 4)];
 }

@@ -2,7 +2,7 @@
 // every editor gets it; this file wires the client, the status bar, the chat panel and commands.
 import * as vscode from "vscode";
 import { ChatViewProvider } from "./chatView";
-import type { Action } from "./actions";
+import { type Action, withInstruction } from "./actions";
 import { API_KEY_SECRET, CompanionClient } from "./client";
 import { EditPreviews, proposalFromResult, wantsPreview } from "./diff";
 import { HistoryStore } from "./history";
@@ -163,7 +163,7 @@ async function runAction(
   if (action.mode === "chat" && chat) return chat.ask(instruction, true);
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `vLLM Companion: ${action.title}…` },
-    () => next([args[0], args[1], instruction]),
+    () => next(withInstruction(args, instruction)),
   );
   const proposal = wantsPreview(result) ? proposalFromResult(result, action.title) : undefined;
   if (proposal) await previews.propose(proposal);

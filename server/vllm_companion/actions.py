@@ -7,6 +7,13 @@ VS Code extension has no list of its own: its manifest entries are checked again
 ``mode`` says what an action does: "chat" answers (in a chat view, or a message), "edit" rewrites
 the selection (a versioned WorkspaceEdit, applied). An action without an ``instruction`` needs one
 from the user, so it is offered only to clients that can ask for it (``prompts``).
+
+A command's arguments are ``[uri, range, instruction, version]`` (``arguments``, ``read_call``):
+the code action fills in the document's version when it was offered and leaves the instruction
+null for the client to fill (the third argument, as before); ``version`` is the guard against a
+command run after the user typed: the range was computed on that version, and the server refuses
+to run on any other (lsp/actions.py). A client that omits it (a menu with the selection as it is
+now, an older client's ``[uri, range, instruction]``) names the range on the current text.
 """
 
 from __future__ import annotations
@@ -41,3 +48,30 @@ def offered(prompts: bool) -> list[Action]:
 
 def catalog() -> list[dict[str, Any]]:
     return [asdict(a) for a in ACTIONS]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One run of an action's command, its arguments read."""
+
+    uri: str
+    range: dict[str, Any]
+    instruction: str
+    version: int | None  # the document version the range was taken on; None: the current one
+
+
+def arguments(uri: str, rng: dict[str, Any], version: int | None) -> list[Any]:
+    """A code action's command arguments (module doc): the instruction is the client's to fill."""
+    return [uri, rng, None, version]
+
+
+def read_call(action: Action, values: list[Any]) -> Call:
+    """The arguments of ``action``'s command; ValueError says what is wrong with them."""
+    instruction = action.instruction or (values[2] if len(values) > 2 and isinstance(values[2], str) else "")
+    if len(values) < 2 or not isinstance(values[0], str) or not isinstance(values[1], dict) or not instruction:
+        wanted = "[uri, range]" if action.instruction else "[uri, range, instruction]"
+        raise ValueError(f"{action.command} takes {wanted} (and the document version fourth)")
+    version = values[3] if len(values) > 3 else None
+    if version is not None and type(version) is not int:
+        raise ValueError(f"{action.command}: the fourth argument is the document version, an integer or null")
+    return Call(values[0], values[1], instruction, version)

@@ -42,7 +42,7 @@ async def test_every_advertised_action_runs(backend: FakeBackend) -> None:
         for action, code_action in zip(ACTIONS, offered, strict=True):
             arguments = list(code_action["command"]["arguments"])
             if action.instruction is None:
-                arguments.append("rename x to ten")  # what the client asked the user
+                arguments[2] = "rename x to ten"  # what the client asked the user (actions.py ``arguments``)
             result = as_dict(await client.workspace_execute_command_async(
                 types.ExecuteCommandParams(command=action.command, arguments=arguments)))
             assert result["content"], action.command

@@ -150,7 +150,7 @@ async def test_code_actions_on_a_selection(backend: FakeBackend) -> None:
     fix = actions[1]
     assert fix["kind"] == "quickfix"
     assert fix["command"]["command"] == "vllmCompanion.fix"
-    assert fix["command"]["arguments"] == [uri, rng]
+    assert fix["command"]["arguments"] == [uri, rng, None, 1]  # the instruction left to the client; version
 
 
 async def test_explain_command_answers_through_chat(backend: FakeBackend) -> None:

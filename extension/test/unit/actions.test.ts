@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionArgs, readCatalog } from "../../src/actions";
+import { actionArgs, readCatalog, withInstruction } from "../../src/actions";
 
 describe("the server's action catalog", () => {
   it("is read from initialize's experimental capabilities, malformed entries dropped", () => {
@@ -23,5 +23,13 @@ describe("the server's action catalog", () => {
     expect(actionArgs(["file:///a.py", range], undefined)).toEqual(["file:///a.py", range]);
     expect(actionArgs([{ path: "/a.py" }], { uri: "file:///b.py", range })).toEqual(["file:///b.py", range]);
     expect(actionArgs([], undefined)).toBeUndefined();
+  });
+
+  it("keeps the document version a code action carries, fourth, with the instruction third", () => {
+    const range = { start: { line: 0, character: 0 }, end: { line: 1, character: 2 } };
+    const fromCodeAction = actionArgs(["file:///a.py", range, null, 7, "extra"], undefined) as unknown[];
+    expect(fromCodeAction).toEqual(["file:///a.py", range, null, 7]);
+    expect(withInstruction(fromCodeAction, "rename x")).toEqual(["file:///a.py", range, "rename x", 7]);
+    expect(withInstruction(["file:///b.py", range], "rename x")).toEqual(["file:///b.py", range, "rename x"]);
   });
 });

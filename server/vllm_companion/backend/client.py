@@ -21,7 +21,7 @@ import httpx2 as httpx  # openai >= 3's transport
 
 from ..config import redact_url
 from ..loopback import is_loopback
-from .connection import Connection
+from .connection import Connection, LeasedClient
 from .errors import BackendError, ErrorKind, classify, retry_after, status_error
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,13 @@ class Backend:
         self.connection = connection
         self.endpoint = connection.endpoint
         self.root = self.endpoint[:-3] if self.endpoint.endswith("/v1") else self.endpoint
-        self._http = connection.client()
+        self.client = LeasedClient(connection.client())  # streams lease it (connection.py)
+        self._http = self.client.http
         self.on_loopback = is_loopback(self.endpoint)  # code sent there never leaves the machine
 
     async def close(self) -> None:
-        await self._http.aclose()
+        """Closed now, or when the last stream on it ends (a route change mid-chat)."""
+        await self.client.retire()
 
     def retune(self, connection: Connection) -> None:
         """The same route with other limits (``Connection.same_route``): requests in flight keep
@@ -103,13 +105,15 @@ class Backend:
         """Stream ``/v1/completions`` for a raw prompt (FIM rendered by us, never ``suffix``);
         ``params`` name the model (the health's served one, or the chat's)."""
         body = {"prompt": prompt, "stream": True, **params}
-        async for chunk in self._stream("/completions", body, chat=False):
-            yield chunk
+        async with self.client.lease():
+            async for chunk in self._stream("/completions", body, chat=False):
+                yield chunk
 
     async def stream_chat(self, messages: list[dict[str, str]], **params: Any) -> AsyncGenerator[Chunk, None]:
         body = {"messages": messages, "stream": True, **params}
-        async for chunk in self._stream("/chat/completions", body, chat=True):
-            yield chunk
+        async with self.client.lease():
+            async for chunk in self._stream("/chat/completions", body, chat=True):
+                yield chunk
 
     async def _stream(self, path: str, body: dict[str, Any], chat: bool) -> AsyncGenerator[Chunk, None]:
         """POST and parse the server-sent events. httpx (the SDK's own transport) is used directly

@@ -9,12 +9,19 @@ the launched engine's endpoint, so a settings change that leaves the connection 
 backend, the completion cache and the served model's checks (issue 21, point 1).
 
 Its HTTP client (``client``: key, headers, session id, timeouts) comes from the one factory,
-httpclient.py, as the local engine's probes do.
+httpclient.py, as the local engine's probes do, and is shared through ``LeasedClient``: a route
+change (a model picked, the engine back on another port) retires the old client, which stays
+open while a stream holds a lease on it and closes when the last lease ends, so a chat answering
+on the old route finishes there (tests/e2e/test_route_change.py). Where the old endpoint is gone
+for good the stream ends as any other failure does (errors.py), within its own timeouts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import httpx2 as httpx  # openai >= 3's transport
@@ -22,6 +29,7 @@ import httpx2 as httpx  # openai >= 3's transport
 from ..config import BackendSettings
 from ..httpclient import http_client
 from ..loopback import is_loopback
+from .errors import BackendError, ErrorKind
 
 # One random id per language server, on every request: a fleet's router (engine/fleet.py,
 # consistent_hash) sends one editor's prompts, which share their prefix, to the same replica.
@@ -89,3 +97,33 @@ class Connection:
         environment's proxies only beyond loopback (httpclient.py)."""
         return http_client(self.timeout(), self.api_key, [(SESSION_HEADER, SESSION_ID), *self.headers],
                            via_proxy=not is_loopback(self.endpoint))
+
+
+class LeasedClient:
+    """One connection's HTTP client and the streams holding it (module doc): ``retire`` closes it
+    now when none does, else when the last ``lease`` ends. Only the event loop touches it."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.leases = 0
+        self.retired = False
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The client, open until this ``async with`` ends; a client already closed (retired with
+        nothing in flight) is a connection that is gone: UNAVAILABLE, as a refused connect is."""
+        if self.http.is_closed:
+            raise BackendError(ErrorKind.UNAVAILABLE, "the connection was replaced; its client is closed")
+        self.leases += 1
+        try:
+            yield self.http
+        finally:
+            self.leases -= 1
+            if self.retired and self.leases == 0:
+                await asyncio.shield(self.http.aclose())  # a cancelled stream still closes it
+
+    async def retire(self) -> None:
+        """The route changed (or the server stops): no new user, closed once idle."""
+        self.retired = True
+        if self.leases == 0:
+            await self.http.aclose()

@@ -1,54 +1,38 @@
-"""Chat and inline edit: context gathered through the privacy filter, one streamed answer, with
-the loop guard, the template fallback and a concurrency cap.
+"""Chat and inline edit: what to ask (context gathered through the privacy filter, the budget,
+the edit's range and its secrets); chat/answer.py sends it and streams the answer back (the loop
+guard, the template fallback, the concurrency cap, turns with completion, one route per answer).
 
 - Context: the selection and the attached files, open in the editor or (inside the workspace
   only) on disk; secret files left out and said so; inline secrets redacted (privacy.py).
-- ``/v1/chat/completions`` first. When the engine cannot apply a chat template (TGI's "Template
-  not found", 404, a base model) the conversation is rendered with our template and sent to
-  ``/v1/completions``; the fallback is remembered for that endpoint and model, and said once.
-- Every delta passes the loop guard (streaming/drive.py, shared with completion); a loop closes
-  the stream and the answer ends "loop-cut".
-- At most ``chat.maxConcurrent`` answers stream at once (chat/limiter.py).
-- On a vLLM engine (priorities on) a chat answer steps aside while this server's completions
-  run, and continues after (turns.py): completion ahead of chat.
-- Cancellation closes the engine stream; the partial answer is returned, "cancelled".
 - The endpoint's health (backend/health.py) is asked first: a launched engine not ready, or an
   endpoint known down or asking to wait, answers a clear error at once (not after a timeout);
   every outcome reaches it (the same path as completion's).
+- An edit's range follows the document while the model writes (chat/rebase.py); a change to the
+  rewritten text refuses it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from ..backend import BackendError, ErrorKind
-from ..backend.client import Chunk
 from ..backend.health import Health
 from ..config import ChatSettings, Config
 from ..documents import Document, DocumentStore
 from ..privacy import Privacy, file_name, path_of, redact
 from ..repetition import LoopHealth
-from ..sampling import PRIORITY, chat_params
 from ..status import ServerStatus
-from ..streaming import Pipeline
-from ..streaming.drive import Drive
-from ..streaming.loops import is_loop, loop_detectors
-from ..tokens import chat_budget, estimate_tokens
+from ..tokens import chat_budget
 from ..turns import Turns
+from .answer import Answers
 from .context import SYSTEM_PROMPT, Snippet, build_messages
 from .edit import edit_messages, extract_code
-from .limiter import Limiter
 from .rebase import Anchor
 from .requests import ChatRequest, ChatResult, EditConflict, EditRefused, EditRequest, EditResult
-from .templates import render_chat, resolve_template
 
 log = logging.getLogger(__name__)
-FALLBACK_KINDS = {ErrorKind.TEMPLATE, ErrorKind.NOT_FOUND}
 MAX_FILES = 32
 MAX_EDIT_CHARS = 64 * 1024  # an edit's selection: the model writes it all again (about 16k tokens)
 
@@ -64,16 +48,14 @@ class ChatService:
         privacy: Privacy,
         turns: Turns,
     ) -> None:
-        self.health, self.status, self.loops = health, status, loops
-        self.documents, self.privacy, self.turns = documents, privacy, turns
-        self.fallback: set[tuple[str, str]] = set()  # (endpoint, model) without a usable chat template
-        self.streams = Limiter(config.chat.max_concurrent)  # one for the server's life
+        self.health, self.documents, self.privacy = health, documents, privacy
+        self.answers = Answers(config.chat, health, status, loops, turns)  # one for the server's life
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
         self.config = config
         self.settings: ChatSettings = config.chat
-        self.streams.capacity = self.settings.max_concurrent
+        self.answers.reconfigure(config.chat)
 
     # -- requests ------------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, on_delta: Callable[[str], None]) -> ChatResult:
@@ -91,7 +73,7 @@ class ChatService:
         history = [{"role": m["role"], "content": m["content"]} for m in req.messages]
         system = self.settings.system_prompt or _system(history)
         messages, excluded = build_messages(history, snippets, budget, system, self.privacy)
-        result = await self.answer(messages, on_delta, max_tokens=max_tokens, model=model)
+        result = await self.answers.answer(messages, on_delta, max_tokens=max_tokens, model=model)
         result.excluded = excluded + [uri for uri, _ in refused]
         result.excluded_why = {uri: "a secret file" for uri in excluded} | dict(refused)
         return result
@@ -110,7 +92,7 @@ class ChatService:
         hidden = redact(code)
         messages = edit_messages(redact(req.instruction).text, hidden.text, path_of(uri), doc.language_id)
         with Anchor(doc, req.selection.start, req.selection.end) as anchor:
-            result = await self.answer(messages, on_delta, temperature=0.1, kind="edit")
+            result = await self.answers.answer(messages, on_delta, temperature=0.1, kind="edit")
         new_text = hidden.restore(extract_code(result.content, hidden.text))
         if result.finish_reason == "error" and not result.content:  # the edge answers the engine's failure
             return EditResult(result, new_text, doc.version, req.selection.start, req.selection.end)
@@ -160,123 +142,6 @@ class ChatService:
             else:
                 out.append(Snippet(uri, content, os.path.splitext(file_name(uri))[1].lstrip(".")))
         return out, refused
-
-    # -- one streamed answer -------------------------------------------------------------------
-    async def answer(
-        self,
-        messages: list[dict[str, str]],
-        on_delta: Callable[[str], None],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        model: str | None = None,
-        kind: str = "chat",
-    ) -> ChatResult:
-        """Stream an answer to ``messages`` (already trimmed); ``on_delta`` gets each new piece.
-        ``model``: the request's choice, else ``chat.model``, else the endpoint's model."""
-        model = model or self.settings.model or (await self.health.model()).id
-        result = ChatResult("", model, "stop", sum(estimate_tokens(m["content"]) for m in messages))
-        template = resolve_template(model, self.settings.template)
-        priority = PRIORITY[kind] if self.health.connection.priority else None
-        params = chat_params(self.settings, model, template.repetition_penalty, self.loops, max_tokens, temperature,
-                             priority)
-        drive = Drive(Pipeline(loop_detectors()), on_delta, lambda: log.warning(
-            "chat: repetition loop cut; %d recent for %s", self.loops.record(model), model))
-        async with self.streams:
-            try:
-                yielding = kind == "chat" and priority is not None  # priorities on: a vLLM engine
-                await drive.run(self._stream(model, messages, params, result, yielding))
-                self.health.outcome(None)
-            except asyncio.CancelledError:
-                result.finish_reason = "cancelled"
-            except BackendError as exc:
-                result.finish_reason, result.error = "error", str(exc)
-                self.health.outcome(exc)
-        result.content, result.completion_tokens = drive.pipeline.text, drive.chunks
-        if drive.finish_reason == "length" and result.finish_reason == "stop":
-            result.finish_reason = "length"
-        if is_loop(drive.cut_reason):
-            result.finish_reason = "loop-cut"
-        return result
-
-    async def _stream(
-        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], result: ChatResult,
-        yielding: bool = False,
-    ) -> AsyncGenerator[Chunk, None]:
-        backend = self.health.backend  # the connection this answer started on
-        key = (backend.endpoint, model)
-        budget = int(params["max_tokens"])
-        if key not in self.fallback:
-            got_any = False
-            try:
-                chat = self._taking_turns(lambda sent, left: self._chat_call(messages, params, sent, left), budget,
-                                          yielding)
-                async for chunk in chat:
-                    got_any = True
-                    yield chunk
-                return
-            except BackendError as exc:
-                if got_any or exc.kind not in FALLBACK_KINDS:
-                    raise
-                self.fallback.add(key)
-                note = f"{model}: chat template unavailable ({exc.message[:120]}); using vLLM Companion's own template"
-                log.warning(note)
-                self.status.tell_user(note, error=False)
-        template = resolve_template(model, self.settings.template)
-        result.via = "completions"
-        prompt = render_chat(template, messages)
-        async for chunk in self._taking_turns(lambda sent, left: backend.stream_completion(
-                prompt + sent, stop=list(template.stop), **{**params, "max_tokens": left}), budget, yielding):
-            yield chunk
-
-    def _chat_call(self, messages: list[dict[str, str]], params: dict[str, Any], sent: str,
-                   left: int) -> AsyncIterator[Chunk]:
-        if not sent:
-            return self.health.backend.stream_chat(messages, **params)
-        partial = [*messages, {"role": "assistant", "content": sent}]  # vLLM continues the answer
-        return self.health.backend.stream_chat(partial, **{**params, "max_tokens": left, "continue_final_message": True,
-                                                    "add_generation_prompt": False})
-
-    async def _taking_turns(self, open_stream: Callable[[str, int], AsyncIterator[Chunk]], budget: int,
-                            yielding: bool) -> AsyncGenerator[Chunk, None]:
-        """The answer's chunks; with ``yielding``, the stream closes as soon as a completion starts
-        and continues from the text so far when it is the chat's turn again (turns.py)."""
-        sent, count = "", 0
-        while True:
-            async with contextlib.aclosing(open_stream(sent, max(1, budget - count))) as stream:  # type: ignore[type-var]
-                async for chunk in _until(stream, self.turns.completion_began if yielding else None):
-                    if chunk is None:
-                        break
-                    sent, count = sent + chunk.text, count + 1
-                    yield chunk
-                else:
-                    return
-            log.debug("chat: steps aside for a completion after %d chunks", count)
-            await self.turns.wait_for_chat_turn()
-
-
-async def _until(stream: AsyncIterator[Chunk], event: Callable[[], Awaitable[None]] | None,
-                 ) -> AsyncGenerator[Chunk | None, None]:
-    """``stream``'s chunks, then ``None`` if ``event`` happens first (the stream is left open
-    for the caller to close)."""
-    if event is None:
-        async for chunk in stream:
-            yield chunk
-        return
-    while True:
-        nxt: asyncio.Future[Any] = asyncio.ensure_future(anext(stream, None))
-        happened: asyncio.Future[Any] = asyncio.ensure_future(event())
-        await asyncio.wait([nxt, happened], return_when=asyncio.FIRST_COMPLETED)
-        happened.cancel()
-        if not nxt.done():
-            nxt.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await nxt
-            yield None
-            return
-        got: Chunk | None = nxt.result()
-        if got is None:
-            return
-        yield got
 
 
 def _system(history: list[dict[str, str]]) -> str:

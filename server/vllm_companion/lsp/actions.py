@@ -1,11 +1,20 @@
 """Code actions and ``workspace/executeCommand`` commands, from the one catalog (actions.py).
 
-A code action on a selection carries its command with ``[uri, range]``; the command runs the
-action: "chat" actions answer through ``vllmCompanion/chat`` with the selection as context (and a
-message for clients without a chat view), "edit" actions rewrite the selection through
+A code action on a selection carries its command with ``[uri, range, null, version]`` (the
+document's version when it was offered, actions.py ``arguments``); the command runs the action:
+"chat" actions answer through ``vllmCompanion/chat`` with the selection as context (and a message
+for clients without a chat view), "edit" actions rewrite the selection through
 ``vllmCompanion/edit`` and apply it. An action that needs an instruction takes it as the third
 argument, and is offered only to clients that declare they can ask for one
 (``initialize``: ``capabilities.experimental.vllmCompanion.prompts``).
+
+A command run after the user typed (the menu stayed open, a client ran it late) names a range on
+text that is no longer there: an edit would replace the wrong lines, a question would quote them.
+The document's version is checked when the command runs, and a moved document answers
+RequestFailed ("run it again") with nothing done. The range is not rebased: chat/rebase.py follows
+a document only while an edit is pending, from changes told as they apply, and the store keeps no
+history between versions; following every offered action instead (editors ask for code actions
+at each cursor move) would cost every keystroke for commands that are mostly never run.
 """
 
 from __future__ import annotations
@@ -16,8 +25,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from ..actions import ACTIONS, Action, offered
-from .chat import ChatParams, EditParams, parse, plain, run_chat, run_edit
+from ..actions import ACTIONS, Action, Call, arguments, offered, read_call
+from ..privacy import path_of
+from .chat import ChatParams, EditParams, RequestFailed, parse, plain, run_chat, run_edit
 
 if TYPE_CHECKING:
     from .server import CompanionServer
@@ -32,8 +42,9 @@ def register(server: CompanionServer) -> None:
     def code_action(ls: CompanionServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         if params.range.start == params.range.end:
             return None
-        rng = params.range
-        args = [params.text_document.uri, {"start": _pos(rng.start), "end": _pos(rng.end)}]
+        rng, uri = params.range, params.text_document.uri
+        doc = ls.services.documents.get(uri)  # the version this range was computed on
+        args = arguments(uri, {"start": _pos(rng.start), "end": _pos(rng.end)}, doc.version if doc else None)
         return [
             types.CodeAction(
                 title=f"vLLM Companion: {action.title}",
@@ -66,22 +77,31 @@ def _register_command(server: CompanionServer, action: Action) -> None:
     async def run(server_: LanguageServer, *args: Any) -> dict[str, Any]:
         # pygls evaluates these annotations at run time: name no type-checking-only class here
         ls = cast("CompanionServer", server_)
-        values = plain(list(args))
-        text = action.instruction or (values[2] if len(values) > 2 and isinstance(values[2], str) else "")
-        if len(values) < 2 or not text:
-            wanted = "[uri, range]" if action.instruction else "[uri, range, instruction]"
-            raise JsonRpcInvalidParams(f"{action.command} takes {wanted}")
-        uri, rng = values[0], values[1]
-        if action.mode == "edit":
+        try:
+            call = read_call(action, plain(list(args)))
+        except ValueError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        _unmoved(ls, call)
+        if action.mode == "edit":  # the version goes along: chat/service.py checks it again
             preview = client_previews(ls)
-            edit = {"textDocument": {"uri": uri}, "range": rng, "instruction": text, "apply": not preview}
+            edit = {"textDocument": {"uri": call.uri, "version": call.version}, "range": call.range,
+                    "instruction": call.instruction, "apply": not preview}
             done = await run_edit(ls, parse(EditParams, edit))
             return {**done, "preview": done["finishReason"] in ("stop", "length")} if preview else done
-        context = {"selection": {"uri": uri, "range": rng}}
-        question = {"messages": [{"role": "user", "content": text}], "context": context}
+        context = {"selection": {"uri": call.uri, "range": call.range}}
+        question = {"messages": [{"role": "user", "content": call.instruction}], "context": context}
         result = await run_chat(ls, parse(ChatParams, question))
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=result["content"]))
         return result
+
+
+def _unmoved(ls: CompanionServer, call: Call) -> None:
+    """The document is still at the version the command's range was taken on (module doc). One
+    that is not open any more is left to the chat and edit services (they say why)."""
+    doc = ls.services.documents.get(call.uri)
+    if doc is not None and call.version is not None and doc.version != call.version:
+        raise RequestFailed(f"{path_of(call.uri)} changed since the action was offered (version {call.version}, "
+                            f"now {doc.version}); nothing was done: run the action again")
 
 
 def _pos(p: types.Position) -> dict[str, int]:
