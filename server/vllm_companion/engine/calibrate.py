@@ -8,19 +8,29 @@ install has) on loopback with a random key; three requests time a cold ``PROMPT_
 difference: the decode rate). The cache file is keyed on the CPU (model, flags, cores): one from
 another machine, a link, another user's file, garbage or one over 16 KiB is ignored
 (tests/adversarial/test_cpu_facts.py). Written 0600 with engine/registry.py's ``write_private``.
+
+The engine runs under the guard (engine/guard.py, ``--member``) with a registry record of its own
+(``owned_record``: a private folder, never the shared engine's record) that names this process as
+its only owner: a doctor killed by SIGKILL (or Ctrl-C before its clean-up) leaves no engine behind,
+the guard stops it within two of its intervals (tests/adversarial/test_processes.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import secrets
+import shutil
 import stat
+import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -136,46 +146,69 @@ class CalibrationFailed(Exception):
     """Why an engine could not be measured (it did not start, or its answers were not usable)."""
 
 
-async def calibrate_engine(engine: str, log_dir: Path, python: str | None = None) -> Rates:
-    """Start ``engine`` with SmolLM2 on loopback, measure it, stop it; raises ``CalibrationFailed``."""
+async def calibrate_engine(engine: str, log_dir: Path, python: str | None = None,
+                           prefix: list[str] | None = None) -> Rates:
+    """Start ``engine`` with SmolLM2 on loopback (under a guard that stops it with this process),
+    measure it, stop it; raises ``CalibrationFailed``. ``prefix``: replaces [python, -m, module]."""
     import httpx2 as httpx  # the client comes from the one factory (httpclient.py)
 
-    from ..httpclient import http_client
-    from .command import build_command, resolve_model
-    from .planning.plan import plan_launch
+    from .command import EngineCommand, build_command, resolve_model
+    from .planning.plan import LaunchPlan, plan_launch
+    from .procs import GUARD_MODULE
     from .supervised import Policy
     from .supervisor import ProcessSupervisor
 
     # llama.cpp answers no health check while it reads a prompt: the supervisor sees it at work
     # (engine/busy.py) and does not restart it mid-measurement.
     policy = Policy(stop_grace_s=5.0)
-
     plan = plan_launch([], {"kind": engine, "device": "cpu"})
-    key = secrets.token_urlsafe(24)
-    model_path = resolve_model(plan)
-    sup = ProcessSupervisor(plan, lambda p, port: build_command(p, port, model_path, python or _python(), api_key=key),
-                            log_dir, lambda _event: None, policy, [])
+    key, model_path = secrets.token_urlsafe(24), resolve_model(plan)
+    with owned_record() as record:
+        guard = [sys.executable, "-m", GUARD_MODULE, str(record), "--member", "--"]
+
+        def build(p: LaunchPlan, port: int) -> EngineCommand:
+            command = build_command(p, port, model_path, python or sys.executable, prefix, api_key=key)
+            return replace(command, argv=[*guard, *command.argv])
+
+        sup = ProcessSupervisor(plan, build, log_dir, lambda _event: None, policy, [])
+        try:
+            await sup.start()
+            if not await sup.wait_ready(READY_TIMEOUT_S) or not sup.endpoint:
+                raise CalibrationFailed(f"{engine} did not start: {sup.last_error or 'see ' + str(sup.log_path)}")
+            return await _measure_at(sup.endpoint, plan.served_name, key)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise CalibrationFailed(f"{engine}: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            await sup.stop()
+
+
+async def _measure_at(endpoint: str, model: str, key: str) -> Rates:
+    from ..httpclient import http_client
+
+    async with http_client(REQUEST_TIMEOUT_S, key) as http:
+        async def post(body: dict[str, Any]) -> dict[str, Any]:
+            answer = await http.post(f"{endpoint}/completions", json={"model": model, **body})
+            answer.raise_for_status()
+            parsed: dict[str, Any] = answer.json()
+            return parsed
+
+        return await measure(post)
+
+
+@contextlib.contextmanager
+def owned_record() -> Iterator[Path]:
+    """A registry record (engine/record.py's form) in a private folder of its own, naming this
+    process (by identity: a reused PID owns nothing) as the only owner. The guard reads it: once this
+    process is gone the record parses as empty and the guard stops the engine. Removed on the way out."""
+    from ..paths import write_private
+    from .procs import ProcessId
+    from .record import EMPTY, joined, to_json
+    from .registry import EngineRegistry, runtime_dir
+
+    folder = Path(tempfile.mkdtemp(prefix="calibrate-", dir=runtime_dir()))
     try:
-        await sup.start()
-        if not await sup.wait_ready(READY_TIMEOUT_S) or not sup.endpoint:
-            raise CalibrationFailed(f"{engine} did not start: {sup.last_error or 'see ' + str(sup.log_path)}")
-        async with http_client(REQUEST_TIMEOUT_S, key) as http:
-            url = f"{sup.endpoint}/completions"
-
-            async def post(body: dict[str, Any]) -> dict[str, Any]:
-                answer = await http.post(url, json={"model": plan.served_name, **body})
-                answer.raise_for_status()
-                parsed: dict[str, Any] = answer.json()
-                return parsed
-
-            return await measure(post)
-    except (httpx.HTTPError, ValueError) as exc:
-        raise CalibrationFailed(f"{engine}: {exc.__class__.__name__}: {exc}") from exc
+        registry = EngineRegistry(folder)
+        write_private(registry.path, json.dumps(to_json(joined(EMPTY, ProcessId.me()))))
+        yield registry.path
     finally:
-        await sup.stop()
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
+        shutil.rmtree(folder, ignore_errors=True)

@@ -15,6 +15,9 @@ listens on ``--host``/``--port`` in its place (engine/launch.py starts it, under
 - request bodies are bounded (``MAX_BODY``, else 413) and must arrive within ``BODY_S``; upstream
   waits are bounded (``TIMEOUT``); answers (SSE streams) pass through chunk by chunk, and a client
   that hangs up closes the upstream request, so vLLM aborts it;
+- what one request may make the shared engine do (choices, tokens, log probabilities, grammars,
+  its place in the queue) is capped by engine/front_limits.py, which parses the body once (in a
+  thread when it is large) and forwards only what it checked (``--max-tokens``: the cap);
 - headers go through short lists, so no hop-by-hop header and no client credential is forwarded:
   the client's ``Authorization`` is replaced by the engine's own internal key;
 - what a client can hold before it shows a key (connections, request heads, log lines) is bounded
@@ -23,7 +26,7 @@ listens on ``--host``/``--port`` in its place (engine/launch.py starts it, under
 Built from what the engine installs (uvicorn and starlette come with vLLM and with llama-cpp-python's
 server) and our httpx. The keys come from the environment, never argv (world-readable):
 ``VLLM_COMPANION_FRONT_KEY`` (the clients') and ``VLLM_COMPANION_FRONT_UPSTREAM_KEY`` (the engine's).
-Usage: ``python -m vllm_companion.engine.front --host H --port P --upstream http://127.0.0.1:PORT``
+Usage: ``python -m vllm_companion.engine.front --host H --port P --upstream http://127.0.0.1:PORT [--max-tokens N]``
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .. import paths
 from ..loopback import is_loopback
+from .front_limits import INLINE, MAX_TOKENS, Limits, Refused
 
 log = logging.getLogger("vllm_companion.front")
 KEY_ENV = "VLLM_COMPANION_FRONT_KEY"
@@ -74,8 +78,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 class Front:
     """The ASGI application: every request is checked, then forwarded or refused."""
 
-    def __init__(self, upstream: str, key: str, upstream_key: str) -> None:
+    def __init__(self, upstream: str, key: str, upstream_key: str, limits: Limits) -> None:
         self.upstream = upstream.rstrip("/")
+        self.limits = limits
         self._key = _digest(key)
         self._upstream_auth = f"Bearer {upstream_key}" if upstream_key else ""
         self._http: httpx.AsyncClient | None = None
@@ -108,11 +113,24 @@ class Front:
             return _error(408, f"the request body did not arrive within {BODY_S:.0f} s")
         except ClientDisconnect:  # gone mid-body: nothing to forward, no traceback to log
             return _error(400, "the client left")
+        try:
+            body = await self.limited(path, body) if request.method == "POST" else body
+        except Refused as exc:
+            return _error(400, str(exc))
         return await self.forward(request, path, body)
+
+    async def limited(self, path: str, body: bytes) -> bytes:
+        """The body as the engine gets it (engine/front_limits.py); a large one is parsed in a
+        thread, so the event loop keeps relaying other members' streams meanwhile."""
+        if len(body) <= INLINE:
+            return self.limits.apply(path, body)
+        return await asyncio.to_thread(self.limits.apply, path, body)
 
     async def forward(self, request: Request, path: str, body: bytes) -> Response:
         """Send to the engine (the path is ours, never the client's) and relay its answer as it comes."""
         headers = {name: value for name in REQUEST_HEADERS if (value := request.headers.get(name))}
+        if body:
+            headers["content-type"] = "application/json"  # what the front wrote (engine/front_limits.py)
         headers["accept-encoding"] = "identity"  # relayed as raw bytes: no encoding to undo
         if self._upstream_auth:
             headers["authorization"] = self._upstream_auth
@@ -155,11 +173,20 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
             await upstream.aclose()
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vllm_companion.engine.front", description=__doc__.split("\n")[0])
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the engine's root URL, on loopback")
+    parser.add_argument("--max-tokens", type=_positive, default=MAX_TOKENS,
+                        help=f"the most tokens one request may generate (default {MAX_TOKENS})")
     args = parser.parse_args(argv)
     key, upstream_key = paths.take(KEY_ENV), paths.take(UPSTREAM_KEY_ENV)
     if not key:
@@ -170,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .front_http import serve  # uvicorn: only where the front runs
 
-    print(f"vllm-companion front: {args.host}:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
-    serve(Front(args.upstream, key, upstream_key), args.host, args.port)
+    print(f"vllm-companion front: {args.host}:{args.port} -> {args.upstream}, at most {args.max_tokens} tokens a "
+          "request", file=sys.stderr, flush=True)
+    serve(Front(args.upstream, key, upstream_key, Limits(args.max_tokens)), args.host, args.port)
     return 0
 
 
