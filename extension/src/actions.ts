@@ -27,15 +27,17 @@ export function readCatalog(experimental: unknown): Action[] {
   );
 }
 
-/** [uri, range, instruction, version] from a code action (the version the range was taken on:
- * the server refuses to run on a document that moved since), or [uri, range] from the active
- * selection when a menu passed none (the range is on the text as it is now). */
+/** [uri, range, instruction, version, opened] from a code action (the version the range was
+ * taken on and which opening of the document: the server refuses to run on a document that moved,
+ * or was closed and opened again, since), or [uri, range] from the active selection when a menu
+ * passed none (the range is on the text as it is now). */
 export function actionArgs(args: unknown[], selection: SelectionArgs | undefined): unknown[] | undefined {
-  if (args.length >= 2 && typeof args[0] === "string" && typeof args[1] === "object") return args.slice(0, 4);
+  if (args.length >= 2 && typeof args[0] === "string" && typeof args[1] === "object") return args.slice(0, 5);
   return selection ? [selection.uri, selection.range] : undefined;
 }
 
-/** What goes to the server: the arguments with the instruction in third place, the version kept. */
+/** What goes to the server: the arguments with the instruction in third place, the version and
+ * the opening kept. */
 export function withInstruction(args: unknown[], instruction: string): unknown[] {
-  return [args[0], args[1], instruction, ...args.slice(3, 4)];
+  return [args[0], args[1], instruction, ...args.slice(3, 5)];
 }

@@ -8,12 +8,15 @@ VS Code extension has no list of its own: its manifest entries are checked again
 the selection (a versioned WorkspaceEdit, applied). An action without an ``instruction`` needs one
 from the user, so it is offered only to clients that can ask for it (``prompts``).
 
-A command's arguments are ``[uri, range, instruction, version]`` (``arguments``, ``read_call``):
-the code action fills in the document's version when it was offered and leaves the instruction
-null for the client to fill (the third argument, as before); ``version`` is the guard against a
-command run after the user typed: the range was computed on that version, and the server refuses
-to run on any other (lsp/actions.py). A client that omits it (a menu with the selection as it is
-now, an older client's ``[uri, range, instruction]``) names the range on the current text.
+A command's arguments are ``[uri, range, instruction, version, opened]`` (``arguments``,
+``read_call``): the code action fills in the document's version when it was offered and leaves the
+instruction null for the client to fill (the third argument, as before); ``version`` is the guard
+against a command run after the user typed: the range was computed on that version, and the server
+refuses to run on any other (lsp/actions.py). ``opened`` names the opening of the document
+(documents.py ``Document.opened``, the server's count of didOpen): a document closed and opened
+again starts at version 1 again, so the version alone let an action offered on the old text rewrite
+the new one. A client that omits them (a menu with the selection as it is now, an older client's
+``[uri, range, instruction]``) names the range on the current text.
 """
 
 from __future__ import annotations
@@ -58,11 +61,12 @@ class Call:
     range: dict[str, Any]
     instruction: str
     version: int | None  # the document version the range was taken on; None: the current one
+    opened: int | None = None  # which opening of the document (module doc); None: not said
 
 
-def arguments(uri: str, rng: dict[str, Any], version: int | None) -> list[Any]:
+def arguments(uri: str, rng: dict[str, Any], version: int | None, opened: int | None) -> list[Any]:
     """A code action's command arguments (module doc): the instruction is the client's to fill."""
-    return [uri, rng, None, version]
+    return [uri, rng, None, version, opened]
 
 
 def read_call(action: Action, values: list[Any]) -> Call:
@@ -71,7 +75,9 @@ def read_call(action: Action, values: list[Any]) -> Call:
     if len(values) < 2 or not isinstance(values[0], str) or not isinstance(values[1], dict) or not instruction:
         wanted = "[uri, range]" if action.instruction else "[uri, range, instruction]"
         raise ValueError(f"{action.command} takes {wanted} (and the document version fourth)")
-    version = values[3] if len(values) > 3 else None
+    version, opened = (values[i] if len(values) > i else None for i in (3, 4))
     if version is not None and type(version) is not int:
         raise ValueError(f"{action.command}: the fourth argument is the document version, an integer or null")
-    return Call(values[0], values[1], instruction, version)
+    if opened is not None and type(opened) is not int:
+        raise ValueError(f"{action.command}: the fifth argument is the document's opening, an integer or null")
+    return Call(values[0], values[1], instruction, version, opened)

@@ -14,6 +14,7 @@ Line endings: https://microsoft.github.io/language-server-protocol/specification
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -67,6 +68,9 @@ class Document:
     version: int
     lines: list[str] = field(default_factory=list)  # each keeps its line ending
     followers: list[Callable[[Moved], None]] = field(default_factory=list)  # pending edits (chat/rebase.py)
+    # Which didOpen made it (DocumentStore's count): reopened, a document starts at version 1
+    # again, so an action offered on the old text names its opening too (actions.py).
+    opened: int = 0
     _snapshot: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -219,9 +223,11 @@ class DocumentStore:
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
         self.edits: deque[tuple[str, int]] = deque(maxlen=EDITS)
+        self._opens = itertools.count(1)  # ``Document.opened``
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         doc = Document.from_text(uri, language_id, version, text)
+        doc.opened = next(self._opens)
         self._docs[uri] = doc
         return doc
 

@@ -21,7 +21,17 @@ import pytest
 from lsprotocol import types
 
 from tests.fake_backend import FakeBackend, Reply
-from tests.lsp_session import as_dict, chat_request, inline, open_doc, options, raw_request, session, wait_for
+from tests.lsp_session import (
+    as_dict,
+    chat_request,
+    client_capabilities_for,
+    inline,
+    open_doc,
+    options,
+    raw_request,
+    session,
+    wait_for,
+)
 from vllm_companion.backend import Backend, Connection
 from vllm_companion.backend.errors import BackendError
 from vllm_companion.config import BackendSettings
@@ -355,3 +365,26 @@ def test_the_users_gateway_headers_never_reach_the_launched_engine() -> None:
     assert engine.api_key == "engine-key" and not engine.engine_pending
     assert Connection.attach(BackendSettings(headers={"X-Gateway-Token": "s3cret"})).headers == (
         ("X-Gateway-Token", "s3cret"),)
+
+
+async def test_chats_missing_a_context_length_at_once_share_one_listing_of_a_hung_endpoint(
+        backend: FakeBackend) -> None:
+    """Each chat for a model the listing lacks listed the models itself, before the chat limiter:
+    eight at once asked a hung endpoint for eight listings (of up to 4 MiB each, parsed in eight
+    threads). They share one now, within the probe's deadline, and all still answer."""
+    backend.default = Reply(chunks=["ok"])
+    settings = options(backend.url)
+    settings["backend"]["firstTokenTimeoutS"] = 1.0  # the lookup's deadline: min(8 s, this)
+    caps = client_capabilities_for("visual-studio-code")
+    assert caps.workspace is not None
+    caps.workspace.configuration = False  # no start-up listing left to come after the first chat
+    ask = {"messages": [{"role": "user", "content": "hi"}], "model": "a-model-the-endpoint-does-not-list"}
+    async with session(settings, caps) as client:
+        assert as_dict(await chat_request(client, {"messages": ask["messages"]}))["content"] == "ok"
+        await wait_for(lambda: backend.models_asked >= 1)
+        backend.models_hang = True
+        listed = backend.models_asked
+        answers = await asyncio.gather(*(chat_request(client, ask, timeout=20) for _ in range(8)))
+        assert [as_dict(a)["content"] for a in answers] == ["ok"] * 8
+        assert backend.models_asked == listed + 1
+

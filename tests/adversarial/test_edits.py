@@ -16,7 +16,7 @@ import pytest
 from lsprotocol import converters, types
 
 from tests.fake_backend import FakeBackend, Reply
-from tests.lsp_session import as_dict, open_doc, options, raw_request, session, wait_for
+from tests.lsp_session import as_dict, client_capabilities_for, open_doc, options, raw_request, session, wait_for
 from vllm_companion.chat.rebase import Anchor
 from vllm_companion.chat.service import MAX_EDIT_CHARS
 from vllm_companion.documents import UTF16, Change, Document
@@ -319,7 +319,7 @@ def test_thousands_of_changes_keep_nothing_and_still_move_the_edit() -> None:
         assert anchor.where(SELECTED) == (start, end)
         doc.apply_change(Change("\n", types.Range(types.Position(0, 0), types.Position(0, 0))), UTF16)
         assert anchor.where(SELECTED) == ((6, 0), (10, 0))
-    state = {"uri", "language_id", "version", "lines", "followers", "_snapshot"}  # _snapshot: one copy, no log
+    state = {"uri", "language_id", "version", "lines", "followers", "opened", "_snapshot"}  # _snapshot: no log
     assert doc.followers == [] and set(vars(doc)) == state
 
 
@@ -357,3 +357,80 @@ def test_random_changes_keep_the_editors_lines_and_never_move_an_edit_onto_other
             assert sum(map(len, doc.lines[: span[0][0]])) + span[0][1] == a, (text, a, b, asked, span, doc.lines)
             landed += 1
     assert landed > 600
+
+
+# -- code-action commands (actions.py ``[uri, range, instruction, version, opened]``) ----------------
+
+def prompting_client() -> types.ClientCapabilities:
+    """An editor that asks for instructions and applies edits (no ``previewEdits``)."""
+    caps = client_capabilities_for("visual-studio-code")
+    caps.experimental = {"vllmCompanion": {"prompts": True}}
+    return caps
+
+
+def record_apply_edits(client: Any) -> list[Any]:
+    applied: list[Any] = []
+    client.feature(types.WORKSPACE_APPLY_EDIT)(lambda p: applied.append(p) or types.ApplyWorkspaceEditResult(True))
+    return applied
+
+
+async def offered_arguments(client: Any, uri: str, command: str) -> list[Any]:
+    params = {"textDocument": {"uri": uri}, "range": SELECTION, "context": {"diagnostics": []}}
+    actions = as_dict(await raw_request(client, types.TEXT_DOCUMENT_CODE_ACTION, params))
+    return next(list(a["command"]["arguments"]) for a in actions if a["command"]["command"] == command)
+
+
+def reopen(client: Any, uri: str, text: str) -> None:
+    """Close and open again: the editor starts the new opening at version 1 again."""
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+
+
+async def execute(client: Any, command: str, arguments: list[Any]) -> Any:
+    params = types.ExecuteCommandParams(command=command, arguments=arguments)
+    return await asyncio.wait_for(client.workspace_execute_command_async(params), 15)
+
+
+async def test_an_action_offered_before_the_document_was_closed_and_reopened_cannot_edit_the_new_text(
+        backend: FakeBackend) -> None:
+    """Reopened, a document is at version 1 again: the action offered on version 1 of the old
+    text rewrote rows 5-8 of the new one (its version matched), with the editor applying it."""
+    backend.default = Reply(chunks=[f"```python\n{REWRITE}```"])
+    other = "# another file now\n" * 12
+    async with session(options(backend.url), capabilities=prompting_client()) as client:
+        applied = record_apply_edits(client)
+        uri, _ = open_doc(client, SOURCE)
+        arguments = await offered_arguments(client, uri, "vllmCompanion.fix")
+        reopen(client, uri, other)
+        with pytest.raises(Exception, match="closed since the action was offered"):
+            await execute(client, "vllmCompanion.fix", arguments)
+    assert applied == [] and backend.generation_requests() == []
+
+
+async def test_a_chat_action_on_a_document_closed_since_asks_the_model_about_nothing(backend: FakeBackend) -> None:
+    """The selection of a closed document is dropped: "Explain what this code does" went to the
+    model with no code, and its answer was shown as the explanation of the selection."""
+    async with session(options(backend.url), capabilities=prompting_client()) as client:
+        uri, _ = open_doc(client, SOURCE)
+        arguments = await offered_arguments(client, uri, "vllmCompanion.explain")
+        client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
+        with pytest.raises(Exception, match="closed since the action was offered"):
+            await execute(client, "vllmCompanion.explain", arguments)
+    assert backend.generation_requests() == []
+
+
+@pytest.mark.parametrize("via", ["workspace/executeCommand", "vllmCompanion/edit"])
+async def test_an_instruction_of_10_mb_is_refused_before_it_is_redacted_or_sent(backend: FakeBackend, via: str) -> None:
+    """Redacting a 10 MB instruction held the event loop 1.2-1.8 s, then it went to the engine."""
+    huge = "rename t to total and explain why " * (10_000_000 // 34)
+    async with session(options(backend.url), capabilities=prompting_client()) as client:
+        uri, _ = open_doc(client, SOURCE)
+        with pytest.raises(Exception, match="the instruction is"):
+            if via == "vllmCompanion/edit":
+                params = {"textDocument": {"uri": uri}, "range": SELECTION, "instruction": huge}
+                await asyncio.wait_for(client.protocol.send_request_async(via, params), 15)
+            else:
+                arguments = await offered_arguments(client, uri, "vllmCompanion.editWithInstruction")
+                await execute(client, "vllmCompanion.editWithInstruction", [*arguments[:2], huge, *arguments[3:]])
+    assert backend.generation_requests() == []

@@ -91,10 +91,10 @@ async def test_the_instruction_a_client_asked_for_goes_third_and_the_version_sta
     async with session(options(backend.url), capabilities=prompting_client()) as client:
         applied = record_apply_edits(client)
         uri, _ = open_doc(client, TEXT)
-        uri_, rng, _, version = (await offered(client, uri))["vllmCompanion.editWithInstruction"]
+        uri_, rng, _, version, opened = (await offered(client, uri))["vllmCompanion.editWithInstruction"]
         insert_line_above(client, uri, 2)
         with pytest.raises(Exception, match="changed since the action was offered"):
-            await execute(client, "vllmCompanion.editWithInstruction", [uri_, rng, "rename x", version])
+            await execute(client, "vllmCompanion.editWithInstruction", [uri_, rng, "rename x", version, opened])
     assert applied == [] and backend.generation_requests() == []
 
 

@@ -25,11 +25,11 @@ describe("the server's action catalog", () => {
     expect(actionArgs([], undefined)).toBeUndefined();
   });
 
-  it("keeps the document version a code action carries, fourth, with the instruction third", () => {
+  it("keeps the document version and opening a code action carries, with the instruction third", () => {
     const range = { start: { line: 0, character: 0 }, end: { line: 1, character: 2 } };
-    const fromCodeAction = actionArgs(["file:///a.py", range, null, 7, "extra"], undefined) as unknown[];
-    expect(fromCodeAction).toEqual(["file:///a.py", range, null, 7]);
-    expect(withInstruction(fromCodeAction, "rename x")).toEqual(["file:///a.py", range, "rename x", 7]);
+    const fromCodeAction = actionArgs(["file:///a.py", range, null, 7, 3, "extra"], undefined) as unknown[];
+    expect(fromCodeAction).toEqual(["file:///a.py", range, null, 7, 3]);
+    expect(withInstruction(fromCodeAction, "rename x")).toEqual(["file:///a.py", range, "rename x", 7, 3]);
     expect(withInstruction(["file:///b.py", range], "rename x")).toEqual(["file:///b.py", range, "rename x"]);
   });
 });

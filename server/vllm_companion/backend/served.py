@@ -11,8 +11,11 @@ health (health.py builds it and is its only user; completion, chat and next-edit
 - Chat's context length (``context_length``) of a model the last listing lacks asks the endpoint
   once more, within the same deadline, and remembers a miss (not listed, listed without
   ``max_model_len`` or no answer in time) for the connection: it used to list again for every chat
-  with only the first-token timeout as bound (review finding left from issue 21). A lookup says
-  nothing of the endpoint's health: the chat's own request does.
+  with only the first-token timeout as bound (review finding left from issue 21). Chats that
+  miss at the same time share one lookup (a task of this object's): each ran its own listing
+  before the chat limiter, so eight chats at once asked a hung endpoint for eight listings of up to
+  4 MiB each (tests/adversarial/test_connection.py). A lookup says nothing of the endpoint's
+  health: the chat's own request does.
 - Behind a fleet's router the model listing goes to one worker the router picks, which may be a
   replica that just died and is not yet out of its list (vllm-router 0.1.17 answers 500 ``Request
   failed: ...``; errors.py calls that ``UPSTREAM``): the listing is asked again, up to
@@ -55,6 +58,7 @@ class Discovery:
         self._kept: str | None = None  # the served model's id, kept while listed (``_learned``)
         self._model: asyncio.Task[ModelInfo] | None = None
         self._family: dict[str, asyncio.Task[Family]] = {}
+        self._lookup: asyncio.Task[None] | None = None  # chat's context-length listing (module doc)
         self._running: set[asyncio.Task[Any]] = set()  # every probe not yet ended, old epochs' too
 
     @property
@@ -75,7 +79,7 @@ class Discovery:
         old, self.backend = self.backend, backend
         self.epoch += 1
         self.served, self._lengths, self._missing, self.families, self._kept = None, {}, set(), {}, None
-        self._model, self._family = None, {}
+        self._model, self._family, self._lookup = None, {}, None
         return old
 
     def use_family(self, setting: str) -> None:
@@ -118,15 +122,26 @@ class Discovery:
         ``default``; a model the last listing lacks is looked up once per connection (module doc)."""
         if model not in self._lengths and model not in self._missing:
             epoch = self.epoch
+            if self._lookup is None:
+                self._lookup = self._shared(self._look_up(epoch), lambda: None)
             try:
                 async with asyncio.timeout(self.deadline_s):
-                    self._learned(epoch, *await self._list_models())
+                    await asyncio.shield(self._lookup)
             except (BackendError, TimeoutError) as exc:
                 why = str(exc) or f"no answer in {self.deadline_s:g} s"
                 log.info("no context length for %s (%s): %d tokens assumed", model, why, default)
             if epoch == self.epoch and model not in self._lengths:
                 self._missing.add(model)
         return self._lengths.get(model) or default
+
+    async def _look_up(self, epoch: int) -> None:
+        """One listing for every chat missing a context length now, within the probe's deadline."""
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                self._learned(epoch, *await self._list_models())
+        finally:
+            if epoch == self.epoch:
+                self._lookup = None
 
     async def refresh(self) -> None:
         """List again now (the recovery's probe; its caller bounds it)."""
@@ -213,4 +228,4 @@ class Discovery:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        self._model, self._family = None, {}
+        self._model, self._family, self._lookup = None, {}, None

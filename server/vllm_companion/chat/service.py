@@ -89,6 +89,8 @@ class ChatService:
         code = doc.text_between(req.selection.start, req.selection.end)
         if len(code) > MAX_EDIT_CHARS:  # redacting 8 MB held the event loop 3.6 s
             raise EditRefused(f"the selection is {len(code)} characters; an edit rewrites at most {MAX_EDIT_CHARS}")
+        if len(req.instruction) > MAX_EDIT_CHARS:  # 10 MB took 1.2-1.8 s of the event loop to redact
+            raise EditRefused(f"the instruction is {len(req.instruction)} characters; at most {MAX_EDIT_CHARS}")
         hidden = redact(code)
         messages = edit_messages(redact(req.instruction).text, hidden.text, path_of(uri), doc.language_id)
         with Anchor(doc, req.selection.start, req.selection.end) as anchor:

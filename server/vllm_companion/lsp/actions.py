@@ -1,7 +1,7 @@
 """Code actions and ``workspace/executeCommand`` commands, from the one catalog (actions.py).
 
-A code action on a selection carries its command with ``[uri, range, null, version]`` (the
-document's version when it was offered, actions.py ``arguments``); the command runs the action:
+A code action on a selection carries its command with ``[uri, range, null, version, opened]`` (the
+document's version and opening when it was offered, actions.py ``arguments``); the command runs the action:
 "chat" actions answer through ``vllmCompanion/chat`` with the selection as context (and a message
 for clients without a chat view), "edit" actions rewrite the selection through
 ``vllmCompanion/edit`` and apply it. An action that needs an instruction takes it as the third
@@ -44,7 +44,8 @@ def register(server: CompanionServer) -> None:
             return None
         rng, uri = params.range, params.text_document.uri
         doc = ls.services.documents.get(uri)  # the version this range was computed on
-        args = arguments(uri, {"start": _pos(rng.start), "end": _pos(rng.end)}, doc.version if doc else None)
+        args = arguments(uri, {"start": _pos(rng.start), "end": _pos(rng.end)}, doc.version if doc else None,
+                         doc.opened if doc else None)
         return [
             types.CodeAction(
                 title=f"vLLM Companion: {action.title}",
@@ -96,10 +97,18 @@ def _register_command(server: CompanionServer, action: Action) -> None:
 
 
 def _unmoved(ls: CompanionServer, call: Call) -> None:
-    """The document is still at the version the command's range was taken on (module doc). One
-    that is not open any more is left to the chat and edit services (they say why)."""
+    """The document is still the one, at the version, the command's range was taken on (module
+    doc): not closed since (a chat action quoted nothing and asked the model about no code), nor
+    closed and opened again (it starts at version 1 again: an edit offered on the old text
+    rewrote the new one, tests/adversarial/test_edits.py). A call that names no version is left
+    to the chat and edit services."""
     doc = ls.services.documents.get(call.uri)
-    if doc is not None and call.version is not None and doc.version != call.version:
+    if call.version is None:
+        return
+    if doc is None or (call.opened is not None and doc.opened != call.opened):
+        raise RequestFailed(f"{path_of(call.uri)} was closed since the action was offered; nothing was done: "
+                            "run the action again")
+    if doc.version != call.version:
         raise RequestFailed(f"{path_of(call.uri)} changed since the action was offered (version {call.version}, "
                             f"now {doc.version}); nothing was done: run the action again")
 

@@ -108,8 +108,9 @@ function M.resume() snooze.resume() end
 
 -- The server's action catalog (initialize result): chat actions open a chat buffer, actions
 -- without an instruction ask for one; edits run on the server. Nothing here names an action.
--- A code action's arguments are {uri, range, instruction, version}: the instruction goes third,
--- the version stays fourth (the server refuses to run on a buffer changed since it was offered).
+-- A code action's arguments are {uri, range, instruction, version, opened}: the instruction goes
+-- third, the version and the opening stay (the server refuses to run on a buffer changed, or
+-- closed and opened again, since it was offered).
 local function register_actions(c)
   local experimental = c.server_capabilities.experimental or {}
   local actions = (experimental.vllmCompanion or {}).actions or {}
@@ -121,7 +122,7 @@ local function register_actions(c)
         if action.mode == 'chat' then
           return M.chat(instruction, { selection = { uri = args[1], range = args[2] } })
         end
-        local params = { command = action.command, arguments = { args[1], args[2], instruction, args[4] } }
+        local params = { command = action.command, arguments = { args[1], args[2], instruction, args[4], args[5] } }
         c:request('workspace/executeCommand', params, function(err, result) -- edits: shown as a diff
           if err then return vim.notify('vLLM Companion: ' .. tostring(err.message), vim.log.levels.ERROR) end
           if type(result) == 'table' and result.preview == true then
