@@ -547,3 +547,37 @@ def test_a_finished_calibration_leaves_no_engine_and_no_record(tmp_path: Path) -
     engine = starts(tmp_path)[0]["server"]
     assert not running(engine)
     assert list(run_dir(tmp_path).iterdir()) == []  # no calibrate-* folder left, no engine.json
+
+
+def test_calibration_folders_of_killed_doctors_do_not_pile_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A doctor killed by SIGKILL leaves its calibrate-* folder (its guard stops the engine, nobody
+    removes the folder): the next calibration removes those whose doctor is gone by identity, and
+    never a live doctor's, one just made, a link or what a link points to."""
+    from vllm_companion.engine.calibrate import owned_record
+    from vllm_companion.engine.record import EMPTY, joined, to_json
+    from vllm_companion.paths import write_private
+
+    monkeypatch.setenv("VLLM_COMPANION_CACHE", str(tmp_path / "cache"))
+    with owned_record():
+        pass
+    gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = ProcessId.of(gone.pid)
+    gone.kill()
+    gone.wait(10)
+    assert dead is not None and not dead.alive()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("x")
+    folders = {name: run_dir(tmp_path) / f"calibrate-{name}" for name in ("dead", "garbage", "live", "young")}
+    for name, folder in folders.items():
+        folder.mkdir(mode=0o700)
+        owner = ProcessId.me() if name == "live" else dead
+        write_private(folder / "engine.json", "{" if name == "garbage" else json.dumps(to_json(joined(EMPTY, owner))))
+        if name != "young":
+            os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    (run_dir(tmp_path) / "calibrate-link").symlink_to(elsewhere)
+    with owned_record():
+        left = {p.name for p in run_dir(tmp_path).iterdir()}
+    assert {"calibrate-live", "calibrate-young", "calibrate-link"} <= left
+    assert not {"calibrate-dead", "calibrate-garbage"} & left
+    assert (elsewhere / "keep").exists()

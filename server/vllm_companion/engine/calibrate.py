@@ -12,13 +12,15 @@ another machine, a link, another user's file, garbage or one over 16 KiB is igno
 The engine runs under the guard (engine/guard.py, ``--member``) with a registry record of its own
 (``owned_record``: a private folder, never the shared engine's record) that names this process as
 its only owner: a doctor killed by SIGKILL (or Ctrl-C before its clean-up) leaves no engine behind,
-the guard stops it within two of its intervals (tests/adversarial/test_processes.py).
+the guard stops it within two of its intervals (tests/adversarial/test_processes.py). Such a
+doctor leaves its record's folder behind; the next calibration removes those (``sweep``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -44,6 +46,9 @@ VERSION = 1
 ENGINES = ("vllm", "llamacpp")
 READY_TIMEOUT_S = 600.0  # vLLM's CPU build: 30-35 s, plus a GGUF conversion the first time
 REQUEST_TIMEOUT_S = 120.0
+FOLDER_PREFIX = "calibrate-"
+STALE_S = 60.0  # a folder younger than this may be a doctor's between making it and writing its record
+MAX_SWEPT = 64  # folders looked at per calibration
 # About 1,000 tokens of code that no editor sends (so nothing is cached before the first request).
 PROMPT = "".join(f"def step_{i}(value, scale={i}):\n    total = value * scale + {i * i}\n    return total\n\n"
                  for i in range(40))
@@ -205,10 +210,38 @@ def owned_record() -> Iterator[Path]:
     from .record import EMPTY, joined, to_json
     from .registry import EngineRegistry, runtime_dir
 
-    folder = Path(tempfile.mkdtemp(prefix="calibrate-", dir=runtime_dir()))
+    runtime = runtime_dir()
+    sweep(runtime)
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=runtime))
     try:
         registry = EngineRegistry(folder)
         write_private(registry.path, json.dumps(to_json(joined(EMPTY, ProcessId.me()))))
         yield registry.path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(runtime: Path) -> None:
+    """Remove the record folders of calibrations whose doctor is gone (killed before its clean-up:
+    its guard stopped the engine, nobody removed the folder, and they piled up). Only our own real
+    folders (never through a link), older than ``STALE_S``, whose record names no live process by
+    identity (a reused PID keeps nothing); an unreadable record in our private folder is stale too."""
+    from ..paths import read_private
+    from .procs import alive
+    from .record import parse
+    from .registry import MAX_RECORD_BYTES
+
+    for folder in itertools.islice(runtime.glob(FOLDER_PREFIX + "*"), MAX_SWEPT):
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or time.time() - info.st_mtime < STALE_S:
+            continue
+        try:
+            raw = read_private(folder / "engine.json", MAX_RECORD_BYTES)
+            owners = parse(json.loads(raw), time.time()).owners if raw is not None else ()
+        except (OSError, ValueError, RecursionError):
+            owners = ()
+        if not any(alive(owner) for owner in owners):
+            shutil.rmtree(folder, ignore_errors=True)

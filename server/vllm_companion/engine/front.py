@@ -16,8 +16,9 @@ listens on ``--host``/``--port`` in its place (engine/launch.py starts it, under
   waits are bounded (``TIMEOUT``); answers (SSE streams) pass through chunk by chunk, and a client
   that hangs up closes the upstream request, so vLLM aborts it;
 - what one request may make the shared engine do (choices, tokens, log probabilities, grammars,
-  its place in the queue) is capped by engine/front_limits.py, which parses the body once (in a
-  thread when it is large) and forwards only what it checked (``--max-tokens``: the cap);
+  its place in the queue) is capped by engine/front_limits.py, which parses the body once (in
+  another process when it is large: ``Checker``) and forwards only what it checked
+  (``--max-tokens``: the cap);
 - headers go through short lists, so no hop-by-hop header and no client credential is forwarded:
   the client's ``Authorization`` is replaced by the engine's own internal key;
 - what a client can hold before it shows a key (connections, request heads, log lines) is bounded
@@ -33,11 +34,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import hashlib
 import hmac
 import logging
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import anyio
@@ -56,6 +64,8 @@ ROUTES = frozenset({("POST", "/v1/completions"), ("POST", "/v1/chat/completions"
                     ("GET", "/health")})
 MAX_BODY = 4 << 20  # a 32k-token prompt is ~130 KB of JSON: 4 MiB leaves room for any editor's request
 BODY_S = 30.0  # the whole request body, however slowly it trickles
+CHECKERS = 2  # processes that check large bodies (each parse: up to ~1 s of one core for 4 MiB)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=30.0, pool=10.0)  # read: between two chunks
 # Not x-request-id: vLLM aborts every request that shares an external id, so one key holder could
 # cancel another's request by reusing its id.
@@ -75,12 +85,54 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": {"message": message, "code": status}}, status_code=status, headers=headers)
 
 
+class Checker:
+    """Bodies through ``Limits.apply``: a small one on the event loop, a large one in a process of
+    its own. Not a thread: json.loads holds the GIL, so a thread stopped the loop for the whole
+    parse (measured: 3 MiB of 900-deep lists took 0.8 s a body, and a member's GET waited 2.3 s
+    behind three; tests/adversarial/test_team.py). A pool broken by a worker's death (the OOM
+    killer) fails its requests (503) and is replaced for the next ones."""
+
+    def __init__(self, limits: Limits, workers: int) -> None:
+        self.limits, self.workers = limits, workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn: a fork would copy the front's threads and open sockets into the worker
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_die_with, initargs=(os.getpid(),))
+
+    async def apply(self, path: str, body: bytes) -> bytes:
+        if len(body) <= INLINE:
+            return self.limits.apply(path, body)
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, self.limits.apply, path, body)
+        except BrokenProcessPool:
+            if pool is self._pool:
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False)
+            raise
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _die_with(parent: int) -> None:
+    """A checker's first step: be SIGKILLed when the front goes. uvicorn ends the front on SIGTERM by
+    raising the signal again once it has stopped, so no clean-up of ours runs, and a SIGKILL runs
+    none either: without this the checkers outlived the front (tests/adversarial/test_team.py)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the front went before the prctl
+        os._exit(0)
+
+
 class Front:
     """The ASGI application: every request is checked, then forwarded or refused."""
 
-    def __init__(self, upstream: str, key: str, upstream_key: str, limits: Limits) -> None:
+    def __init__(self, upstream: str, key: str, upstream_key: str, checker: Checker) -> None:
         self.upstream = upstream.rstrip("/")
-        self.limits = limits
+        self.checker = checker
         self._key = _digest(key)
         self._upstream_auth = f"Bearer {upstream_key}" if upstream_key else ""
         self._http: httpx.AsyncClient | None = None
@@ -114,17 +166,13 @@ class Front:
         except ClientDisconnect:  # gone mid-body: nothing to forward, no traceback to log
             return _error(400, "the client left")
         try:
-            body = await self.limited(path, body) if request.method == "POST" else body
+            body = await self.checker.apply(path, body) if request.method == "POST" else body
         except Refused as exc:
             return _error(400, str(exc))
+        except BrokenProcessPool:
+            log.warning("front: a body checker process died; a new one takes the next request")
+            return _error(503, "the request could not be checked; try again", {"Retry-After": "1"})
         return await self.forward(request, path, body)
-
-    async def limited(self, path: str, body: bytes) -> bytes:
-        """The body as the engine gets it (engine/front_limits.py); a large one is parsed in a
-        thread, so the event loop keeps relaying other members' streams meanwhile."""
-        if len(body) <= INLINE:
-            return self.limits.apply(path, body)
-        return await asyncio.to_thread(self.limits.apply, path, body)
 
     async def forward(self, request: Request, path: str, body: bytes) -> Response:
         """Send to the engine (the path is ours, never the client's) and relay its answer as it comes."""
@@ -199,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"vllm-companion front: {args.host}:{args.port} -> {args.upstream}, at most {args.max_tokens} tokens a "
           "request", file=sys.stderr, flush=True)
-    serve(Front(args.upstream, key, upstream_key, Limits(args.max_tokens)), args.host, args.port)
+    checker = Checker(Limits(args.max_tokens), CHECKERS)  # after the keys left the environment
+    try:
+        serve(Front(args.upstream, key, upstream_key, checker), args.host, args.port)
+    finally:
+        checker.close()
     return 0
 
 

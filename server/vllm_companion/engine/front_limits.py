@@ -6,24 +6,29 @@ for many choices at once, a generation as long as the context, the whole vocabul
 probabilities for every prompt token, a grammar whose compilation takes the engine's CPU, or a
 place ahead of everyone in the queue. So the body is parsed once (JSON only: no NaN, no nesting
 past Python's recursion limit), and only what was checked goes on, re-serialised: the engine
-reads exactly what the front read (two keys of one name cannot mean two things to two parsers).
+reads exactly what the front read (two keys of one name cannot mean two things to two parsers;
+a number past a float's range or a lone surrogate, which cannot be written back, is a 400).
 
 The fields are vLLM 0.32's ``CompletionRequest`` and ``ChatCompletionRequest``
 (vllm/entrypoints/openai/{completion,chat_completion}/protocol.py), plus older vLLM's
 ``best_of`` and ``guided_*``:
 
 - bounded, else 400: ``n``/``best_of`` must be 1 (each choice is a whole generation);
-  ``logprobs``/``top_logprobs`` at most ``MAX_LOGPROBS`` (vLLM reads -1 as the whole vocabulary),
-  not with ``echo`` (the prompt's log probabilities); one prompt per request (a list of prompts is
-  a batch); ``stop`` at most ``MAX_STOPS`` strings of ``MAX_STOP_CHARS`` (checked at every token);
+  ``logprobs``/``top_logprobs`` at most ``MAX_LOGPROBS`` (vLLM reads -1 as the whole vocabulary);
+  ``echo`` true or false, and true neither with ``logprobs`` (0 included) on a completion nor on a
+  chat (vLLM then takes the prompt's log probabilities, on a chat from ``top_logprobs``, 0 unless
+  given); one prompt per request (a list of prompts is a batch); ``stop`` and ``bad_words``
+  strings of at most ``MAX_STOP_CHARS``, at most ``MAX_STOPS`` stops (checked at every token);
   token lists and ``logit_bias`` at most ``MAX_ITEMS``; ``stream_options`` its two flags;
   structured output and what the engine compiles into one (``response_format``,
   ``structured_outputs``, ``tools``, ``tool_choice``, ``guided_*``, ``chat_template_kwargs``)
-  at most ``MAX_GRAMMAR`` bytes together; message parts text only (an image or audio URL is
-  fetched by the engine, from inside the team's network);
+  at most ``MAX_GRAMMAR`` bytes together; message parts text only, with no ``uuid`` and no media
+  key (an image or audio URL is fetched by the engine, from inside the team's network, and vLLM
+  reads a part that has a ``uuid`` by its keys, whatever its type);
 - clamped: ``max_tokens``/``max_completion_tokens``/``min_tokens`` to the front's cap
-  (``--max-tokens``; absent, chat gets the cap and a completion OpenAI's 16, where vLLM would
-  give a chat the whole context and llama.cpp either); ``priority`` to at least 0 (lower runs
+  (``--max-tokens``; ``max_tokens`` at least 1 and always written: absent, a chat gets its
+  ``max_completion_tokens`` or the cap and a completion OpenAI's 16, where vLLM would give a chat
+  the whole context, and llama.cpp either, also for 0 or less); ``priority`` to at least 0 (lower runs
   first: a member may wait, not overtake an editor's completion);
 - refused (``REFUSED``): code or tensors loaded by the engine (``logits_processors``,
   ``prompt_embeds``: vLLM's torch.load, CVE-2025-62164), transfers to other hosts
@@ -182,7 +187,8 @@ def _logprobs(body: dict[str, Any], path: str) -> None:
     if echo is not None and not isinstance(echo, bool):
         raise Refused("echo must be true or false")
     if echo and (path == CHAT or body.get("logprobs") is not None):
-        raise Refused("echo with logprobs (the prompt's log probabilities) is not accepted by this team server")
+        raise Refused("echo with logprobs, or on a chat (the prompt's log probabilities), is not accepted by this "
+                      "team server")
 
 
 def _stops(body: dict[str, Any]) -> None:
