@@ -61,9 +61,12 @@ export function proposalFromResult(result: unknown, title: string): Proposal | u
   return { uri: change.textDocument.uri, version, range, newText, title };
 }
 
-/** Whether an edit result asks for a preview (the server sent it unapplied for us to show). */
+/** Whether an edit result asks for a preview (the server sent it unapplied for us to show): only
+ * a whole answer ("stop"). One the token cap cut ("length") would replace the selection with half
+ * the code: the server answers it with an error, and an answer that says so is never offered. */
 export function wantsPreview(result: unknown): boolean {
-  return (result as { preview?: unknown } | null | undefined)?.preview === true;
+  const r = result as { preview?: unknown; finishReason?: unknown } | null | undefined;
+  return r?.preview === true && r.finishReason === "stop";
 }
 
 export class EditPreviews implements vscode.Disposable {

@@ -150,7 +150,9 @@ async def test_code_actions_on_a_selection(backend: FakeBackend) -> None:
     fix = actions[1]
     assert fix["kind"] == "quickfix"
     assert fix["command"]["command"] == "vllmCompanion.fix"
-    assert fix["command"]["arguments"] == [uri, rng, None, 1]  # the instruction left to the client; version
+    # the instruction left to the client; the version; which opening of the document
+    assert fix["command"]["arguments"][:4] == [uri, rng, None, 1]
+    assert isinstance(fix["command"]["arguments"][4], int)
 
 
 async def test_explain_command_answers_through_chat(backend: FakeBackend) -> None:

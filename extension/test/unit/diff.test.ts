@@ -114,6 +114,7 @@ describe("the server's edit result", () => {
   it("becomes a proposal when it is one versioned text edit", () => {
     expect(wantsPreview(serverResult(7))).toBe(true);
     expect(wantsPreview({ applied: true })).toBe(false);
+    expect(wantsPreview({ ...serverResult(7), finishReason: "length" })).toBe(false); // cut by the token cap
     expect(proposalFromResult(serverResult(7), "Fix")).toEqual({ uri: "file:///p/a.py", version: 7, range: RANGE, newText: NEW, title: "Fix" });
     expect(proposalFromResult(serverResult(null), "Fix")?.version).toBeNull();
     expect(proposalFromResult({ edit: { documentChanges: [] } }, "Fix")).toBeUndefined();

@@ -15,8 +15,9 @@ engine, engine/guard.py). The manager, the record and the command line see one e
   ``SECOND_PROCESS_MIB`` for that process's CUDA context, outside both shares);
 - its failure never takes completion down: its own supervisor restarts it (back-off, crash loop);
   when it fails for good, or a step-down would turn it into another model (a free-memory re-plan
-  names a completion candidate), it is stopped and reported, and next-edit requests go to the
-  completion model with the generic prompt (nextedit/model.py);
+  names a completion candidate), it is stopped and reported (again with each "ready" of a restarted
+  completion process; a fresh ``start`` after ``stop`` tries it again), and next-edit requests go
+  to the completion model with the generic prompt (nextedit/model.py);
 - when the completion process restarts (a crash, a step-down after an OOM), the next-edit process
   is stopped first (the supervisor's ``before_restart``) and started again once the completion
   process is ready: the same order as the first start, so the completion process's memory profile
@@ -69,6 +70,11 @@ class Paired(Composite):
         self.completion = make_completion(self._completion_event, self._yield_card)
         self.next_edit = make_next_edit(self._next_edit_event)
         self.model = self.next_edit.plan.model  # what the next-edit process must keep serving
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """What a run learns, forgotten at each start (supervised.py ``Composite.start``): after a stop, a
+        next-edit process given up is tried again."""
         self._ready: EngineEvent | None = None  # the completion process's last "ready"
         self._seen: EngineState | None = None  # the next-edit process's last state reported
         self._gave_up = ""  # why the next-edit process was stopped for good ("": it runs beside completion)
@@ -105,8 +111,9 @@ class Paired(Composite):
 
     async def _yield_card(self) -> None:
         """The completion process is about to restart: what the handlers started settles, then the
-        next-edit process stops (module doc); ``_completion_event`` starts it again."""
-        if self._stopping:
+        next-edit process stops (module doc); ``_completion_event`` starts it again. One given up
+        is stopped already and never started again: nothing to yield (``_yielded`` would stay set)."""
+        if self._stopping or self._gave_up:
             return
         self._yielded = True
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -120,6 +127,8 @@ class Paired(Composite):
             self._spawn(self.next_edit.start())  # after completion's start, never beside it (module doc)
         elif not self._stopping and event.state in (EngineState.FAILED, EngineState.STOPPED):
             self._spawn(self.next_edit.stop())  # nothing to serve beside: its memory goes too
+        if event.state is EngineState.READY and self._gave_up:  # ready again after a restart: still said
+            event = replace(event, message=f"{event.message}; {self._stopped_note()}")
         self.on_event(event)
 
     def _next_edit_event(self, event: EngineEvent) -> None:
@@ -143,6 +152,9 @@ class Paired(Composite):
         if event.state is EngineState.READY:
             return f"next-edit: {name} ready at {event.endpoint}"
         if event.state in (EngineState.FAILED, EngineState.STOPPED):
-            return (f"next-edit: {name} stopped ({self._gave_up[:200]}); next edits use "
-                    f"{self.completion.plan.served_name} with the generic prompt")
+            return self._stopped_note()
         return f"next-edit: {event.message[:200]}"
+
+    def _stopped_note(self) -> str:
+        return (f"next-edit: {self.next_edit.plan.served_name} stopped ({self._gave_up[:200]}); next edits use "
+                f"{self.completion.plan.served_name} with the generic prompt")

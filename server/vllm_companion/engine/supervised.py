@@ -93,7 +93,8 @@ class Composite:
     ``stop`` marks it stopping (its event handlers then stay quiet), cancels and awaits that task
     and every task ``_spawn`` made (none is left pending: "Task was destroyed but it is pending"),
     then stops the parts in the order ``_stop_order`` gives, each stage's parts together. A
-    subclass says only what differs: its parts, ``_run`` and that order."""
+    subclass says only what differs: its parts, ``_run`` and that order (and in ``_fresh`` what its
+    handlers learned in a run, forgotten at the next start)."""
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None  # ``_run``
@@ -103,7 +104,12 @@ class Composite:
     async def start(self) -> None:
         if self._task is None or self._task.done():
             self._stopping = False
+            self._fresh()
             self._task = asyncio.create_task(self._run())
+
+    def _fresh(self) -> None:
+        """A start after a stop begins clean: a subclass forgets what its last run learned (paired.py:
+        a next-edit process given up is tried again)."""
 
     async def stop(self) -> None:
         self._stopping = True

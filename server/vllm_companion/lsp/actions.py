@@ -88,7 +88,7 @@ def _register_command(server: CompanionServer, action: Action) -> None:
             edit = {"textDocument": {"uri": call.uri, "version": call.version}, "range": call.range,
                     "instruction": call.instruction, "apply": not preview}
             done = await run_edit(ls, parse(EditParams, edit))
-            return {**done, "preview": done["finishReason"] in ("stop", "length")} if preview else done
+            return {**done, "preview": done["finishReason"] == "stop"} if preview else done
         context = {"selection": {"uri": call.uri, "range": call.range}}
         question = {"messages": [{"role": "user", "content": call.instruction}], "context": context}
         result = await run_chat(ls, parse(ChatParams, question))

@@ -2,6 +2,11 @@
 convert. Protocol (types and examples in docs/protocol.md): chat deltas stream as ``$/progress``
 on the request's ``partialResultToken`` with value ``{"delta": text}``; the result is the whole
 answer with metadata. Backend failures before any text are JSON-RPC errors (-32803).
+
+An edit whose answer was cut by the token cap (finish reason "length": ``chat.maxTokens``, or a
+team server's ``engine.teamMaxTokens`` clamp) is RequestFailed, never an edit: the rewrite replaces
+the whole selection, and half of it would delete the rest of the code. Its partial text reached
+the client only as the streamed deltas (tests/e2e/test_edit_cut.py).
 """
 
 from __future__ import annotations
@@ -130,7 +135,7 @@ async def run_edit(ls: CompanionServer, p: EditParams) -> dict[str, Any]:
         raise JsonRpcInvalidParams(str(exc)) from exc
     except BackendError as exc:
         raise RequestFailed(str(exc)) from exc
-    result = _checked(done.answer)
+    result = _whole(_checked(done.answer))
     doc = ls.services.documents.get(uri)
     rng = to_range(p.range) if doc is None else types.Range(
         start=wire_position(doc, done.start, ls.encoding), end=wire_position(doc, done.end, ls.encoding))
@@ -140,7 +145,7 @@ async def run_edit(ls: CompanionServer, p: EditParams) -> dict[str, Any]:
     change = types.TextDocumentEdit(text_document=target, edits=[types.TextEdit(range=rng, new_text=done.new_text)])
     workspace_edit = types.WorkspaceEdit(document_changes=[change])
     applied = False
-    if p.apply and result.finish_reason in ("stop", "length"):
+    if p.apply and result.finish_reason == "stop":
         reply = await ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=workspace_edit, label="vLLM Companion: edit")
         )
@@ -194,6 +199,14 @@ async def _answer(
     except BackendError as exc:
         raise RequestFailed(str(exc)) from exc
     return _checked(result)
+
+
+def _whole(result: ChatResult) -> ChatResult:
+    """An edit's answer that the token cap cut is no rewrite (module doc): refused, with why."""
+    if result.finish_reason == "length":
+        raise RequestFailed(f"the model's answer was cut at {result.completion_tokens} tokens; nothing was changed: "
+                            "raise chat.maxTokens or select less")
+    return result
 
 
 def _checked(result: ChatResult) -> ChatResult:

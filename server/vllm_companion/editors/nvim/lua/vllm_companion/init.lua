@@ -93,8 +93,13 @@ function M.edit(instruction, line1, line2)
     instruction = instruction, apply = false }
   c:request('vllmCompanion/edit', params, function(err, result)
     if err then return vim.notify('vLLM Companion: ' .. tostring(err.message), vim.log.levels.ERROR) end
-    if result and (result.finishReason == 'stop' or result.finishReason == 'length') then
+    -- Only a whole answer is a rewrite: one the token cap cut is an error from the server (it
+    -- would replace the selection with half the code), any other end is said, never proposed.
+    if result and result.finishReason == 'stop' then
       diff.propose(result.edit, 'Edit', c.offset_encoding)
+    elseif result then
+      vim.notify(('vLLM Companion: the edit ended (%s); nothing was changed'):format(
+        tostring(result.error or result.finishReason)), vim.log.levels.WARN)
     end
   end)
 end
