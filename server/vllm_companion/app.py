@@ -8,10 +8,18 @@ privacy filter (``Privacy``), what became of each suggestion (``Acceptance``, ov
 ``EventStore``). ``reconfigure`` applies new settings to each; ``reconnect`` rebuilds only what
 depends on the connection, and only when it changed (issue 21, point 1). ``aclose`` ends them in
 one place at shutdown, each owner cancelling and awaiting its own tasks.
+
+Once built, what the process holds (modules, settings, this graph: ~125,000 objects, nearly all of
+them for the server's life) is frozen out of the garbage collector (``gc.freeze``): a full
+collection traversed them all for 60-160 ms with the GIL held, in whichever thread's allocation
+triggered it, so a burst of allocations (a 370,000-card model list parsed in its thread) stalled
+every request that long. Measured with tests/adversarial/test_connection.py: trivial requests took
+up to 0.13-0.26 s before, under 0.1 s after; objects made later are collected as before.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +35,7 @@ from .context import ContextGatherer
 from .documents import DocumentStore
 from .engine.binding import EngineBinding
 from .nextedit.history import EditHistory
-from .nextedit.model import BACKSTOP_S, ServedPredictor
+from .nextedit.model import BACKSTOP_S, ServedPredictor, trained_next_edit
 from .nextedit.service import NextEditService
 from .privacy import Privacy
 from .repetition import LoopHealth
@@ -74,7 +82,11 @@ class Services:
         """The connection from what decides it (the launched engine, else the user's settings);
         when it changed: a new backend, the served model and cache forgotten, a probe for the
         status; the next-edit process's backend follows the binding too (engine/paired.py). The
-        binding calls this when the engine's endpoint (or its next-edit process) arrives or moves."""
+        binding calls this when the engine's endpoint (or its next-edit process) arrives or moves.
+        Nothing after the shutdown closed the health: the supervisor still runs until
+        ``binding.stop`` and may report an endpoint meanwhile (a backend built then leaked)."""
+        if self.health.closed:
+            return
         connection = Connection.attach(self.config.backend).launched(self.binding.serving())
         self.health.use_next_edit(connection.beside(self.binding.next_edit()))  # a launched next-edit model
         if connection == self.health.connection:
@@ -88,9 +100,10 @@ class Services:
 
     async def aclose(self) -> None:
         """The shutdown, in one place: the users of the endpoint first (the completion service's
-        prefetches, generations and warm-up), then the health (its probes, recovery, backends),
-        then the engine binding and the local store. Each owner cancels and awaits its own tasks,
-        so none is left pending at exit, and none fails on a client closed under it."""
+        prefetches, generations and warm-up), then the health (its probes, recovery, backends;
+        ``reconnect`` does nothing after it), then the engine binding and the local store. Each
+        owner cancels and awaits its own tasks, so none is left pending at exit, and none fails on
+        a client closed under it."""
         await self.completions.aclose()
         await self.health.close()
         await self.binding.stop()
@@ -110,7 +123,8 @@ def build(
     privacy = Privacy(config.chat.exclude_globs)
     loops = LoopHealth(store=loop_store, on_loop=lambda model, total: status.loops(total))
     binding = EngineBinding(status, on_endpoint=lambda: services.reconnect())  # launch mode: the engine's
-    health = Health(Backend(Connection.attach(config.backend)), config.completion.family, status, binding)
+    health = Health(Backend(Connection.attach(config.backend)), config.completion.family, status, binding,
+                    trained_next_edit)  # a team's front lists the next-edit model too (backend/served.py)
     turns = Turns()  # completion ahead of chat on this server's engine
     context = ContextGatherer(documents, privacy)  # imports, open files, recent edits
     store = events if events is not None else EventStore()  # acceptance events: on this machine only
@@ -129,4 +143,5 @@ def build(
     nextedit = NextEditService(config, documents, privacy, history, acceptance, predictor)
     services = Services(config, documents, status, privacy, loops, health, completions, chat, binding, acceptance,
                         nextedit)
+    gc.freeze()  # what exists now lives as long as the server: no full collection walks it (module doc)
     return services

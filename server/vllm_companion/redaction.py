@@ -38,13 +38,43 @@ class Redaction:
 def redact(text: str) -> Redaction:
     """``text`` with every high-precision secret replaced by ``<redacted:KIND:N>``."""
     found: dict[str, str] = {}
-
-    def sub(match: re.Match[str]) -> str:
-        kind = _SECRETS[int(next(k for k, v in match.groupdict().items() if v is not None)[1:])][0]
-        placeholder = f"<redacted:{kind}:{len(found) + 1}>"
-        found[placeholder] = match.group(0)
-        return placeholder
-
     if not _PATTERN.search(text):
         return Redaction(text)
-    return Redaction(_PATTERN.sub(sub, text), found)
+    return Redaction(_PATTERN.sub(lambda match: _placeholder(match, found), text), found)
+
+
+REACH = 17 * 1024  # characters: more than one match spans (a PEM key: its 16,384 and its two lines)
+
+
+def redact_ends(text: str, head: int, tail: int) -> tuple[str, int, str]:
+    """The first ``head`` and the last ``tail`` characters of ``text``, redacted, and how many
+    characters lie between them, for a text too long to redact whole (a 10 MB chat message held the
+    event loop 1.5 s: chat/context.py). Nothing is read more than ``REACH`` past either cut, and a
+    cut that falls inside a secret moves out to take it whole, as a placeholder: no part of one is
+    left in clear (a PEM header of more than a few hundred characters is the one longer match)."""
+    found: dict[str, str] = {}
+    out: list[str] = []
+    cut, at = min(head, len(text)), 0
+    for match in _PATTERN.finditer(text, 0, min(len(text), cut + REACH)):
+        if match.start() >= cut:
+            break
+        out += [text[at : match.start()], _placeholder(match, found)]
+        at = match.end()
+        cut = max(cut, at)
+    first = "".join([*out, text[at:cut]])
+    start = max(len(text) - tail, cut)
+    matches = [m for m in _PATTERN.finditer(text, max(cut, start - REACH)) if m.end() > start]
+    start = min([start, *(m.start() for m in matches[:1])])
+    out, at = [], start
+    for match in matches:
+        out += [text[at : match.start()], _placeholder(match, found)]
+        at = match.end()
+    return first, start - cut, "".join([*out, text[at:]])
+
+
+def _placeholder(match: re.Match[str], found: dict[str, str]) -> str:
+    """``match``'s numbered placeholder, the secret kept in ``found`` under it."""
+    kind = _SECRETS[int(next(k for k, v in match.groupdict().items() if v is not None)[1:])][0]
+    placeholder = f"<redacted:{kind}:{len(found) + 1}>"
+    found[placeholder] = match.group(0)
+    return placeholder

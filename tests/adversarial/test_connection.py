@@ -5,7 +5,7 @@ where the server decides, on a real socket where one read is attacked.
 Each case is named after what it attacks: an HTTP proxy of the environment on loopback traffic,
 a launch-mode server before its engine, next-edit past the availability gate, a workspace's
 storm of tunables that are part of the connection, a change mid-chat, endpoints that flap, lie
-or redirect, and unbounded bodies on the probes.
+or redirect, and unbounded bodies on the probes (a model list of 370,000 cards too).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
+from tests.adversarial.test_context import PING_CAP_S, pings
+from tests.e2e.test_models import ModelsBackend, models
 from tests.fake_backend import FakeBackend, Reply
 from tests.lsp_session import (
     as_dict,
@@ -388,3 +390,28 @@ async def test_chats_missing_a_context_length_at_once_share_one_listing_of_a_hun
         assert [as_dict(a)["content"] for a in answers] == ["ok"] * 8
         assert backend.models_asked == listed + 1
 
+
+
+async def test_a_models_list_of_370k_duplicate_cards_never_stalls_the_server() -> None:
+    """4 MiB of ``{"id": "a"}`` cards (370,000): the cards were checked and deduplicated on the
+    event loop (0.2 s each listing; ``json.loads`` itself, in its thread, held the GIL ~80 ms in
+    one C call, and a full garbage collection the parse set off walked the whole heap, app.py). A
+    trivial request is answered within ``PING_CAP_S`` while the picker lists them, and the listing
+    is bounded: one model, marked as cut."""
+    body = json.dumps({"object": "list", "data": [{"id": "a"}] * 370_000}, separators=(",", ":")).encode()
+    assert len(body) < 4 << 20
+    engine = await ModelsBackend(body).start()
+    stop = asyncio.Event()
+    try:
+        async with session(options(engine.url)) as client:
+            small, _ = open_doc(client, "x = 1█")
+            await wait_for(lambda: any(_state(s) in ("ready", "error") for s in client.statuses), timeout=30)
+            pinger = asyncio.ensure_future(pings(client, small, stop))  # the start-up's own listing is over
+            answers = [await models(client, timeout=15) for _ in range(4)]
+            stop.set()
+            times = await pinger
+    finally:
+        stop.set()
+        await engine.stop()
+    assert len(times) > 5 and max(times) < PING_CAP_S, sorted(times)[-5:]
+    assert all(a["served"] == [{"id": "a", "maxModelLen": None}] and a["truncated"] is True for a in answers)

@@ -18,9 +18,12 @@ Completion, chat and the model picker all ask here (issue 21, point 2).
   beside the completion model (engine/paired.py), its backend, kept while the binding says it is
   ready. Nothing is learned about it: its served name comes with it, and its failures are the
   next-edit request's own (the record drops it when it stops; next edits go to the main model).
-- Shutdown (``close``): every task of this object (probes, recovery, old backends closing) is
-  cancelled and awaited, then the backends close; nothing starts after it (review finding left
-  from issue 21: probes were left pending at exit). The app calls it once (``Services.aclose``).
+- Shutdown (``close``): every probe and the recovery are cancelled and awaited, then every
+  backend closes: the served ones, and the replaced ones whose close ``use`` had started, awaited
+  and never cancelled (a close cancelled before it ran left the old client open: review finding).
+  Nothing starts after it (probes were left pending at exit, issue 21); a backend handed over
+  after it is closed at once, not served (``closed``: ``Services.reconnect`` then does nothing).
+  The app calls it once (``Services.aclose``).
 """
 
 from __future__ import annotations
@@ -53,15 +56,23 @@ class Engine(Protocol):
 
 
 class Health:
-    def __init__(self, backend: Backend, family_setting: str, status: ServerStatus, binding: Engine) -> None:
+    def __init__(self, backend: Backend, family_setting: str, status: ServerStatus, binding: Engine,
+                 next_edit_name: Callable[[str], bool]) -> None:
         self.status, self.binding = status, binding
-        self.discovery = Discovery(backend, family_setting, status, self._probe_failed)  # what it serves
+        self.discovery = Discovery(backend, family_setting, status, self._probe_failed,  # what it serves
+                                   next_edit_name)  # which listed names are trained next-edit models (served.py)
         self.availability = Availability()
         self._recovery: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()  # background probes, old backends closing
+        self._tasks: set[asyncio.Task[Any]] = set()  # background probes (cancelled at close)
+        self._closing: set[asyncio.Task[None]] = set()  # replaced backends closing (awaited at close)
         self._logged_failure: str | None = None  # the backend failure last logged as a warning
         self._next_edit: Backend | None = None  # the launched next-edit process's (module doc)
         self._closed = False  # ``close`` ran: nothing more is started
+
+    @property
+    def closed(self) -> bool:
+        """``close`` ran: nothing is started, and no backend is taken, any more."""
+        return self._closed
 
     @property
     def backend(self) -> Backend:
@@ -82,10 +93,14 @@ class Health:
 
     # -- what the endpoint is --------------------------------------------------------------------
     def use(self, backend: Backend) -> None:
-        """A new connection: everything learned about the old one goes; the old backend closes."""
+        """A new connection: everything learned about the old one goes; the old backend closes.
+        After ``close``, the one handed over is closed instead (nobody would close it later)."""
+        if self._closed:
+            self._retire(backend)
+            return
         old = self.discovery.use(backend)
         self.availability = Availability()
-        self._spawn(old.close())
+        self._retire(old)
 
     def retune(self, connection: Connection) -> None:
         """The same route with other limits (``Connection.same_route``): what was learned stays,
@@ -94,18 +109,23 @@ class Health:
 
     def use_next_edit(self, connection: Connection | None) -> None:
         """The next-edit process's connection (None: none runs); a new backend only when it changed."""
-        if connection == (self._next_edit.connection if self._next_edit is not None else None):
+        if self._closed or connection == (self._next_edit.connection if self._next_edit is not None else None):
             return
         if connection is not None and self._next_edit is not None and connection.same_route(self._next_edit.connection):
             self._next_edit.retune(connection)  # limits only: nothing in flight is cut
             return
         old, self._next_edit = self._next_edit, Backend(connection) if connection is not None else None
         if old is not None:
-            self._spawn(old.close())
+            self._retire(old)
 
     def next_edit_backend(self) -> Backend | None:
         """The next-edit process's backend (its connection names the served model), or None."""
         return self._next_edit
+
+    def listed_next_edit(self) -> str | None:
+        """A trained next-edit model the endpoint lists beside the served one (a team's front over a
+        plan that serves one, engine/front_route.py), learned with the served model (served.py)."""
+        return self.discovery.next_edit
 
     def use_family(self, setting: str) -> None:
         """``completion.family`` changed: only the families are learned again."""
@@ -226,8 +246,15 @@ class Health:
             self.status.succeeded()
             log.info("the endpoint answers again")
 
+    def _retire(self, backend: Backend) -> None:
+        """Close a backend that is no longer served, in the background (a stream still on it keeps
+        it open until it ends: ``LeasedClient.retire``); ``close`` awaits it, never cancels it."""
+        task = asyncio.ensure_future(backend.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        if self._closed:  # after the shutdown: nothing runs any more (an old backend is closed by it)
+        if self._closed:  # after the shutdown: nothing runs any more
             coro.close()
             return
         task = asyncio.ensure_future(coro)
@@ -235,14 +262,15 @@ class Health:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        """The shutdown (``Services.aclose``): every task of this object and of its discovery is
-        cancelled and awaited, nothing starts after, then the backends close."""
+        """The shutdown (``Services.aclose``): every probe of this object and of its discovery is
+        cancelled and awaited, nothing starts after, then every backend closes (module doc)."""
         self._closed = True
         tasks = [*self._tasks, *([self._recovery] if self._recovery is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.discovery.close()
-        await self.backend.close()
+        self._retire(self.backend)
         if self._next_edit is not None:
-            await self._next_edit.close()
+            self._retire(self._next_edit)
+        await asyncio.gather(*self._closing, return_exceptions=True)

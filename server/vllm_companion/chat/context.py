@@ -5,6 +5,14 @@ less the answer's ``max_tokens``): oldest turns go first; the system prompt and 
 question always stay (the latest question is shortened from its middle as a last resort). Secret
 files (privacy.py: ``.env``, keys, ``.ssh/``, the user's ``chat.excludeGlobs``...) never reach the
 engine, and inline secrets in every message are replaced by placeholders.
+
+Trimmed before redacted: a message was redacted whole, then cut to the budget, and a 10 MB one
+held the event loop 1.5-3.3 s (tests/adversarial/test_chat.py). A text is taken at least one token
+per three characters (tokens.py), so one over ``3 * room`` characters cannot fit as it is: an
+older turn that long is not redacted to find out (it could only fit if it were mostly secrets)
+and ends the history there, and the latest question that long has only its two ends read and
+redacted (``redaction.redact_ends``: a cut inside a secret takes the secret whole, as a
+placeholder). What is redacted is bounded by the budget, whatever the messages hold.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..privacy import Privacy, path_of, redact
+from ..redaction import redact_ends
 from ..tokens import MESSAGE_OVERHEAD, chars_within, estimate_tokens
 
 SYSTEM_PROMPT = (
@@ -53,36 +62,44 @@ def build_messages(
     excluded = [s.uri for s in snippets if privacy.is_secret(s.uri)]
     kept = [s for s in snippets if s.uri not in excluded]
     system = {"role": "system", "content": system_prompt}
-    turns = [
-        {"role": m["role"], "content": redact(m["content"]).text}
-        for m in history
-        if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
-    ]
+    turns = [m for m in history if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
     if not turns or turns[-1]["role"] != "user":
         turns.append({"role": "user", "content": ""})
-    latest = dict(turns[-1])
+    question = turns[-1]["content"]
     if kept:
-        context = redact("\n\n".join(fence(s) for s in kept)).text
-        latest["content"] = f"{context}\n\n{latest['content']}".strip()
+        question = "\n\n".join([*(fence(s) for s in kept), question]).strip()
     room = budget_tokens - message_tokens(system)
-    latest = _shorten(latest, room)
-    room -= message_tokens(latest)
+    latest = {"role": "user", "content": _shortened(question, room)}
+    return [system, *_older(turns[:-1], room - message_tokens(latest)), latest], excluded
+
+
+def _older(turns: list[dict[str, str]], room: int) -> list[dict[str, str]]:
+    """The most recent of ``turns`` that fit ``room``, redacted; none redacted that cannot fit."""
     older: list[dict[str, str]] = []
-    for m in reversed(turns[:-1]):
-        cost = message_tokens(m)
-        if cost > room:
+    for m in reversed(turns):
+        if len(m["content"]) > _most_chars(room):
+            break  # cannot fit as it is (module doc)
+        message = {"role": m["role"], "content": redact(m["content"]).text}
+        if message_tokens(message) > room:
             break
-        older.insert(0, m)
-        room -= cost
-    if older and older[0]["role"] == "assistant":
-        older = older[1:]  # a conversation starts with the user
-    return [system, *older, latest], excluded
+        older.append(message)
+        room -= message_tokens(message)
+    older.reverse()
+    return older[1:] if older and older[0]["role"] == "assistant" else older  # a conversation starts with the user
 
 
-def _shorten(message: dict[str, str], room: int) -> dict[str, str]:
-    text = message["content"]
-    if estimate_tokens(text) + MESSAGE_OVERHEAD <= room:
-        return message
-    keep = chars_within(room - CUT_MARK_TOKENS)
-    head, tail = text[: keep // 2], text[len(text) - keep // 2 :]
-    return {**message, "content": f"{head}\n[... {len(text) - keep} characters left out ...]\n{tail}"}
+def _shortened(text: str, room: int) -> str:
+    """``text`` redacted, shortened from its middle where it does not fit ``room``; only its ends
+    are read where it cannot (module doc)."""
+    if len(text) <= _most_chars(room):
+        redacted = redact(text).text
+        if estimate_tokens(redacted) + MESSAGE_OVERHEAD <= room:
+            return redacted
+    keep = chars_within(room - CUT_MARK_TOKENS) // 2  # at each end
+    head, left_out, tail = redact_ends(text, keep, keep)
+    return f"{head}\n[... {left_out} characters left out ...]\n{tail}"
+
+
+def _most_chars(room: int) -> int:
+    """Characters beyond which a text cannot fit ``room`` tokens (three a token at most: tokens.py)."""
+    return 3 * max(room, 0)
