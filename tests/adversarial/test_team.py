@@ -770,3 +770,104 @@ def test_the_team_settings_default_cap_is_the_fronts_own() -> None:
     from vllm_companion.engine.front_limits import MAX_TOKENS
 
     assert EngineSettings().team_max_tokens == MAX_TOKENS
+
+
+# -- a plan's next-edit process behind the same front (engine/front_route.py) ---------------------
+NEXT_EDIT_ONLY_ROUTES = ["/tokenize", "/detokenize", "/metrics", "/invocations", "/pooling", "/classify", "/score",
+                         "/v1/embeddings", "/v1/responses", "/v1/audio/transcriptions", "/scale_elastic_ep", "/version",
+                         "/load", "/ping", "/sleep", "/wake_up", "/reset_prefix_cache", "/collective_rpc"]
+
+
+async def test_a_member_reaches_nothing_of_the_next_edit_process_but_generation_and_its_listing(
+        tmp_path: Path) -> None:
+    from tests.e2e.test_team_next_edit import SWEEP, team_front
+
+    beside = OpenEngine(secrets.token_urlsafe(8))
+    beside.model = SWEEP
+    async with team_front(tmp_path / "front.log", beside=beside) as team:
+        named = json.dumps({"model": SWEEP, "prompt": "x"}).encode()
+        for path in [*NEXT_EDIT_ONLY_ROUTES, *(p for _, p in ROUTER_ROUTES), *TRAVERSALS]:
+            for method in ("GET", "POST"):
+                assert await raw(team.port, method, path, team.key, named) in (400, 404), (method, path)
+        assert await raw(team.port, "GET", "/health", team.key) == 200  # the completion engine's
+        assert await raw(team.port, "GET", "/v1/models", team.key) == 200
+        assert await raw(team.port, "POST", "/v1/completions", team.key, named) == 200
+        assert {(m, p) for m, p, _ in beside.reached} == {("GET", "/v1/models"), ("POST", "/v1/completions")}
+
+
+async def test_only_the_exact_next_edit_name_is_routed_to_its_process(tmp_path: Path) -> None:
+    from tests.e2e.test_team_next_edit import COMPLETIONS, SWEEP, team_front
+
+    confusable = SWEEP.replace("e", "\u0435")  # Cyrillic ie
+    near = [SWEEP.upper(), SWEEP + " ", " " + SWEEP, SWEEP + "\u200b", SWEEP + "\x00", confusable,
+            "\uff53" + SWEEP[1:], SWEEP[:-1], SWEEP * 2000, [SWEEP], {"id": SWEEP}, {SWEEP: SWEEP}, 1, True, None]
+    async with team_front(tmp_path / "front.log") as team:
+        for model in near:
+            answer = await team.post(COMPLETIONS, {"model": model, "prompt": "x"})
+            assert answer.status_code == 200, (model, answer.text)  # the completion engine's answer
+        assert team.beside.requests == [] and len(team.main.requests) == len(near)
+        lone = await team.post(COMPLETIONS, {"model": "\ud800" + SWEEP, "prompt": "x"})
+        assert lone.status_code == 400  # not Unicode: vLLM could not read it as the front did
+        # what the engine reads is what the front read: JSON escapes and a repeated key decode alike
+        escaped = b'{"model": "\\u0073' + SWEEP[1:].encode() + b'", "prompt": "x"}'
+        twice = b'{"model": "other", "prompt": "x", "model": "' + SWEEP.encode() + b'"}'
+        for body in (escaped, twice):
+            assert (await team.post(COMPLETIONS, body)).status_code == 200
+        assert [r.body["model"] for r in team.beside.requests] == [SWEEP, SWEEP]
+        reversed_twice = b'{"model": "' + SWEEP.encode() + b'", "prompt": "x", "model": "other"}'
+        assert (await team.post(COMPLETIONS, reversed_twice)).status_code == 200
+        assert team.main.requests[-1].body["model"] == "other" and len(team.beside.requests) == 2
+
+
+async def test_the_next_edit_processes_answers_pass_through_the_same_bounds(tmp_path: Path) -> None:
+    from tests.e2e.test_team_next_edit import COMPLETIONS, SWEEP, team_front
+
+    async with team_front(tmp_path / "front.log") as team:
+        team.beside.script = [Reply(chunks=["a", "b", "c"], delay_s=0.4), Reply(chunks=["x"], loop="y", delay_s=0.05),
+                              Reply(status=429, headers={"Retry-After": "3", "Set-Cookie": "s=1", "X-Internal": "k"})]
+        body, auth = {"model": SWEEP, "prompt": "x", "stream": True}, _auth(team.key)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{team.port}", timeout=30) as http:
+            began, arrivals = time.monotonic(), []
+            async with http.stream("POST", COMPLETIONS, json=body, headers=auth) as resp:
+                async for _ in resp.aiter_raw():
+                    arrivals.append(time.monotonic() - began)
+            assert arrivals[0] < 0.8 < arrivals[-1]  # chunk by chunk, not buffered
+            async with http.stream("POST", COMPLETIONS, json=body, headers=auth) as resp:
+                async for _ in resp.aiter_raw():
+                    break  # the member moves on: the next-edit process must stop generating
+            await wait_for(lambda: team.beside.requests[-1].client_closed)
+            refused = await http.post(COMPLETIONS, json=body, headers=auth)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "3"
+        assert "set-cookie" not in refused.headers and "x-internal" not in refused.headers
+        assert {r.headers["authorization"] for r in team.beside.requests} == {f"Bearer {team.beside.api_key}"}
+
+
+class HostileListing(FakeBackend):
+    """A next-edit process whose model listing is oversized, or names models it does not route."""
+
+    def __init__(self, model: str, listing: bytes) -> None:
+        super().__init__(model=model)
+        self.listing = listing
+
+    async def _route(self, method: str, path: str, body: dict[str, Any], reader: Any, writer: Any) -> bool:
+        if path != "/v1/models":
+            return await super()._route(method, path, body, reader, writer)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                     % (len(self.listing), self.listing))
+        await writer.drain()
+        return True
+
+
+async def test_the_next_edit_processes_listing_adds_its_one_model_or_nothing(tmp_path: Path) -> None:
+    from tests.e2e.test_team_next_edit import COMPLETION_MODEL, SWEEP, team_front
+    from vllm_companion.engine.front_route import MAX_LISTING
+
+    cards = [{"id": "evil/other-model"}, {"id": COMPLETION_MODEL, "max_model_len": 1}, {"id": SWEEP, "x": 1}]
+    listings = {json.dumps({"data": cards}).encode(): [COMPLETION_MODEL, SWEEP],
+                json.dumps({"data": [{"id": SWEEP, "pad": "p" * MAX_LISTING}]}).encode(): [COMPLETION_MODEL],
+                b"[" * 30_000 + b"]" * 30_000: [COMPLETION_MODEL], b"not json": [COMPLETION_MODEL]}
+    for listing, expected in listings.items():
+        async with team_front(tmp_path / "front.log", beside=HostileListing(SWEEP, listing)) as team:
+            listed = (await team.get("/v1/models")).json()["data"]
+            assert [m["id"] for m in listed] == expected, listing[:80]
+            assert listed[0].get("max_model_len") == 4096  # the completion engine's card, untouched

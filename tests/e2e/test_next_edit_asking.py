@@ -61,6 +61,9 @@ class Served:
     def next_edit_backend(self) -> None:  # no next-edit process beside it (engine/paired.py)
         return None
 
+    def listed_next_edit(self) -> None:  # no next-edit model listed beside it (backend/served.py)
+        return None
+
 
 REGION = Region(uri="file:///w/a.py", path="a.py", language_id="python", start_row=0, end_row=2,
                 text="def f(a, b):\n    return a", cursor_row=0, cursor_col=11, before="", after="")

@@ -25,6 +25,7 @@ from vllm_companion.backend.health import Health
 from vllm_companion.chat.answer import Answers
 from vllm_companion.chat.requests import ChatResult
 from vllm_companion.config import BackendSettings, ChatSettings
+from vllm_companion.nextedit.model import trained_next_edit
 from vllm_companion.repetition import LoopHealth
 from vllm_companion.status import ServerStatus, StatusReporter
 from vllm_companion.turns import Turns
@@ -74,7 +75,7 @@ class Route:
     def __init__(self, engine: FakeBackend) -> None:
         status = ServerStatus(StatusReporter(lambda method, params: None, lambda text, error: None))
         self.health = Health(Backend(Connection.attach(BackendSettings(endpoint=engine.url))), "auto", status,
-                             Attached())
+                             Attached(), trained_next_edit)
         self.answers = Answers(ChatSettings(), self.health, status, LoopHealth(), Turns())
 
     def ask(self) -> asyncio.Task[ChatResult]:

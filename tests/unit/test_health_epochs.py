@@ -10,6 +10,7 @@ from vllm_companion.backend import Backend, Connection
 from vllm_companion.backend.errors import BackendError, ErrorKind
 from vllm_companion.backend.health import Health
 from vllm_companion.config import BackendSettings
+from vllm_companion.nextedit.model import trained_next_edit
 from vllm_companion.status import ServerStatus, StatusReporter
 
 
@@ -33,7 +34,7 @@ class Hanging(Backend):
 async def test_a_failed_probe_of_the_old_endpoint_leaves_the_new_one_available() -> None:
     release = asyncio.Event()
     status = ServerStatus(StatusReporter(lambda method, params: None, lambda text, error: None))
-    health = Health(Hanging(release), "auto", status, Attached())
+    health = Health(Hanging(release), "auto", status, Attached(), trained_next_edit)
     health.check_soon()  # a probe of the old endpoint, in the background
     await asyncio.sleep(0)
     health.use(Backend(Connection.attach(BackendSettings(endpoint="http://127.0.0.1:8/v1"))))

@@ -21,6 +21,12 @@ health (health.py builds it and is its only user; completion, chat and next-edit
   failed: ...``; errors.py calls that ``UPSTREAM``): the listing is asked again, up to
   ``UPSTREAM_TRIES`` times; only when no worker answers is it the endpoint's failure (issue 19,
   point 10).
+- A listing of two models where one is a trained next-edit model (a team's front lists the
+  completion model and the plan's next-edit model, engine/front_route.py; ``next_edit_name``, from
+  the app, says which names are: nextedit/model.py ``trained_next_edit``): without
+  ``backend.model``, the served model is never that one while another is listed, and the
+  next-edit model is kept apart (``next_edit``) for next-edit requests on the same endpoint. A
+  ``backend.model`` the user set is served as set.
 - Every task here is this object's: ``close`` cancels and awaits them (a clean shutdown).
 """
 
@@ -47,9 +53,11 @@ T = TypeVar("T")
 
 class Discovery:
     def __init__(self, backend: Backend, family_setting: str, status: ServerStatus,
-                 failed: Callable[[BackendError, int], BackendError]) -> None:
+                 failed: Callable[[BackendError, int], BackendError], next_edit_name: Callable[[str], bool]) -> None:
         self.backend, self.family_setting, self.status = backend, family_setting, status
         self._failed = failed  # the health hears of a failed probe (availability, status)
+        self._next_edit_name = next_edit_name  # is this model id a trained next-edit model's? (module doc)
+        self.next_edit: str | None = None  # a trained next-edit model listed beside the served one
         self.epoch = 0  # which backend a probe's answer belongs to
         self.served: ModelInfo | None = None  # the served model, once listed (the one copy)
         self.families: dict[str, Family] = {}
@@ -79,6 +87,7 @@ class Discovery:
         old, self.backend = self.backend, backend
         self.epoch += 1
         self.served, self._lengths, self._missing, self.families, self._kept = None, {}, set(), {}, None
+        self.next_edit = None
         self._model, self._family, self._lookup = None, {}, None
         return old
 
@@ -153,14 +162,26 @@ class Discovery:
 
     def _learned(self, epoch: int, served: ModelInfo, lengths: dict[str, int | None]) -> ModelInfo:
         """No ``backend.model``: the model served so far stays while the endpoint lists it (a
-        gateway that lists in another order each time flapped the model, family and status)."""
+        gateway that lists in another order each time flapped the model, family and status), and
+        a trained next-edit model is not served while another model is listed (module doc)."""
         if epoch != self.epoch:  # an answer about a connection since replaced
             return served
-        kept = self._kept
-        if self.connection.model is None and kept is not None and kept != served.id and kept in lengths:
-            served = ModelInfo(kept, lengths[kept])
+        if self.connection.model is None:
+            served = self._completion_model(served, lengths)
         self.served, self._lengths, self._kept = served, lengths, served.id
+        self.next_edit = next((m for m in lengths if m != served.id and self._next_edit_name(m)), None)
         return served
+
+    def _completion_model(self, first: ModelInfo, lengths: dict[str, int | None]) -> ModelInfo:
+        """The model completion uses, of a listing whose first entry is ``first``: the one kept so
+        far while listed, else the first that is not a trained next-edit model, else ``first``."""
+        kept = self._kept
+        if kept is not None and kept in lengths and not self._next_edit_name(kept):
+            return ModelInfo(kept, lengths[kept])
+        if not self._next_edit_name(first.id):
+            return first
+        other = next((m for m in lengths if not self._next_edit_name(m)), None)
+        return first if other is None else ModelInfo(other, lengths[other])
 
     async def _read_model(self, epoch: int) -> ModelInfo:
         try:

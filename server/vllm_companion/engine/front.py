@@ -17,34 +17,31 @@ listens on ``--host``/``--port`` in its place (engine/launch.py starts it, under
   that hangs up closes the upstream request, so vLLM aborts it;
 - what one request may make the shared engine do (choices, tokens, log probabilities, grammars,
   its place in the queue) is capped by engine/front_limits.py, which parses the body once (in
-  another process when it is large: ``Checker``) and forwards only what it checked
+  another process when it is large: engine/front_check.py) and forwards only what it checked
   (``--max-tokens``: the cap);
 - headers go through short lists, so no hop-by-hop header and no client credential is forwarded:
   the client's ``Authorization`` is replaced by the engine's own internal key;
 - what a client can hold before it shows a key (connections, request heads, log lines) is bounded
-  by engine/front_http.py, which also refuses framings a proxy before us may read otherwise.
+  by engine/front_http.py, which also refuses framings a proxy before us may read otherwise;
+- where the plan serves a next-edit model in a second process (engine/paired.py), requests that
+  name it exactly go there, and /v1/models lists both (engine/front_route.py).
 
 Built from what the engine installs (uvicorn and starlette come with vLLM and with llama-cpp-python's
 server) and our httpx. The keys come from the environment, never argv (world-readable):
 ``VLLM_COMPANION_FRONT_KEY`` (the clients') and ``VLLM_COMPANION_FRONT_UPSTREAM_KEY`` (the engine's).
-Usage: ``python -m vllm_companion.engine.front --host H --port P --upstream http://127.0.0.1:PORT [--max-tokens N]``
+Usage: ``python -m vllm_companion.engine.front --host H --port P --upstream http://127.0.0.1:PORT [--max-tokens N]
+[--next-edit-upstream http://127.0.0.1:PORT2 --next-edit-model NAME]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
 import hashlib
 import hmac
 import logging
-import multiprocessing
-import os
-import signal
 import sys
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -55,7 +52,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .. import paths
 from ..loopback import is_loopback
-from .front_limits import INLINE, MAX_TOKENS, Limits, Refused
+from .front_check import Checker
+from .front_limits import MAX_TOKENS, Limits, Refused
+from .front_route import MODELS, NEXT_EDIT_DOWN, Listing, ListingFailed, Routes, merged, read_listing
 
 log = logging.getLogger("vllm_companion.front")
 KEY_ENV = "VLLM_COMPANION_FRONT_KEY"
@@ -65,7 +64,6 @@ ROUTES = frozenset({("POST", "/v1/completions"), ("POST", "/v1/chat/completions"
 MAX_BODY = 4 << 20  # a 32k-token prompt is ~130 KB of JSON: 4 MiB leaves room for any editor's request
 BODY_S = 30.0  # the whole request body, however slowly it trickles
 CHECKERS = 2  # processes that check large bodies (each parse: up to ~1 s of one core for 4 MiB)
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=30.0, pool=10.0)  # read: between two chunks
 # Not x-request-id: vLLM aborts every request that shares an external id, so one key holder could
 # cancel another's request by reusing its id.
@@ -85,53 +83,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": {"message": message, "code": status}}, status_code=status, headers=headers)
 
 
-class Checker:
-    """Bodies through ``Limits.apply``: a small one on the event loop, a large one in a process of
-    its own. Not a thread: json.loads holds the GIL, so a thread stopped the loop for the whole
-    parse (measured: 3 MiB of 900-deep lists took 0.8 s a body, and a member's GET waited 2.3 s
-    behind three; tests/adversarial/test_team.py). A pool broken by a worker's death (the OOM
-    killer) fails its requests (503) and is replaced for the next ones."""
-
-    def __init__(self, limits: Limits, workers: int) -> None:
-        self.limits, self.workers = limits, workers
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn: a fork would copy the front's threads and open sockets into the worker
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_die_with, initargs=(os.getpid(),))
-
-    async def apply(self, path: str, body: bytes) -> bytes:
-        if len(body) <= INLINE:
-            return self.limits.apply(path, body)
-        pool = self._pool
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, self.limits.apply, path, body)
-        except BrokenProcessPool:
-            if pool is self._pool:
-                self._pool = self._new_pool()
-                pool.shutdown(wait=False)
-            raise
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _die_with(parent: int) -> None:
-    """A checker's first step: be SIGKILLed when the front goes. uvicorn ends the front on SIGTERM by
-    raising the signal again once it has stopped, so no clean-up of ours runs, and a SIGKILL runs
-    none either: without this the checkers outlived the front (tests/adversarial/test_team.py)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the front went before the prctl
-        os._exit(0)
-
-
 class Front:
     """The ASGI application: every request is checked, then forwarded or refused."""
 
-    def __init__(self, upstream: str, key: str, upstream_key: str, checker: Checker) -> None:
-        self.upstream = upstream.rstrip("/")
+    def __init__(self, routes: Routes, key: str, upstream_key: str, checker: Checker) -> None:
+        self.routes = routes
         self.checker = checker
         self._key = _digest(key)
         self._upstream_auth = f"Bearer {upstream_key}" if upstream_key else ""
@@ -165,36 +121,68 @@ class Front:
             return _error(408, f"the request body did not arrive within {BODY_S:.0f} s")
         except ClientDisconnect:  # gone mid-body: nothing to forward, no traceback to log
             return _error(400, "the client left")
+        if request.method == "GET":
+            return await (self.models(request) if path == MODELS else self.forward(request, self.routes.main, path))
         try:
-            body = await self.checker.apply(path, body) if request.method == "POST" else body
+            checked = await self.checker.apply(path, body)
         except Refused as exc:
             return _error(400, str(exc))
         except BrokenProcessPool:
             log.warning("front: a body checker process died; a new one takes the next request")
             return _error(503, "the request could not be checked; try again", {"Retry-After": "1"})
-        return await self.forward(request, path, body)
+        return await self.forward(request, self.routes.pick(checked.model), path, checked.body)
 
-    async def forward(self, request: Request, path: str, body: bytes) -> Response:
-        """Send to the engine (the path is ours, never the client's) and relay its answer as it comes."""
+    async def forward(self, request: Request, upstream_url: str, path: str, body: bytes = b"") -> Response:
+        """Send to ``upstream_url`` (the path is ours, never the client's) and relay its answer as it comes."""
+        http, main = self._client(), upstream_url == self.routes.main
+        outgoing = http.build_request(request.method, upstream_url + path, headers=self._headers(request, body),
+                                      content=body)
+        try:
+            upstream = await http.send(outgoing, stream=True)
+        except httpx.TimeoutException:
+            return _error(504, "the engine did not answer in time")
+        except httpx.HTTPError as exc:
+            log.warning("front: the %s is not reachable: %s", "engine" if main else "next-edit process",
+                        type(exc).__name__)
+            if not main:  # restarting or given up (engine/paired.py): its own answer, never the engine's
+                return _error(503, NEXT_EDIT_DOWN.format(name=self.routes.next_edit_model), {"Retry-After": "5"})
+            return _error(502, "the engine is not reachable")
+        kept = {name: value for name in RESPONSE_HEADERS if (value := upstream.headers.get(name))}
+        return StreamingResponse(_relay(upstream), status_code=upstream.status_code, headers=kept)
+
+    async def models(self, request: Request) -> Response:
+        """The completion engine's listing, and the next-edit model's entry after it when that
+        process answers (engine/front_route.py); without one, the engine's answer as it comes."""
+        second, name = self.routes.next_edit, self.routes.next_edit_model
+        if second is None or name is None:
+            return await self.forward(request, self.routes.main, MODELS)
+        http, headers = self._client(), self._headers(request, b"")
+        first, other = await asyncio.gather(read_listing(http, self.routes.main + MODELS, headers),
+                                            read_listing(http, second + MODELS, headers), return_exceptions=True)
+        if isinstance(first, httpx.TimeoutException):
+            return _error(504, "the engine did not answer in time")
+        if isinstance(first, ListingFailed):
+            return _error(502, f"the engine's model listing could not be read: {first}")
+        if not isinstance(first, Listing):
+            return _error(502, "the engine is not reachable")
+        both = merged(first.body, other.body, name) if first.status == 200 and isinstance(other, Listing) else None
+        return Response(both or first.body, status_code=first.status, media_type=None,
+                        headers={"content-type": "application/json" if both else first.content_type})
+
+    def _headers(self, request: Request, body: bytes) -> dict[str, str]:
         headers = {name: value for name in REQUEST_HEADERS if (value := request.headers.get(name))}
         if body:
             headers["content-type"] = "application/json"  # what the front wrote (engine/front_limits.py)
         headers["accept-encoding"] = "identity"  # relayed as raw bytes: no encoding to undo
         if self._upstream_auth:
             headers["authorization"] = self._upstream_auth
+        return headers
+
+    def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=256),
                                            trust_env=False)  # the engine on loopback: never a proxy
-        outgoing = self._http.build_request(request.method, self.upstream + path, headers=headers, content=body)
-        try:
-            upstream = await self._http.send(outgoing, stream=True)
-        except httpx.TimeoutException:
-            return _error(504, "the engine did not answer in time")
-        except httpx.HTTPError as exc:
-            log.warning("front: the engine is not reachable: %s", type(exc).__name__)
-            return _error(502, "the engine is not reachable")
-        kept = {name: value for name in RESPONSE_HEADERS if (value := upstream.headers.get(name))}
-        return StreamingResponse(_relay(upstream), status_code=upstream.status_code, headers=kept)
+        return self._http
 
 
 async def _read_body(request: Request) -> bytes:
@@ -228,6 +216,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _upstreams_problem(args: argparse.Namespace) -> str | None:
+    """Why the upstreams cannot be served: each on loopback, the next-edit one with its name."""
+    for url in (args.upstream, args.next_edit_upstream):
+        if url is not None and not is_loopback(url):
+            return f"the upstream must be on loopback, not {url}"
+    if bool(args.next_edit_upstream) != bool(args.next_edit_model):
+        return "--next-edit-upstream and --next-edit-model go together"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vllm_companion.engine.front", description=__doc__.split("\n")[0])
     parser.add_argument("--host", required=True)
@@ -235,21 +233,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", required=True, help="the engine's root URL, on loopback")
     parser.add_argument("--max-tokens", type=_positive, default=MAX_TOKENS,
                         help=f"the most tokens one request may generate (default {MAX_TOKENS})")
+    parser.add_argument("--next-edit-upstream", help="the next-edit process's root URL, on loopback (engine/paired.py)")
+    parser.add_argument("--next-edit-model", help="its served name: requests naming exactly this go there")
     args = parser.parse_args(argv)
     key, upstream_key = paths.take(KEY_ENV), paths.take(UPSTREAM_KEY_ENV)
     if not key:
         print(f"vllm-companion front: no key in ${KEY_ENV}: refusing to serve", file=sys.stderr)
         return 2
-    if not is_loopback(args.upstream):
-        print(f"vllm-companion front: the upstream must be on loopback, not {args.upstream}", file=sys.stderr)
+    if problem := _upstreams_problem(args):
+        print(f"vllm-companion front: {problem}", file=sys.stderr)
         return 2
     from .front_http import serve  # uvicorn: only where the front runs
 
-    print(f"vllm-companion front: {args.host}:{args.port} -> {args.upstream}, at most {args.max_tokens} tokens a "
-          "request", file=sys.stderr, flush=True)
+    routes = Routes(args.upstream.rstrip("/"), (args.next_edit_upstream or "").rstrip("/") or None,
+                    args.next_edit_model)
+    beside = f", {routes.next_edit_model} -> {routes.next_edit}" if routes.next_edit else ""
+    print(f"vllm-companion front: {args.host}:{args.port} -> {routes.main}{beside}, at most {args.max_tokens} "
+          "tokens a request", file=sys.stderr, flush=True)
     checker = Checker(Limits(args.max_tokens), CHECKERS)  # after the keys left the environment
     try:
-        serve(Front(args.upstream, key, upstream_key, checker), args.host, args.port)
+        serve(Front(routes, key, upstream_key, checker), args.host, args.port)
     finally:
         checker.close()
     return 0

@@ -88,11 +88,18 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
+class Checked:
+    body: bytes  # what to forward
+    model: str | None  # the body's ``model`` when it is a string: the front routes on it (engine/front_route.py)
+
+
+@dataclass(frozen=True)
 class Limits:
     max_tokens: int  # the most tokens one request may generate (the front's --max-tokens)
 
-    def apply(self, path: str, raw: bytes) -> bytes:
-        """The body to forward for a POST to ``path``, or ``Refused`` with why not."""
+    def apply(self, path: str, raw: bytes) -> Checked:
+        """The body to forward for a POST to ``path`` and the model it names, or ``Refused`` with
+        why not."""
         try:
             body = _parse(raw)
             refused = [name for name in REFUSED if body.get(name) is not None]
@@ -106,7 +113,9 @@ class Limits:
             self._budget(kept, path)
             if (priority := kept.get("priority")) is not None:
                 kept["priority"] = max(0, _integer(priority, "priority"))
-            return json.dumps(kept, ensure_ascii=False, allow_nan=False).encode()
+            model = kept.get("model")
+            out = json.dumps(kept, ensure_ascii=False, allow_nan=False).encode()
+            return Checked(out, model if isinstance(model, str) else None)
         except RecursionError as exc:  # nested deeper than Python parses or writes
             raise Refused("the body is nested too deeply") from exc
         except ValueError as exc:  # 1e999 reads as inf, "\ud800" as a lone surrogate: neither is JSON

@@ -11,7 +11,8 @@ supervises the pair as one engine.
 Where the plan serves a next-edit model beside the completion model (``LaunchPlan.next_edit``,
 engine/planning/nextedit_plan.py), a single engine is two vLLM processes, ``Paired``
 (engine/paired.py): the completion process at ``paired(plan)``'s share and context, the next-edit
-process at its own, under a ``--member`` guard. A fleet keeps one process per replica.
+process at its own, under a ``--member`` guard. A fleet keeps one process per replica. Behind a
+front, the front routes requests that name the next-edit model to that process (engine/front_route.py).
 """
 
 from __future__ import annotations
@@ -127,9 +128,14 @@ class Launcher:
     def paired(self, plan: LaunchPlan, second: LaunchPlan, gpus: list[Gpu], model_path: str,
                policy: Policy) -> tuple[Paired, LaunchPlan]:
         """The completion process at its share beside the next-edit process (``second``, its own
-        free port, the base model's tokenizer, a ``--member`` guard); the record names the first.
-        The next-edit supervisor re-plans nothing by arithmetic (no GPUs): its model is fixed."""
+        port, the base model's tokenizer, a ``--member`` guard); the record names the first.
+        The next-edit supervisor re-plans nothing by arithmetic (no GPUs): its model is fixed.
+        Its port is fixed here when the completion process's is (``engine.port``, or the internal
+        port behind a team's front): the front's command line names it (``front``), and a port
+        picked afresh at each restart would leave the front forwarding to nothing. Otherwise a
+        free one per start, as the completion process's (the record follows either)."""
         first, build = paired(plan), self.builder(plan.model, model_path)
+        second = replace(second, port=free_port()) if self.settings.port else second
         python, guard = self.settings.python or sys.executable, self.guard(member=True)
         tokenizer = plan.next_edit.tokenizer if plan.next_edit is not None else None
 
@@ -150,25 +156,33 @@ class Launcher:
         internal, port = free_port(), self.settings.port or free_port()
         inside = replace(self, settings=self.settings.model_copy(update={"host": "127.0.0.1", "port": internal}))
         named: list[LaunchPlan] = []
+        beside: list[LaunchPlan] = []  # the next-edit process's plan (its port fixed: ``paired``)
 
         def make_inner(on_event: Callable[[EngineEvent], None]) -> Supervised:
             inner, plan_named = replace(inside, on_event=on_event).engine(
                 replace(plan, host="127.0.0.1", port=internal), gpus, model_path)
             named.append(plan_named)
+            beside.extend([inner.next_edit.plan] if isinstance(inner, Paired) else [])
             return inner
 
-        pair = Fronted(make_inner, lambda on_event: self.front(named[0], port, on_event),
+        pair = Fronted(make_inner, lambda on_event: self.front(named[0], port, on_event, beside[0] if beside else None),
                        front_url(self.settings.host, port), self.on_event)
         return pair, named[0]
 
-    def front(self, upstream: LaunchPlan, port: int, on_event: Callable[[EngineEvent], None]) -> ProcessSupervisor:
-        """The front on ``port`` before the engine at ``upstream``'s port; both keys in its
-        environment (its command line is world-readable), under a ``--member`` guard."""
+    def front(self, upstream: LaunchPlan, port: int, on_event: Callable[[EngineEvent], None],
+              next_edit: LaunchPlan | None) -> ProcessSupervisor:
+        """The front on ``port`` before the engine at ``upstream``'s port (and the next-edit
+        process at ``next_edit``'s, engine/front_route.py); both keys in its environment (its
+        command line is world-readable; the next-edit process checks the engine's key too:
+        ``paired``), under a ``--member`` guard."""
         from .front import KEY_ENV, UPSTREAM_KEY_ENV  # starlette: installed with vLLM, not with us
 
         guard, key = self.guard(member=True), self.settings.api_key or ""
         argv = [*guard, sys.executable, "-m", FRONT_MODULE, "--host", self.settings.host, "--port", str(port),
                 "--upstream", f"http://127.0.0.1:{upstream.port}", "--max-tokens", str(self.settings.team_max_tokens)]
+        if next_edit is not None and next_edit.port is not None:
+            argv += ["--next-edit-upstream", f"http://127.0.0.1:{next_edit.port}",
+                     "--next-edit-model", next_edit.served_name]
 
         def build(_plan: LaunchPlan, _port: int) -> EngineCommand:
             return EngineCommand(argv, {KEY_ENV: key, UPSTREAM_KEY_ENV: self.key()}, key)

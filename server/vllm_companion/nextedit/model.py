@@ -20,7 +20,10 @@ now (``Health``: launch and attach mode alike, a reconnect included) and its fam
 whether the model is asked at all is ``nextEdit.model`` and what serves (asking.py). Where the
 launched plan runs a next-edit model in a second process (engine/paired.py; ``Health``'s
 ``next_edit_backend`` while it is ready), that process answers, in the family its name says
-(Sweep's); otherwise the served model, in the detected family or the generic prompt.
+(Sweep's); where the endpoint lists a trained next-edit model beside the served one (a team's
+front over such a plan, engine/front_route.py; ``Health.listed_next_edit``, backend/served.py),
+that model answers on the same endpoint, in its family; otherwise the served model, in the
+detected family or the generic prompt.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from ..streaming.drive import Drive
 from ..streaming.loops import is_loop, loop_detectors
 from ..streaming.stop_sequences import StopSequences
 from ..turns import Turns
-from .asking import Engine, decide
+from .asking import TRAINED, Engine, decide
 from .formats import NextEditFormat, Prompt, detect_family
 from .markers import leaks
 from .parse import MAX_ANSWER_CHARS, parse_answer
@@ -48,6 +51,13 @@ from .types import NextEditInput
 
 log = logging.getLogger(__name__)
 BACKSTOP_S = 30.0  # ServedPredictor's own cap; the service's nextEdit.timeoutMs (<= 30 s) comes first
+
+
+def trained_next_edit(model_id: str) -> bool:
+    """Is ``model_id`` a trained next-edit model's name (Sweep, Zeta, Zeta 2, Instinct:
+    formats.detect_family)? The discovery (backend/served.py) never serves one for completion
+    while another model is listed, and keeps it apart for next edits (app.py passes this in)."""
+    return detect_family(model_id).name in TRAINED
 
 
 class Streams(Protocol):
@@ -140,6 +150,8 @@ class Served(Protocol):
 
     def next_edit_backend(self) -> Own | None: ...
 
+    def listed_next_edit(self) -> str | None: ...
+
 
 class ServedPredictor:
     """The server's predictor: the served model, the family its name or ``nextEdit.family`` names."""
@@ -171,9 +183,12 @@ class ServedPredictor:
 
     async def _target(self) -> tuple[Streams, str, NextEditFormat, bool]:
         """Who answers: the launched next-edit process in its own family (its name says it:
-        ``nextEdit.family`` is for the served model), else the served model."""
+        ``nextEdit.family`` is for the served model), else a trained next-edit model the endpoint
+        lists beside the served one (learned with it), likewise, else the served model."""
         own = self.served.next_edit_backend()
         if own is not None and own.connection.model:
             return own, own.connection.model, detect_family(own.connection.model), own.connection.priority
         model = await self.served.model()
+        if (listed := self.served.listed_next_edit()) is not None:
+            return self.served.backend, listed, detect_family(listed), self.served.connection.priority
         return self.served.backend, model.id, self.family(model.id), self.served.connection.priority
