@@ -24,8 +24,13 @@ def importable() -> None:
 
 
 def prepare(name: str) -> None:
-    """``importable``, and a state folder of the run's own: ``name`` is the script's, for the
-    folder's prefix (``bench-warm-state-…``)."""
+    """``importable``, and, when run as a script, a state folder of the run's own: ``name`` is the
+    script's, for the folder's prefix (``bench-warm-state-…``). A test that imports a script keeps
+    its own environment (setting it here leaked one state folder and log level into every later
+    test of the session)."""
     importable()
+    main = getattr(sys.modules.get("__main__"), "__file__", None) or ""
+    if Path(main).resolve().parent != ROOT / "scripts":
+        return  # imported by a test: the importer's environment is not ours to change
     os.environ.setdefault("VLLM_COMPANION_STATE", tempfile.mkdtemp(prefix=f"{name}-state-"))
     os.environ.setdefault("VLLM_COMPANION_TEST_LOG", "warning")

@@ -205,9 +205,7 @@ def owned_record() -> Iterator[Path]:
     """A registry record (engine/record.py's form) in a private folder of its own, naming this
     process (by identity: a reused PID owns nothing) as the only owner. The guard reads it: once this
     process is gone the record parses as empty and the guard stops the engine. Removed on the way out."""
-    from ..paths import write_private
     from .procs import ProcessId
-    from .record import EMPTY, joined, to_json
     from .registry import EngineRegistry, runtime_dir
 
     runtime = runtime_dir()
@@ -215,7 +213,7 @@ def owned_record() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=runtime))
     try:
         registry = EngineRegistry(folder)
-        write_private(registry.path, json.dumps(to_json(joined(EMPTY, ProcessId.me()))))
+        registry.own(ProcessId.me())
         yield registry.path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -226,10 +224,9 @@ def sweep(runtime: Path) -> None:
     its guard stopped the engine, nobody removed the folder, and they piled up). Only our own real
     folders (never through a link), older than ``STALE_S``, whose record names no live process by
     identity (a reused PID keeps nothing); an unreadable record in our private folder is stale too."""
-    from ..paths import read_private
+    from ..paths import UnsafeDirectory
     from .procs import alive
-    from .record import parse
-    from .registry import MAX_RECORD_BYTES
+    from .registry import EngineRegistry
 
     for folder in itertools.islice(runtime.glob(FOLDER_PREFIX + "*"), MAX_SWEPT):
         try:
@@ -239,9 +236,8 @@ def sweep(runtime: Path) -> None:
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or time.time() - info.st_mtime < STALE_S:
             continue
         try:
-            raw = read_private(folder / "engine.json", MAX_RECORD_BYTES)
-            owners = parse(json.loads(raw), time.time()).owners if raw is not None else ()
-        except (OSError, ValueError, RecursionError):
+            owners = EngineRegistry(folder).read().owners  # bounded, never through a link
+        except (OSError, UnsafeDirectory):
             owners = ()
         if not any(alive(owner) for owner in owners):
             shutil.rmtree(folder, ignore_errors=True)

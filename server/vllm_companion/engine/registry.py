@@ -25,7 +25,7 @@ from pathlib import Path
 from .. import paths
 from ..paths import private_dir, read_private, write_private
 from .procs import ProcessId
-from .record import EMPTY, Change, Decided, EngineRecord, T, parse, to_json
+from .record import EMPTY, Change, Decided, EngineRecord, T, joined, parse, to_json
 
 MAX_RECORD_BYTES = 1 << 20
 
@@ -66,6 +66,12 @@ class EngineRegistry:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return Change(before, decided.record, decided.decision)
+
+    def own(self, owner: ProcessId) -> None:
+        """Write a record naming ``owner`` alone, for a private folder's guard (engine/calibrate.py:
+        the doctor's engine stops once the doctor is gone). Written whole though it carries no
+        engine yet, which ``decide`` would remove as nothing to keep."""
+        write_private(self.path, json.dumps(to_json(joined(EMPTY, owner))))
 
     def read(self) -> EngineRecord:
         """The record, bounded (``MAX_RECORD_BYTES``), read by ``read_private`` (a FIFO, a link or
