@@ -10,8 +10,11 @@ import re
 from dataclasses import dataclass, field
 
 _SECRETS = [
+    # A key longer than 16,384 characters (RSA 16384-bit and up, a bundle) goes on over its base64
+    # lines to its END line, up to MAX_KEY: its tail was left in clear (tests/adversarial/test_chat.py).
     ("private-key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----(?:[\s\S]{0,16384}?-----END[A-Z0-9 ]*PRIVATE KEY"
-     r"( BLOCK)?-----|[\s\S]{0,16384})"),
+     r"( BLOCK)?-----|[\s\S]{0,16384}[A-Za-z0-9+/=\s]{0,1048576}"
+     r"(?:-----END[A-Z0-9 ]{0,64}PRIVATE KEY( BLOCK)?-----)?)"),
     ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
     ("aws-secret-key", r"(?i:aws_secret_access_key)\s*[=:]\s*['\"]?[A-Za-z0-9/+]{40}\b"),
     ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
@@ -43,7 +46,9 @@ def redact(text: str) -> Redaction:
     return Redaction(_PATTERN.sub(lambda match: _placeholder(match, found), text), found)
 
 
-REACH = 17 * 1024  # characters: more than one match spans (a PEM key: its 16,384 and its two lines)
+REACH = 17 * 1024  # characters: more than any match but a key's spans (a PEM key: 16,384 and its two lines)
+MAX_KEY = (1 << 20) + REACH  # the longest private-key match (its pattern's bounds)
+_KEY_HEAD = re.compile(r"-----BEGIN[A-Z0-9 ]{0,64}PRIVATE KEY")
 
 
 def redact_ends(text: str, head: int, tail: int) -> tuple[str, int, str]:
@@ -51,25 +56,37 @@ def redact_ends(text: str, head: int, tail: int) -> tuple[str, int, str]:
     characters lie between them, for a text too long to redact whole (a 10 MB chat message held the
     event loop 1.5 s: chat/context.py). Nothing is read more than ``REACH`` past either cut, and a
     cut that falls inside a secret moves out to take it whole, as a placeholder: no part of one is
-    left in clear (a PEM header of more than a few hundred characters is the one longer match)."""
+    left in clear (a PEM header of more than a few hundred characters is the one longer match). A
+    private key may be longer than ``REACH`` (up to ``MAX_KEY``): one the head's cut falls in is
+    matched whole, and the tail's reading starts at the last key header within ``MAX_KEY`` before
+    it, else a long key's end, with no header in reach, went out in clear."""
     found: dict[str, str] = {}
     out: list[str] = []
-    cut, at = min(head, len(text)), 0
-    for match in _PATTERN.finditer(text, 0, min(len(text), cut + REACH)):
+    cut, at, end = min(head, len(text)), 0, min(len(text), head + REACH)
+    for match in _PATTERN.finditer(text, 0, end):
         if match.start() >= cut:
             break
+        if match.end() == end:  # cut short by the reach: a long key's, taken whole
+            match = _PATTERN.match(text, match.start()) or match
         out += [text[at : match.start()], _placeholder(match, found)]
         at = match.end()
         cut = max(cut, at)
     first = "".join([*out, text[at:cut]])
     start = max(len(text) - tail, cut)
-    matches = [m for m in _PATTERN.finditer(text, max(cut, start - REACH)) if m.end() > start]
+    matches = [m for m in _PATTERN.finditer(text, _tail_reading(text, cut, start)) if m.end() > start]
     start = min([start, *(m.start() for m in matches[:1])])
     out, at = [], start
     for match in matches:
         out += [text[at : match.start()], _placeholder(match, found)]
         at = match.end()
     return first, start - cut, "".join([*out, text[at:]])
+
+
+def _tail_reading(text: str, cut: int, start: int) -> int:
+    """Where to read from for a tail at ``start``: ``REACH`` before it, or further back to a private
+    key's header within ``MAX_KEY`` (its key may reach into the tail), never before ``cut``."""
+    keys = [m.start() for m in _KEY_HEAD.finditer(text, max(cut, start - MAX_KEY), start)]
+    return max(cut, min(start - REACH, keys[-1]) if keys else start - REACH)
 
 
 def _placeholder(match: re.Match[str], found: dict[str, str]) -> str:

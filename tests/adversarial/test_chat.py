@@ -93,3 +93,53 @@ def test_a_secret_where_the_budget_cuts_the_question_goes_out_whole_or_not_at_al
             secret = TOKEN[4:]
             assert not any(secret[k : k + 8] in text for k in range(len(secret) - 7)), (offset, at_tail)
     assert time.perf_counter() - start < 5  # 80 questions of 200,000 characters: only their ends are read
+
+
+async def test_a_clients_system_message_neither_carries_a_secret_out_nor_goes_out_whole(backend: FakeBackend) -> None:
+    """chat/service.py joins the client's system messages to ours: they went out unredacted and
+    uncut (the token in clear, all 10 MB of it, the question squeezed out of the budget)."""
+    messages = [{"role": "system", "content": huge_text()}, {"role": "user", "content": "and now?"}]
+    answer, times, sent = await chat_while_pinging(backend, messages)
+    assert answer == "ok"
+    assert len(times) > 5 and max(times) < PING_CAP_S, sorted(times)[-5:]
+    assert "Zq8Rw3Lx" not in sent and "<redacted:github-token:" in sent
+    assert len(sent) < 4096 * 3 and "and now?" in sent and "You are vLLM Companion" in sent
+
+
+def test_a_short_system_message_with_a_secret_is_redacted() -> None:
+    messages, _ = build_messages([{"role": "user", "content": "hi"}], [], 3_000, f"s {TOKEN} s", Privacy())
+    assert TOKEN not in json.dumps(messages) and "<redacted:github-token:1>" in messages[0]["content"]
+
+
+def long_key(size: int) -> tuple[str, str]:
+    """A PEM private key of ``size`` bytes (an RSA key of 16384 bits and up, a bundle), and its body."""
+    import base64
+    import random
+
+    body = base64.b64encode(random.Random(size).randbytes(size)).decode()
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN RSA PRIVATE KEY-----\n{lines}\n-----END RSA PRIVATE KEY-----", body
+
+
+def leaked(text: str, body: str) -> bool:
+    flat = text.replace("\n", "")
+    return any(body[k : k + 16] in flat for k in range(0, len(body) - 16, 5))
+
+
+def test_a_private_key_longer_than_the_reach_goes_out_as_a_placeholder_not_its_tail() -> None:
+    """The key pattern took 16,384 characters and left the rest in clear, sent whole or cut
+    (``redact_ends`` reads 17 KiB past a cut: a 20 KiB key's end in the tail had no header in reach)."""
+    from vllm_companion.redaction import redact
+
+    for size in (13_000, 15_000, 20_000, 60_000):
+        key, body = long_key(size)
+        assert not leaked(redact(f"a = 1\n{key}\nb = 2\n").text, body), size
+        budget = 2_600
+        cut = chars_within(budget - message_tokens({"content": "s"}) - CUT_MARK_TOKENS) // 2
+        for where in (0.05, 0.5, 0.95):
+            for at_tail in (False, True):
+                text = "x = 1\n" * 20_000
+                at = (len(text) - cut if at_tail else cut) - int(len(key) * where)
+                question = f"{text[:at]}\n{key}\n{text[at:]}"
+                messages, _ = build_messages([{"role": "user", "content": question}], [], budget, "s", Privacy())
+                assert not leaked(messages[-1]["content"], body), (size, where, at_tail)

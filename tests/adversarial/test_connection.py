@@ -415,3 +415,26 @@ async def test_a_models_list_of_370k_duplicate_cards_never_stalls_the_server() -
         await engine.stop()
     assert len(times) > 5 and max(times) < PING_CAP_S, sorted(times)[-5:]
     assert all(a["served"] == [{"id": "a", "maxModelLen": None}] and a["truncated"] is True for a in answers)
+
+
+async def test_a_gateway_catalogue_naming_a_next_edit_model_does_not_take_the_users_next_edit_prompts() -> None:
+    """A gateway lists hundreds of models; one whose id reads like a trained next-edit model
+    (``zeta``, ``sweep``, ``instinct``) got every next-edit prompt: the user's code to a provider
+    (and a bill) the user never picked. Only a short listing (a team's front: two) keeps one apart."""
+    from tests.e2e.test_team_next_edit import COMPLETION_MODEL, Listing, next_edit_asked, sweep_prompts
+
+    catalogue = [COMPLETION_MODEL, *(f"vendor{i}/chat-model" for i in range(300)), "cheap-host/sweep-next-edit-1.5b",
+                 "cheap-host/zeta-7b"]
+    endpoint = await Listing(catalogue).start()
+    try:
+        init = {"backend": {"endpoint": endpoint.url}, "completion": {"debounceMs": 0},
+                "nextEdit": {"timeoutMs": 10000, "model": "on"}}
+        async with session(init) as client:
+            uri, pos = open_doc(client, "def f(count):\n    █\n", name="f.py")
+            assert await inline(client, uri, pos) == "pass"
+            await next_edit_asked(client, uri)
+        asked = endpoint.generation_requests()
+        assert len(asked) >= 2 and {r.body["model"] for r in asked} == {COMPLETION_MODEL}
+        assert sweep_prompts(endpoint) == []
+    finally:
+        await endpoint.stop()

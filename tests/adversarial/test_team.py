@@ -871,3 +871,101 @@ async def test_the_next_edit_processes_listing_adds_its_one_model_or_nothing(tmp
             listed = (await team.get("/v1/models")).json()["data"]
             assert [m["id"] for m in listed] == expected, listing[:80]
             assert listed[0].get("max_model_len") == 4096  # the completion engine's card, untouched
+
+
+# -- another user takes a port of ours while its process is down (engine/port_owner.py) ------------
+# A stranger: another local user's server on the port, which prints each request head it receives.
+STRANGER = """
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen()
+print("listening", flush=True)
+while True:
+    conn, _ = server.accept()
+    head = conn.recv(65536)
+    print(repr(head), flush=True)
+    body = b'{"data": [{"id": "stranger"}], "choices": [{"text": "stolen"}]}'
+    conn.sendall(b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: %d\\r\\n\\r\\n%s"
+                 % (len(body), body))
+    conn.close()
+"""
+STRANGER_PYTHON = "/usr/bin/python3"  # another user cannot run ours (it is under /root)
+
+
+@contextlib.contextmanager
+def stranger_on(port: int) -> Any:
+    """Another user (``nobody``) listening on ``port``; yields its process (stdout: what it got)."""
+    proc = subprocess.Popen([STRANGER_PYTHON, "-c", STRANGER, str(port)], stdout=subprocess.PIPE, user=65534,
+                            group=65534, cwd="/")
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"listening\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def stranger_got(proc: subprocess.Popen[bytes]) -> bytes:
+    proc.kill()
+    out, _ = proc.communicate(10)
+    return out
+
+
+needs_another_user = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(STRANGER_PYTHON),
+                                        reason="runs a server as another user (nobody): needs root")
+
+
+@needs_another_user
+async def test_another_user_on_the_next_edit_port_gets_neither_the_engine_key_nor_the_code(tmp_path: Path) -> None:
+    """The next-edit process's port is fixed (engine/launch.py); while it restarts or after it gave
+    up, another user binds it. The front sent that stranger every member's next-edit request with
+    the engine's own key in ``Authorization``, and relayed its answer (and its listing) as ours."""
+    from tests.e2e.test_team_next_edit import COMPLETION_MODEL, COMPLETIONS, SWEEP, team_front
+
+    async with team_front(tmp_path / "front.log") as team:
+        await team.beside.stop()
+        with stranger_on(team.beside.port) as stranger:
+            asked = await team.post(COMPLETIONS, {"model": SWEEP, "prompt": "SECRET_CODE = 1"})
+            listed = await team.get("/v1/models")
+            got = stranger_got(stranger)
+        assert team.beside.api_key.encode() not in got and b"SECRET_CODE" not in got, got
+        assert got == b""
+        assert asked.status_code == 503 and "stolen" not in asked.text
+        assert [m["id"] for m in listed.json()["data"]] == [COMPLETION_MODEL]
+        assert team.main.requests == []
+
+
+@needs_another_user
+async def test_another_user_on_the_engines_port_gets_neither_the_engine_key_nor_the_code(tmp_path: Path) -> None:
+    """The same for the completion engine's internal port, fixed behind the front too (launch.py)."""
+    from tests.e2e.test_team_next_edit import COMPLETION_MODEL, COMPLETIONS, team_front
+
+    async with team_front(tmp_path / "front.log") as team:
+        await team.main.stop()
+        with stranger_on(team.main.port) as stranger:
+            asked = await team.post(COMPLETIONS, {"model": COMPLETION_MODEL, "prompt": "SECRET_CODE = 1"})
+            listed, health = await team.get("/v1/models"), await team.get("/health")
+            got = stranger_got(stranger)
+        assert got == b"", got
+        assert asked.status_code == 502 and listed.status_code == 502 and health.status_code == 502
+        await team.main.start(team.main.port)  # ours again on that port: served again
+        assert (await team.post(COMPLETIONS, {"model": COMPLETION_MODEL, "prompt": "x"})).status_code == 200
+
+
+async def test_a_hung_next_edit_listing_does_not_hold_every_members_model_list(tmp_path: Path) -> None:
+    """A next-edit process that accepts but never answers /v1/models (stuck, overloaded) held
+    every member's GET /v1/models for the front's 10 s: past an editor's own 5 s listing limit
+    (backend/listing.py), so every editor on the team lost the endpoint."""
+    from tests.e2e.test_team_next_edit import COMPLETION_MODEL, SWEEP, team_front
+    from vllm_companion.engine.front_route import BESIDE_LISTING_S
+
+    hung = FakeBackend(model=SWEEP)
+    hung.models_hang = True
+    async with team_front(tmp_path / "front.log", beside=hung) as team:
+        began = time.monotonic()
+        listed = await team.get("/v1/models")
+        took = time.monotonic() - began
+    assert listed.status_code == 200 and [m["id"] for m in listed.json()["data"]] == [COMPLETION_MODEL]
+    assert took < BESIDE_LISTING_S + 1.5, took

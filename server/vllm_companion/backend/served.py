@@ -26,7 +26,11 @@ health (health.py builds it and is its only user; completion, chat and next-edit
   the app, says which names are: nextedit/model.py ``trained_next_edit``): without
   ``backend.model``, the served model is never that one while another is listed, and the
   next-edit model is kept apart (``next_edit``) for next-edit requests on the same endpoint. A
-  ``backend.model`` the user set is served as set.
+  ``backend.model`` the user set is served as set. Only in a short listing (``MAX_NEXT_EDIT_LISTING``
+  models: a front lists two, a server a few): in a gateway's catalogue (OpenRouter lists ~300)
+  any listed id that reads like a next-edit model (``zeta``, ``sweep``, ``instinct`` in it) took
+  every next-edit prompt, to a provider the user never picked, on the user's key
+  (tests/adversarial/test_connection.py). Once kept, it stays while listed (no flapping).
 - Every task here is this object's: ``close`` cancels and awaits them (a clean shutdown).
 """
 
@@ -46,6 +50,7 @@ from .fim_check import unknown_fim_tokens
 
 log = logging.getLogger(__name__)
 PROBE_DEADLINE_S = 8.0
+MAX_NEXT_EDIT_LISTING = 4  # models listed, at most, where one may be kept apart for next edits (module doc)
 UPSTREAM_TRIES = 3
 UPSTREAM_PAUSE_S = 0.05
 T = TypeVar("T")
@@ -169,8 +174,18 @@ class Discovery:
         if self.connection.model is None:
             served = self._completion_model(served, lengths)
         self.served, self._lengths, self._kept = served, lengths, served.id
-        self.next_edit = next((m for m in lengths if m != served.id and self._next_edit_name(m)), None)
+        self.next_edit = self._listed_next_edit(served.id, lengths)
         return served
+
+    def _listed_next_edit(self, served: str, lengths: dict[str, int | None]) -> str | None:
+        """The trained next-edit model listed beside ``served``: the one kept so far while listed
+        (a listing in another order each time must not flap it), else the first; none in a
+        listing of over ``MAX_NEXT_EDIT_LISTING`` models (module doc)."""
+        if len(lengths) > MAX_NEXT_EDIT_LISTING:
+            return None
+        if self.next_edit is not None and self.next_edit in lengths and self.next_edit != served:
+            return self.next_edit
+        return next((m for m in lengths if m != served and self._next_edit_name(m)), None)
 
     def _completion_model(self, first: ModelInfo, lengths: dict[str, int | None]) -> ModelInfo:
         """The model completion uses, of a listing whose first entry is ``first``: the one kept so

@@ -13,6 +13,11 @@ older turn that long is not redacted to find out (it could only fit if it were m
 and ends the history there, and the latest question that long has only its two ends read and
 redacted (``redaction.redact_ends``: a cut inside a secret takes the secret whole, as a
 placeholder). What is redacted is bounded by the budget, whatever the messages hold.
+
+The system prompt goes through the same: the client's own system messages are joined to ours
+(chat/service.py ``_system``) and went out unredacted and whole (a 10 MB one, a token in it:
+tests/adversarial/test_chat.py); it is redacted and held to half the budget, cut from its middle,
+so ours, at its head, stays.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def build_messages(
     """Messages to send, and the URIs left out as secrets (the server's ``Privacy``: its rules)."""
     excluded = [s.uri for s in snippets if privacy.is_secret(s.uri)]
     kept = [s for s in snippets if s.uri not in excluded]
-    system = {"role": "system", "content": system_prompt}
+    system = {"role": "system", "content": _shortened(system_prompt, budget_tokens // 2)}
     turns = [m for m in history if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
     if not turns or turns[-1]["role"] != "user":
         turns.append({"role": "user", "content": ""})

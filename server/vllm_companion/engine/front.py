@@ -24,7 +24,9 @@ listens on ``--host``/``--port`` in its place (engine/launch.py starts it, under
 - what a client can hold before it shows a key (connections, request heads, log lines) is bounded
   by engine/front_http.py, which also refuses framings a proxy before us may read otherwise;
 - where the plan serves a next-edit model in a second process (engine/paired.py), requests that
-  name it exactly go there, and /v1/models lists both (engine/front_route.py).
+  name it exactly go there, and /v1/models lists both (engine/front_route.py);
+- nothing goes to an upstream port that another user holds (engine/port_owner.py: the ports are
+  fixed, and a restart leaves them free for a while): the engine's key would go with it.
 
 Built from what the engine installs (uvicorn and starlette come with vLLM and with llama-cpp-python's
 server) and our httpx. The keys come from the environment, never argv (world-readable):
@@ -54,7 +56,18 @@ from .. import paths
 from ..loopback import is_loopback
 from .front_check import Checker
 from .front_limits import MAX_TOKENS, Limits, Refused
-from .front_route import MODELS, NEXT_EDIT_DOWN, Listing, ListingFailed, Routes, merged, read_listing
+from .front_route import (
+    BESIDE_LISTING_S,
+    LISTING_S,
+    MODELS,
+    NEXT_EDIT_DOWN,
+    Listing,
+    ListingFailed,
+    Routes,
+    merged,
+    ours,
+    read_ours,
+)
 
 log = logging.getLogger("vllm_companion.front")
 KEY_ENV = "VLLM_COMPANION_FRONT_KEY"
@@ -138,12 +151,13 @@ class Front:
         outgoing = http.build_request(request.method, upstream_url + path, headers=self._headers(request, body),
                                       content=body)
         try:
+            if not await ours(upstream_url):  # its port taken by another user: never the key nor the code
+                raise httpx.ConnectError("the port is not held by this user")
             upstream = await http.send(outgoing, stream=True)
         except httpx.TimeoutException:
             return _error(504, "the engine did not answer in time")
         except httpx.HTTPError as exc:
-            log.warning("front: the %s is not reachable: %s", "engine" if main else "next-edit process",
-                        type(exc).__name__)
+            log.warning("front: the %s is not reachable: %s", "engine" if main else "next-edit process", exc)
             if not main:  # restarting or given up (engine/paired.py): its own answer, never the engine's
                 return _error(503, NEXT_EDIT_DOWN.format(name=self.routes.next_edit_model), {"Retry-After": "5"})
             return _error(502, "the engine is not reachable")
@@ -157,8 +171,9 @@ class Front:
         if second is None or name is None:
             return await self.forward(request, self.routes.main, MODELS)
         http, headers = self._client(), self._headers(request, b"")
-        first, other = await asyncio.gather(read_listing(http, self.routes.main + MODELS, headers),
-                                            read_listing(http, second + MODELS, headers), return_exceptions=True)
+        first, other = await asyncio.gather(read_ours(http, self.routes.main + MODELS, headers, LISTING_S),
+                                            read_ours(http, second + MODELS, headers, BESIDE_LISTING_S),
+                                            return_exceptions=True)
         if isinstance(first, httpx.TimeoutException):
             return _error(504, "the engine did not answer in time")
         if isinstance(first, ListingFailed):

@@ -17,11 +17,14 @@ So the front knows both upstreams (``--upstream``, ``--next-edit-upstream`` with
   first listed model for completion: backend/client.py), then the next-edit process's entry for
   that one name; each listing read within ``LISTING_S`` and ``MAX_LISTING`` bytes (vLLM's is under
   1 KiB per model), parsed on the event loop only at that size; a next-edit process that does not
-  answer leaves the completion engine's listing as it is; GET /health stays the completion engine's;
+  answer within ``BESIDE_LISTING_S`` leaves the completion engine's listing as it is; GET /health
+  stays the completion engine's;
 - nothing else of the next-edit process is reachable: the front's routes are the same four.
 
 The next-edit process listens on a port fixed when the engine is built (engine/launch.py), so the
-front's command line stays right across that process's restarts.
+front's command line stays right across that process's restarts; while it is down, another user
+may take that port, so the front sends nothing to a port this user does not hold
+(engine/port_owner.py, checked in engine/front.py before each request).
 """
 
 from __future__ import annotations
@@ -29,12 +32,20 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
+
+from .port_owner import owned
 
 MODELS = "/v1/models"
 MAX_LISTING = 64 << 10  # a model listing's bytes (front_limits.INLINE: small enough to parse on the loop)
 LISTING_S = 10.0  # one listing, from the request to its last byte
+# The next-edit process's listing, read beside the engine's: a member's GET /v1/models waits for it
+# at most this long. At LISTING_S, a hung next-edit process held every member's listing 10 s, past
+# an editor's own 5 s limit (backend/listing.py), so every editor lost the team's endpoint
+# (tests/adversarial/test_team.py); without its entry, editors simply do not ask it for a while.
+BESIDE_LISTING_S = 2.0
 NEXT_EDIT_DOWN = "the next-edit model {name} is not running on this team server now; try again later"
 
 
@@ -62,11 +73,11 @@ class Listing:
     content_type: str
 
 
-async def read_listing(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Listing:
-    """GET ``url`` whole, within ``LISTING_S`` and ``MAX_LISTING`` bytes; raises ``ListingFailed``
-    or httpx's errors."""
+async def read_listing(http: httpx.AsyncClient, url: str, headers: dict[str, str], within_s: float) -> Listing:
+    """GET ``url`` whole, within ``within_s`` (``LISTING_S`` at most) and ``MAX_LISTING`` bytes;
+    raises ``ListingFailed`` or httpx's errors."""
     try:
-        async with asyncio.timeout(LISTING_S), http.stream("GET", url, headers=headers) as resp:
+        async with asyncio.timeout(within_s), http.stream("GET", url, headers=headers) as resp:
             chunks, size = [], 0
             async for chunk in resp.aiter_raw():
                 size += len(chunk)
@@ -75,7 +86,20 @@ async def read_listing(http: httpx.AsyncClient, url: str, headers: dict[str, str
                 chunks.append(chunk)
             return Listing(resp.status_code, b"".join(chunks), resp.headers.get("content-type", "application/json"))
     except TimeoutError as exc:
-        raise ListingFailed(f"not within {LISTING_S:g} s") from exc
+        raise ListingFailed(f"not within {within_s:g} s") from exc
+
+
+async def ours(url: str) -> bool:
+    """Is ``url``'s port held by this user (engine/port_owner.py)? The table is read off the loop."""
+    port = urlsplit(url).port
+    return port is not None and await asyncio.to_thread(owned, port)
+
+
+async def read_ours(http: httpx.AsyncClient, url: str, headers: dict[str, str], within_s: float) -> Listing:
+    """``read_listing`` of a port this user holds (``ours``), else httpx's connection error."""
+    if not await ours(url):
+        raise httpx.ConnectError("the port is not held by this user")
+    return await read_listing(http, url, headers, within_s)
 
 
 def merged(main: bytes, next_edit: bytes, name: str) -> bytes | None:

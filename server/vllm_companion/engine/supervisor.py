@@ -38,6 +38,7 @@ from .guard import STOPPED_ON_PURPOSE
 from .planning.diagnose import Diagnosis, diagnose, next_plan
 from .planning.hardware import Gpu
 from .planning.plan import LaunchPlan
+from .port_owner import owned
 from .readiness import PROBE_TIMEOUT_S, healthy, serving
 from .supervised import EngineEvent, EngineState, Extras, Policy, free_port
 
@@ -165,7 +166,7 @@ class ProcessSupervisor:
             if child.returncode is not None:
                 self.output.read(offset)
                 return "exited"
-            if await serving(http, self.endpoint):
+            if await self._ours() and await serving(http, self.endpoint):
                 return "ready"
             if time.monotonic() - last_progress > self.policy.stall_timeout_s:
                 return "stalled"
@@ -206,7 +207,13 @@ class ProcessSupervisor:
     async def _healthy(self, http: httpx.AsyncClient) -> bool:
         """Is the running engine well (engine/readiness.py)? A method, so the fleet's router can
         read its own ``/liveness`` instead (engine/fleet.py's ``RouterSupervisor``)."""
-        return self.endpoint is not None and await healthy(http, self.endpoint)
+        return self.endpoint is not None and await self._ours() and await healthy(http, self.endpoint)
+
+    async def _ours(self) -> bool:
+        """Does this user hold the engine's port? Probes carry the engine's key, and a port fixed
+        behind a team's front may be another user's while the engine restarts (engine/port_owner.py):
+        then it is not our engine, and nothing is sent to it."""
+        return self.port is not None and await asyncio.to_thread(owned, self.port)
 
     def _diagnose(self, outcome: str) -> Diagnosis:
         if outcome == "stalled":
