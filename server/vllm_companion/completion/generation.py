@@ -36,6 +36,7 @@ class Generation:
         turns: Turns,
     ) -> None:
         self.turns = turns  # the server's one (app.py): completion ahead of chat
+        self.backend = backend  # the route it streams on, kept if the route changes (service.py)
         self.prefix, self.suffix, self.request_id = prefix, suffix, request_id
         self.pipeline = pipeline
         self.drive = Drive(pipeline, on_loop=on_loop)

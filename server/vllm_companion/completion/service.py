@@ -8,7 +8,10 @@ included, and the way back (``send_margin``, request.py). Every path ends in bou
 text or ``None``. The endpoint is the health's (backend/health.py): whether to ask it now (a
 launched engine not ready, an endpoint down), the served model and family, and where each
 outcome goes (availability, recovery, status); request-local failures (a prompt the engine
-refused) go nowhere else.
+refused) go nowhere else. A generation keeps the backend it started on (its stream leases that
+client, backend/connection.py ``LeasedClient``); when a route change replaced it meanwhile, how
+it ended says nothing of the new route and is not reported there (``_attempt``, ``_finished``;
+chat/answer.py does the same; tests/e2e/test_completion_route_change.py).
 
 The service owns its background work: prefetches after an accept, the documents' generations and
 the warm-up (warm.py). ``aclose`` (the shutdown, app.py ``Services.aclose``) cancels and awaits
@@ -29,7 +32,7 @@ from typing import Any
 
 from ..backend import BackendError, ErrorKind, ModelInfo
 from ..backend.health import Health
-from ..config import Config
+from ..config import Config, redact_url
 from ..context import ContextGatherer, context_tokens
 from ..documents import Document, DocumentStore
 from ..privacy import Privacy
@@ -203,12 +206,17 @@ class CompletionService:
             if exc.kind is ErrorKind.CONTEXT_LENGTH and budget.prompt_tokens > 64:
                 self.budgets.too_long(rid, model.id, total)
                 return Attempt(None, too_long=True)
-            raise
+            if gen.backend is self.health.backend:
+                raise  # reported by ``_complete``
+            where = redact_url(gen.backend.endpoint)
+            log.info("[%s] the completion on the replaced route %s ended: %s", rid, where, exc)
+            return Attempt(None)
         return Attempt(self._finished(key, req, gen, typed, rid))
 
     def _finished(self, key: tuple[str, str, str], req: CompletionRequest, gen: Generation, typed: str,
                   rid: str) -> str | None:
-        self.health.outcome(None)
+        if gen.backend is self.health.backend:  # a replaced route's answer says nothing of the new one
+            self.health.outcome(None)
         text = gen.result
         self.cache.put(key, req.uri, gen.prefix, gen.suffix, text)
         answer = remainder(text, typed) if typed else text

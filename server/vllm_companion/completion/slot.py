@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .cache import typed_since
 from .generation import Generation
@@ -27,15 +27,24 @@ class Superseded(Exception):
 
 
 class Ticket:
+    """One request's turn on its slot. ``superseded`` is a plain future, not an ``Event``: waiting
+    on it with the work needs no task of its own (an ``Event.wait`` task was started and
+    cancelled for every completion: a request's subscribe and wait took 24.7 us, now 19.2 us;
+    issue 21's overhead measure, docs/performance.md)."""
+
     def __init__(self) -> None:
-        self.superseded = asyncio.Event()
+        self.superseded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def supersede(self) -> None:
+        if not self.superseded.done():
+            self.superseded.set_result(None)
 
     async def sleep(self, seconds: float) -> None:
         """Debounce: wait ``seconds`` unless superseded first (then raise ``Superseded``)."""
         if seconds <= 0:
             return
         try:
-            await asyncio.wait_for(self.superseded.wait(), seconds)
+            await asyncio.wait_for(asyncio.shield(self.superseded), seconds)
         except TimeoutError:
             return
         raise Superseded
@@ -43,14 +52,11 @@ class Ticket:
     async def wait(self, work: Awaitable[T], limit_s: float) -> T:
         """Await ``work`` unless superseded or ``limit_s`` passes (``TimeoutError``)."""
         job = asyncio.ensure_future(work)
-        stop = asyncio.ensure_future(self.superseded.wait())
-        try:
-            done, _ = await asyncio.wait({job, stop}, timeout=max(0.0, limit_s), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
+        either: set[asyncio.Future[Any]] = {job, self.superseded}
+        done, _ = await asyncio.wait(either, timeout=max(0.0, limit_s), return_when=asyncio.FIRST_COMPLETED)
         if job in done:
             return job.result()
-        if stop in done:
+        if self.superseded in done:
             raise Superseded
         raise TimeoutError
 
@@ -96,7 +102,7 @@ class Slot:
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[Subscription]:
         if self.ticket is not None:
-            self.ticket.superseded.set()
+            self.ticket.supersede()
         self.ticket = Ticket()
         sub = Subscription(self, self.ticket)
         try:
@@ -107,7 +113,7 @@ class Slot:
     def close(self) -> None:
         """The document closed: supersede its request and end its generation."""
         if self.ticket is not None:
-            self.ticket.superseded.set()
+            self.ticket.supersede()
         if self.generation is not None and not self.generation.task.done():
             self.generation.task.cancel()
         self.generation = None

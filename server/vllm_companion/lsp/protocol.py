@@ -49,6 +49,22 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+_REQUEST_TYPES: dict[type, bool] = {}  # message class -> whether it is an RPCRequest
+
+
+def is_request(message: Any) -> bool:
+    """``isinstance(message, RPCRequest)``, decided once per message class: pygls's ``RPCRequest``
+    is a runtime ``Protocol``, whose check walks its members on every call (13 us on Python
+    3.11; twice per message here, every keystroke's ``didChange`` included: issue 21's overhead
+    measure, docs/performance.md). Every instance of a class pygls structures a message into
+    (lsprotocol's and pygls's attrs classes, or the raw ``dict``) has the same fields."""
+    kind = type(message)
+    known = _REQUEST_TYPES.get(kind)
+    if known is None:
+        known = _REQUEST_TYPES[kind] = isinstance(message, RPCRequest)
+    return known
+
+
 class _Answered:
     """Stands in for a request that was already answered with an error; pygls ignores it."""
 
@@ -71,7 +87,7 @@ class CompanionProtocol(LanguageServerProtocol):
                 self._answer_unstructured(data, exc)
                 return _Answered()
             raise
-        if request and not isinstance(message, RPCRequest):
+        if request and not is_request(message):
             method = str(data["method"])[:100]
             message = f"Invalid Request: {method!r} with an id is not a request (a notification, or a result)"
             self.answer_error(data["id"], INVALID_REQUEST, message)
@@ -81,7 +97,7 @@ class CompanionProtocol(LanguageServerProtocol):
     def handle_message(self, message: Any) -> None:
         """Refuse what the LSP lifecycle forbids, then pygls's dispatch."""
         method = getattr(message, "method", None)
-        request = isinstance(message, RPCRequest)
+        request = is_request(message)
         if method == types.INITIALIZE:
             self._initialize_seen = True
         elif not self._initialize_seen and method is not None and method != types.EXIT:
