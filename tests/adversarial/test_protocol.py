@@ -415,3 +415,72 @@ async def test_a_burst_of_completions_is_answered_within_the_cap(backend: FakeBa
         answers = [await server.answer(100 + n, timeout=5) for n in range(30)]
         took = max(r["_at"] for r in answers) - t0
     assert all("result" in r for r in answers) and took <= 1.0, took
+
+
+# A trivial request's wait behind a large custom message: pygls rebuilt the params (or a response's
+# result) of every method lsprotocol has no type for as namedtuples, a new class per object, on the
+# event loop (about 170 us an object: 10,000 chat messages held it 1.7 s). Now they stay as parsed.
+NOOP_CAP_S = 0.2
+SMALL_OBJECTS = [{"role": "user", "content": f"question {n}"} for n in range(10_000)]
+
+
+async def noop_meanwhile(server: RawServer, body: dict[str, Any]) -> float:
+    """Write ``body``, then a no-op request (a code action on an empty range: null); the seconds
+    from the no-op's writing to its answer."""
+    assert server.proc.stdin is not None
+    server.send(body)
+    await server.proc.stdin.drain()
+    empty = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}
+    t0 = time.monotonic()
+    reply = await server.request("noop", "textDocument/codeAction", code_action(empty))
+    assert "result" in reply, reply
+    return float(reply["_at"]) - t0
+
+
+async def test_a_chat_of_10000_messages_neither_holds_the_loop_nor_runs(backend: FakeBackend, tmp_path: Path) -> None:
+    """10,000 small message objects: the no-op waited 1-2 s behind their namedtuples; now it is
+    answered at once, and the chat is InvalidParams naming the bound (256 messages)."""
+    async with raw_server(backend, tmp_path) as server:
+        chat = {"jsonrpc": "2.0", "id": 1, "method": "vllmCompanion/chat", "params": {"messages": SMALL_OBJECTS}}
+        took = await noop_meanwhile(server, chat)
+        error = (await server.answer(1, timeout=30)).get("error") or {}
+    assert took <= NOOP_CAP_S, took
+    assert error.get("code") == INVALID_PARAMS and "at most 256" in error["message"], error
+    assert backend.generation_requests() == []
+
+
+async def test_a_10_mb_chat_neither_holds_the_loop_nor_goes_unanswered(backend: FakeBackend, tmp_path: Path) -> None:
+    """10 MB of params (a question of 10 MB of code): their JSON round trip took 0.1-0.3 s of the
+    loop before lsp/chat.py saw them. The no-op is answered meanwhile, the chat with the answer."""
+    backend.default = Reply(chunks=["ok"])
+    code = "    total = compute(total, item)\n" * 300_000
+    async with raw_server(backend, tmp_path) as server:
+        params = {"messages": [{"role": "user", "content": code}]}
+        chat = {"jsonrpc": "2.0", "id": 1, "method": "vllmCompanion/chat", "params": params}
+        took = await noop_meanwhile(server, chat)
+        reply = await server.answer(1, timeout=30)
+    assert took <= NOOP_CAP_S, took
+    assert reply.get("result", {}).get("content") == "ok", reply
+
+
+async def test_a_custom_notification_of_10000_objects_does_not_hold_the_loop(
+    backend: FakeBackend, tmp_path: Path
+) -> None:
+    """A notification's params are rebuilt as well, members it ignores included (here
+    ``didChangeModel``'s), and nothing answers a notification to show it."""
+    async with raw_server(backend, tmp_path) as server:
+        params = {"chat": {"model": None}, "padding": SMALL_OBJECTS}
+        took = await noop_meanwhile(server, {"jsonrpc": "2.0", "method": "vllmCompanion/didChangeModel",
+                                             "params": params})
+    assert took <= NOOP_CAP_S, took
+
+
+async def test_a_response_to_no_request_with_10000_objects_does_not_hold_the_loop(
+    backend: FakeBackend, tmp_path: Path
+) -> None:
+    """A response no typed request waits for (an id the server never sent) had its result rebuilt
+    too, before pygls found nobody waits for it."""
+    async with raw_server(backend, tmp_path) as server:
+        took = await noop_meanwhile(server, {"jsonrpc": "2.0", "id": "stray", "result": {"items": SMALL_OBJECTS}})
+        await server.still_serves()
+    assert took <= NOOP_CAP_S, took

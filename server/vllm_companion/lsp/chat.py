@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from .server import CompanionServer
 
 CHAT, EDIT = "vllmCompanion/chat", "vllmCompanion/edit"
+# A chat's messages and attached files, at most: beyond, InvalidParams before anything is read.
+# The history is trimmed to the model's budget anyway (chat/context.py) and the service reads 32
+# files (chat/service.py MAX_FILES); 10,000 messages held the event loop 1.7 s when pygls still
+# rebuilt them (lsp/protocol.py, module doc 4), and every one is still validated and copied here.
+MAX_MESSAGES = MAX_ATTACHED = 256
 
 
 class _Params(BaseModel):
@@ -46,11 +51,11 @@ class SelectionParams(_Params):
 class ChatContext(_Params):
     selection: SelectionParams | None = None
     current_file: str | None = None  # a URI
-    files: list[str] = Field(default_factory=list)  # more URIs the user attached
+    files: list[str] = Field(default_factory=list, max_length=MAX_ATTACHED)  # more URIs the user attached
 
 
 class ChatParams(_Params):
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     context: ChatContext | None = None
     model: str | None = None
     max_tokens: int | None = Field(None, ge=1)
@@ -75,7 +80,9 @@ class RequestFailed(JsonRpcException):
 
 
 def plain(obj: Any) -> Any:
-    """pygls hands custom params over as namedtuples: back to JSON-like data."""
+    """JSON-like data: dicts as they are (protocol.py hands custom params over as parsed), lists
+    copied, and a namedtuple (pygls's form for custom results on a client: tests/lsp_session.py
+    ``as_dict``) back to a dict."""
     if hasattr(obj, "_asdict"):
         return {k: plain(v) for k, v in obj._asdict().items()}
     if isinstance(obj, list | tuple):

@@ -114,11 +114,9 @@ def picked(params: Any) -> dict[tuple[str, str], str | None]:
 
 
 def _get(data: Any, name: str) -> Any:
-    """``data[name]`` whether pygls handed ``data`` over as a dict or a namedtuple (its custom
-    params); ``_UNSET`` when absent (None is a value here: "unset the setting")."""
-    if isinstance(data, dict):
-        return data.get(name, _UNSET)
-    return getattr(data, name, _UNSET) if hasattr(data, "_asdict") else _UNSET
+    """``data[name]`` when ``data`` is an object (custom params come as parsed: lsp/protocol.py);
+    ``_UNSET`` when absent (None is a value here: "unset the setting")."""
+    return data.get(name, _UNSET) if isinstance(data, dict) else _UNSET
 
 
 def use_models(ls: CompanionServer, changed: dict[tuple[str, str], str | None]) -> None:

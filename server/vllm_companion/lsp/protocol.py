@@ -16,18 +16,26 @@
    logged on our side, and the editor gets the one-line message.
 3. Text synchronisation updates ``server.documents`` (incremental, line-based) instead of pygls's
    workspace, which re-splits whole files on every keystroke.
+4. A message lsprotocol has no type for (our ``vllmCompanion/*`` methods, Copilot's and every
+   unknown method; a response no typed request waits for) keeps its params or result as parsed:
+   plain dicts and lists (``untyped``). pygls rebuilt them with a JSON round trip into a new
+   namedtuple class per object (``pygls/protocol/__init__.py`` ``_dict_to_object``, about 170 us
+   an object), on the event loop: a chat of 10,000 messages held it 1.7 s, a 10 MB one 0.1-0.3 s,
+   64 MiB of small objects minutes (tests/adversarial/test_protocol.py). The handlers read dicts
+   (lsp/chat.py ``parse``, lsp/telemetry.py ``_field``, lsp/models.py ``_get``) and bound what they
+   take at the edge (lsp/chat.py ``MAX_MESSAGES``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from cattrs import transform_error
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage, LanguageServerProtocol
 from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import lsp_method
 
@@ -44,7 +52,7 @@ PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602  # JSON-RP
 SERVER_NOT_INITIALIZED = -32002  # LSP 3.17, ErrorCodes
 
 
-def valid_id(value: Any) -> bool:
+def valid_id(value: Any) -> TypeGuard[int | str]:
     """A JSON-RPC id we can answer under: a string or an integer (not a bool, not a float)."""
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -81,7 +89,7 @@ class CompanionProtocol(LanguageServerProtocol):
             self.answer_error(None, INVALID_REQUEST, "Invalid Request: the id must be a string or an integer")
             return _Answered()
         try:
-            message = super().structure_message(data)
+            message = self.untyped(data) or super().structure_message(data)
         except JsonRpcException as exc:
             if request:
                 self._answer_unstructured(data, exc)
@@ -93,6 +101,23 @@ class CompanionProtocol(LanguageServerProtocol):
             self.answer_error(data["id"], INVALID_REQUEST, message)
             return _Answered()
         return message
+
+    def untyped(self, data: dict[str, Any]) -> Any:
+        """The message as pygls's generic classes with its params or result as parsed, when
+        lsprotocol has no type for it (module doc, 4); None for pygls to structure (typed ones,
+        errors, a method that is no string)."""
+        version, msg_id = data.get("jsonrpc", ""), data.get("id", None)
+        if "method" in data:
+            method = data["method"]
+            if not isinstance(method, str) or self.get_message_type(method) is not None:
+                return None
+            if "id" in data:
+                return JsonRPCRequestMessage(id=data["id"], method=method, jsonrpc=version, params=data.get("params"))
+            return JsonRPCNotification(method=method, jsonrpc=version, params=data.get("params"))
+        if "error" in data or not valid_id(msg_id) or self._result_types.get(msg_id) is not None:
+            return None
+        self._result_types.pop(msg_id, None)  # what pygls does with the type it looks up
+        return JsonRPCResponseMessage(id=msg_id, jsonrpc=version, result=data.get("result"))
 
     def handle_message(self, message: Any) -> None:
         """Refuse what the LSP lifecycle forbids, then pygls's dispatch."""

@@ -62,17 +62,15 @@ def _completion(ls: CompanionServer, sid: str) -> bool:
 
 
 def _field(data: Any, name: str) -> Any:
-    """``data[name]``, whether pygls handed ``data`` over as a dict or as a namedtuple (its custom
-    params), else None."""
-    if isinstance(data, dict):
-        return data.get(name)
-    return getattr(data, name, None) if hasattr(data, "_asdict") else None
+    """``data[name]`` when ``data`` is an object (custom params come as parsed: lsp/protocol.py),
+    else None."""
+    return data.get(name) if isinstance(data, dict) else None
 
 
 def _item_id(params: Any) -> str | None:
     """The suggestion id in ``{item: {command: {arguments: [id]}}}``."""
     args = _field(_field(_field(params, "item"), "command"), "arguments")
-    return args[0] if isinstance(args, list | tuple) and args and isinstance(args[0], str) else None
+    return args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
 
 
 def typed(ls: CompanionServer, params: types.DidChangeTextDocumentParams) -> None:
