@@ -13,9 +13,10 @@ import time
 import zlib
 from typing import Any
 
+from tests.adversarial.test_context import PING_CAP_S, pings
 from tests.e2e.test_models import DID_CHANGE, MODELS, ModelsBackend, models, two_models
 from tests.fake_backend import Reply
-from tests.lsp_session import as_dict, chat_request, options, raw_request, session, wait_for
+from tests.lsp_session import as_dict, chat_request, open_doc, options, raw_request, session, wait_for
 
 
 async def _answer(body: bytes, **backend_options: object) -> tuple[dict[str, object], float]:
@@ -71,6 +72,39 @@ async def test_a_model_list_over_the_byte_cap_is_refused_with_a_reason() -> None
     answer, took = await _answer(body)
     assert answer["served"] == [] and "MiB" in str(answer["error"])
     assert took < 5
+
+
+def _one_card_of_400k_keys() -> bytes:
+    """4 MiB of one card with 400,000 keys: ``json.loads`` built them in one C step (~140 ms)."""
+    return b'{"object":"list","data":[{"id":"m",' + b",".join(b'"%x":0' % i for i in range(400_000)) + b"}]}"
+
+
+def _empty_lists() -> bytes:
+    """4 MiB of 1.4 M empty lists: no object among them, so no call back into Python (~42 ms)."""
+    return b'{"object":"list","data":[' + b",".join([b"[]"] * 1_390_000) + b"]}"
+
+
+async def test_model_lists_the_parser_builds_in_one_step_are_refused_while_the_editor_is_answered() -> None:
+    """A trivial request is answered within ``PING_CAP_S`` while the picker lists either body, and
+    the listing is refused by the pre-scan, with its reason (``listing._values``)."""
+    for body in (_one_card_of_400k_keys(), _empty_lists()):
+        assert len(body) <= 4 << 20  # under the byte cap: the scan refuses it, not the cap
+        engine = await ModelsBackend(body).start()
+        stop = asyncio.Event()
+        try:
+            async with session(options(engine.url)) as client:
+                small, _ = open_doc(client, "x = 1█")
+                await _settled(client)  # the start-up's own listing is over
+                pinger = asyncio.ensure_future(pings(client, small, stop))
+                answers = [await models(client, timeout=15) for _ in range(3)]
+                stop.set()
+                times = await pinger
+        finally:
+            stop.set()
+            await engine.stop()
+        assert len(times) > 3 and max(times) < PING_CAP_S, sorted(times)[-5:]
+        for answer in answers:
+            assert answer["served"] == [] and "not a model list" in str(answer["error"]), answer
 
 
 async def test_a_model_list_nested_a_hundred_thousand_deep_is_not_json_to_us() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -63,7 +64,16 @@ def test_the_registry_writes_what_a_change_returns_and_removes_an_empty_record(t
 def test_arriving_and_leaving_decide_on_the_record_they_change(tmp_path: Path) -> None:
     """``decide`` returns what the step decided under the lock (attach or start, stop or not),
     beside the records before and after: no second read, no closure to fish it out of."""
-    registry, parent = EngineRegistry(tmp_path / "run"), ProcessId.of(os.getppid())
+    # another live process of ours (not pytest's parent: a backgrounded run's parent may be gone)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        _arrive_and_leave(EngineRegistry(tmp_path / "run"), ProcessId.of(other.pid))
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _arrive_and_leave(registry: EngineRegistry, parent: ProcessId | None) -> None:
     assert parent is not None
     first = registry.decide(lambda r: rec.entered(r, registry.me, "k", time.time()))
     assert first.decision is False and first.after.state == "starting" and first.after.api_key == "k"

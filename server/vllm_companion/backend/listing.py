@@ -16,6 +16,9 @@ for each object (``_Objects``), where the interpreter hands the GIL to the event
 every switch interval (5 ms; the longest hold measured fell from 80 ms to under 10 ms, the parse
 took 0.18 s instead of 0.13 s), and builds no more than ``MAX_OBJECTS`` of them. Measured by
 tests/adversarial/test_connection.py (a trivial request answered within 100 ms throughout).
+What the parser builds between two objects is not interruptible (one object of 400,000 keys, 1.4 M
+empty lists): a byte scan counts it first and refuses a list of over ``MAX_VALUES`` (``_values``;
+tests/adversarial/test_models.py).
 OpenAI's shape: https://platform.openai.com/docs/api-reference/models/list; vLLM adds
 ``max_model_len`` to each card.
 """
@@ -35,6 +38,8 @@ MAX_SERVED = 1000  # a gateway's catalogue (OpenRouter lists ~300); the model in
 MAX_CARDS = 4 * MAX_SERVED  # cards looked at: room for unusable ones and repeats among the kept
 MAX_OBJECTS = 16 * MAX_SERVED  # JSON objects built: a card and the few objects nested in it (vLLM: 2)
 MAX_ID_CHARS = 256  # ids longer than this are dropped, the chosen one too
+MAX_VALUES = 64 * MAX_SERVED  # values the parser builds between two objects (``_values``): a rich card has ~50
+SCAN_BYTES = 256 << 10  # one step of the pre-scan (~0.1 ms), the GIL free between steps
 MAX_ERROR_CHARS = 300
 
 
@@ -87,6 +92,10 @@ async def _get(backend: Backend) -> bytes:
 
 def _parse(body: bytes) -> Listing:
     """The listing in ``body`` (run in a thread: module doc)."""
+    values = _values(body)
+    if values > MAX_VALUES:
+        raise BackendError(ErrorKind.SERVER, f"the endpoint's model list has over {MAX_VALUES:,} keys and list items "
+                           "(other than objects): not a model list")
     objects = _Objects()
     try:
         data = json.loads(body, object_pairs_hook=objects.made)
@@ -98,6 +107,24 @@ def _parse(body: bytes) -> Listing:
     listing = _listing(cards[:MAX_CARDS])
     listing.truncated |= len(cards) > MAX_CARDS or objects.left < 0
     return listing
+
+
+def _values(body: bytes) -> int:
+    """At least the number of values ``json.loads`` would build without calling back into Python.
+
+    The parser calls ``_Objects.made`` at the end of every object (the GIL can pass there), but
+    nothing else: the members of one object and the items of a list are built in one C step. One
+    object of 400,000 keys held the GIL ~140 ms, 1.4 M empty lists 42 ms (docs/security.md). Each
+    such value but a container's first follows a comma; a comma followed by ``{`` (or ``, {``)
+    opens an object, which calls back. So commas less those is an upper bound (a comma or ``,{``
+    inside a string only adds to it; one split between two steps is counted as a value), read in
+    steps of ``SCAN_BYTES`` so the scan itself never holds the GIL long. 370,000 cards of
+    ``{"id": "a"}`` count 0; deep nesting without commas is the parser's RecursionError."""
+    count = 0
+    for start in range(0, len(body), SCAN_BYTES):
+        end = start + SCAN_BYTES
+        count += body.count(b",", start, end) - body.count(b",{", start, end) - body.count(b", {", start, end)
+    return count
 
 
 class _Objects:
