@@ -484,3 +484,38 @@ async def test_a_response_to_no_request_with_10000_objects_does_not_hold_the_loo
         took = await noop_meanwhile(server, {"jsonrpc": "2.0", "id": "stray", "result": {"items": SMALL_OBJECTS}})
         await server.still_serves()
     assert took <= NOOP_CAP_S, took
+
+
+async def test_params_that_are_an_array_are_refused_without_copying_them(backend: FakeBackend, tmp_path: Path) -> None:
+    """A top-level array of 1 M empty lists as params: lsp/chat.py's ``parse`` copied it item by
+    item on the event loop before pydantic refused it (3 M: the no-op waited 4.5 s). Now every
+    method that reads its params with ``parse`` refuses any params but an object, at once: the
+    no-op waits no longer than behind the same lists under an ignored key (the JSON parse's)."""
+    lists: list[Any] = [[] for _ in range(1_000_000)]
+    methods = ("vllmCompanion/chat", "vllmCompanion/edit", "textDocument/copilotInlineEdit")
+    async with raw_server(backend, tmp_path) as server:
+        chat = {"jsonrpc": "2.0", "id": "control", "method": methods[0], "params": {"padding": lists, "messages": []}}
+        control = await noop_meanwhile(server, chat)
+        await server.answer("control", timeout=30)
+        for n, method in enumerate(methods):
+            took = await noop_meanwhile(server, {"jsonrpc": "2.0", "id": n, "method": method, "params": lists})
+            error = (await server.answer(n, timeout=30)).get("error") or {}
+            assert took <= control + NOOP_CAP_S, (method, took, control)
+            assert error.get("code") == INVALID_PARAMS and "params must be an object" in error["message"], error
+    assert backend.generation_requests() == []
+
+
+async def test_an_edits_text_document_of_a_million_keys_is_not_copied(backend: FakeBackend, tmp_path: Path) -> None:
+    """1.5 M keys in an edit's ``textDocument``: a ``dict[str, Any]`` field copied them all on the
+    event loop (2 M: 0.6 s). Its typed model reads ``uri`` and ``version`` only: the no-op waits no
+    longer than behind the same keys under a key the params ignore (the JSON parse, not ours)."""
+    keys = {str(i): 0 for i in range(1_500_000)}
+    edit = {"range": RANGE, "instruction": "x"}
+    waits = []
+    async with raw_server(backend, tmp_path) as server:
+        for n, params in enumerate(({**edit, "padding": keys, "textDocument": {"uri": URI}},
+                                    {**edit, "textDocument": {**keys, "uri": URI}})):
+            waits.append(await noop_meanwhile(server, {"jsonrpc": "2.0", "id": n, "method": "vllmCompanion/edit",
+                                                       "params": params}))
+            await server.answer(n, timeout=30)
+    assert waits[1] <= waits[0] + NOOP_CAP_S, waits

@@ -875,11 +875,15 @@ async def test_the_next_edit_processes_listing_adds_its_one_model_or_nothing(tmp
 
 # -- another user takes a port of ours while its process is down (engine/port_owner.py) ------------
 # A stranger: another local user's server on the port, which prints each request head it receives.
+# argv: the port, then the address (default 127.0.0.1; one with a colon is IPv6), then "v6only".
 STRANGER = """
 import socket, sys
-server = socket.socket()
+host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.1", int(sys.argv[1])))
+if sys.argv[3:] == ["v6only"]:
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+server.bind((host, int(sys.argv[1])))
 server.listen()
 print("listening", flush=True)
 while True:
@@ -895,10 +899,11 @@ STRANGER_PYTHON = "/usr/bin/python3"  # another user cannot run ours (it is unde
 
 
 @contextlib.contextmanager
-def stranger_on(port: int) -> Any:
-    """Another user (``nobody``) listening on ``port``; yields its process (stdout: what it got)."""
-    proc = subprocess.Popen([STRANGER_PYTHON, "-c", STRANGER, str(port)], stdout=subprocess.PIPE, user=65534,
-                            group=65534, cwd="/")
+def stranger_on(port: int, *where: str) -> Any:
+    """Another user (``nobody``) listening on ``port`` (at ``where``: an address, then "v6only";
+    127.0.0.1 when none); yields its process (stdout: what it got)."""
+    proc = subprocess.Popen([STRANGER_PYTHON, "-c", STRANGER, str(port), *where], stdout=subprocess.PIPE,
+                            user=65534, group=65534, cwd="/")
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"listening\n"
         yield proc
@@ -952,6 +957,41 @@ async def test_another_user_on_the_engines_port_gets_neither_the_engine_key_nor_
         assert asked.status_code == 502 and listed.status_code == 502 and health.status_code == 502
         await team.main.start(team.main.port)  # ours again on that port: served again
         assert (await team.post(COMPLETIONS, {"model": COMPLETION_MODEL, "prompt": "x"})).status_code == 200
+
+
+@needs_another_user
+async def test_another_user_beside_our_listener_on_other_addresses_does_not_cut_the_team_off(tmp_path: Path) -> None:
+    """Another user may bind our engine's port on 127.0.0.2, ``::1`` or a ``V6ONLY`` ``::`` while
+    ours holds 127.0.0.1 (the kernel allows it). Counting every listener on the port, the front
+    then answered every request 502/503 and the supervisor, whose probe asks the same ``owned``,
+    restarted a healthy engine in a loop: a local denial of service by one bind."""
+    from tests.e2e.test_team_next_edit import COMPLETION_MODEL, COMPLETIONS, SWEEP, team_front
+    from vllm_companion.engine.port_owner import owned
+
+    async with team_front(tmp_path / "front.log") as team:
+        main, beside = team.main.port, team.beside.port
+        with stranger_on(main, "127.0.0.2") as a, stranger_on(main, "::", "v6only") as b, \
+                stranger_on(beside, "::1") as c:
+            assert owned(main) and owned(beside)  # the supervisor's probe (supervisor.py `_ours`)
+            asked = await team.post(COMPLETIONS, {"model": COMPLETION_MODEL, "prompt": "SECRET_CODE = 1"})
+            nexted = await team.post(COMPLETIONS, {"model": SWEEP, "prompt": "SECRET_CODE = 2"})
+            got = [stranger_got(s) for s in (a, b, c)]
+        assert asked.status_code == 200 and nexted.status_code == 200, (asked.text, nexted.text)
+        assert len(team.main.requests) == 1 and len(team.beside.requests) == 1
+        assert got == [b"", b"", b""], got
+
+
+@needs_another_user
+def test_another_users_dual_stack_listener_on_our_down_port_is_still_refused() -> None:
+    """With no IPv4 listener of ours, another user's ``::`` (dual-stack) or ``::ffff:127.0.0.1``
+    socket takes 127.0.0.1's connections: it still counts, though the tables cannot tell it from a
+    ``V6ONLY`` one (engine/port_owner.py)."""
+    from vllm_companion.engine.port_owner import owned
+
+    for where in (("::",), ("::ffff:127.0.0.1",), ("0.0.0.0",)):
+        port = dead_port()
+        with stranger_on(port, *where):
+            assert not owned(port), where
 
 
 async def test_a_hung_next_edit_listing_does_not_hold_every_members_model_list(tmp_path: Path) -> None:

@@ -59,3 +59,35 @@ def test_only_the_ends_are_read() -> None:
     assert time.perf_counter() - started < 0.2
     assert "<redacted:github-token:" in first and "<redacted:github-token:" in last and "A1b2C3d4" not in first + last
     assert left_out > len(text) - 4_000 - 2 * len(TOKEN)
+
+
+def test_a_key_that_ended_long_before_the_tail_is_not_read_back_to() -> None:
+    """A 3 KB key 1 MB before the tail of 10 MB: the tail's reading went back to its header (0.2 s
+    of ``redact`` over the megabyte); words after the key end it, so only the tail is read."""
+    words = "plain words, no secret. "
+    text = words * (9_000_000 // len(words)) + PEM * 10 + words * (1_000_000 // len(words))
+    started = time.perf_counter()
+    first, left_out, last = redact_ends(text, 2_000, 2_000)
+    assert time.perf_counter() - started < 0.1
+    assert (first, last) == (text[:2_000], text[-2_000:]) and left_out == len(text) - 4_000
+
+
+def test_a_long_encrypted_key_is_read_back_to_its_header_past_its_own_header_lines() -> None:
+    """An encrypted PEM's ``Proc-Type: 4,ENCRYPTED`` lines are not base64, but lie within the first
+    16,384 characters the key pattern takes whole: its base64 reaching the tail is still a key."""
+    head = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A1B\n\n"
+    text = "words. " * 1000 + head + "MIIEowIBAAKCAQEA\n" * 20_000
+    first, _, last = redact_ends(text, 100, 1_000)
+    assert "MIIEow" not in first + last and "<redacted:private-key:" in last
+    assert numberless(redact(text).text).endswith(numberless(last))
+
+
+def test_a_key_label_is_read_to_the_same_length_by_both_patterns() -> None:
+    """A long key's tail is redacted as ``redact`` does the whole text, whatever its label: the
+    tail's header search took labels of 64 characters, the key pattern any (a 100-character label
+    made a key for one and not the other: its tail went out in clear)."""
+    for label in ("A" * 64, "A" * 100):
+        text = "words. " * 1000 + f"-----BEGIN {label} PRIVATE KEY-----\n" + "MIIEowIBAAKCAQEA\n" * 20_000
+        first, _, last = redact_ends(text, 100, 1_000)
+        whole = numberless(redact(text).text)
+        assert whole.startswith(numberless(first)) and whole.endswith(numberless(last)), label
