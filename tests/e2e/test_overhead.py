@@ -44,6 +44,12 @@ async def test_finished_completions_reuse_one_connection_to_the_engine() -> None
             assert len(opened) - before <= 1, len(opened) - before
             backend.default = Reply(chunks=["a\n", "b\n", "c\n", "d\n"], delay_s=0.05)
             await inline(client, uri, types.Position(line=5, character=0))
-        assert backend.requests[-1].client_closed  # cut by a stage: that connection is closed
+            # cut by a stage: that connection is closed, by the server while it still runs (not by
+            # its exit). The fake engine sees the hang-up on its next write, 50 ms apart.
+            for _ in range(100):
+                if backend.requests[-1].client_closed:
+                    break
+                await asyncio.sleep(0.02)
+            assert backend.requests[-1].client_closed
     finally:
         await backend.stop()

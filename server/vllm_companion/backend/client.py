@@ -11,6 +11,7 @@ vLLM extras used when present: ``/v1/models`` ``max_model_len``, ``/tokenize``, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -105,14 +106,20 @@ class Backend:
         """Stream ``/v1/completions`` for a raw prompt (FIM rendered by us, never ``suffix``);
         ``params`` name the model (the health's served one, or the chat's)."""
         body = {"prompt": prompt, "stream": True, **params}
-        async with self.client.lease():
-            async for chunk in self._stream("/completions", body, chat=False):
+        # aclosing: a cut (the caller closing this generator) must close the inner stream and its
+        # response now, not when the garbage collector finalizes it (vLLM aborts on the close)
+        stream = self._stream("/completions", body, chat=False)
+        async with self.client.lease(), contextlib.aclosing(stream) as chunks:
+            async for chunk in chunks:
                 yield chunk
 
     async def stream_chat(self, messages: list[dict[str, str]], **params: Any) -> AsyncGenerator[Chunk, None]:
         body = {"messages": messages, "stream": True, **params}
-        async with self.client.lease():
-            async for chunk in self._stream("/chat/completions", body, chat=True):
+        # aclosing: a cut (the caller closing this generator) must close the inner stream and its
+        # response now, not when the garbage collector finalizes it (vLLM aborts on the close)
+        stream = self._stream("/chat/completions", body, chat=True)
+        async with self.client.lease(), contextlib.aclosing(stream) as chunks:
+            async for chunk in chunks:
                 yield chunk
 
     async def _stream(self, path: str, body: dict[str, Any], chat: bool) -> AsyncGenerator[Chunk, None]:
